@@ -1,0 +1,248 @@
+//! Descriptors, Unix sockets with descriptor passing (SCM_RIGHTS), and `poll`.
+
+use std::io::{self, IoSlice};
+use std::mem::{MaybeUninit, size_of};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+/// The most descriptors one `sendmsg`/`recvmsg` carries. Larger sets are sent in several calls.
+pub(crate) const MAX_FDS_PER_MSG: usize = 253;
+
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+fn cvt_size(r: libc::ssize_t) -> io::Result<usize> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// Takes ownership of a descriptor returned by a successful system call.
+fn owned(fd: libc::c_int) -> OwnedFd {
+    debug_assert!(fd >= 0);
+    // SAFETY: `fd` was just returned by a successful system call that created it, so it is open
+    // and owned by nobody else.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// A connected pair of close-on-exec Unix stream sockets.
+pub(crate) fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` is a valid array of two ints for the kernel to fill.
+    cvt(unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    })?;
+    Ok((owned(fds[0]), owned(fds[1])))
+}
+
+/// Duplicates a descriptor (close-on-exec).
+pub(crate) fn dup(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    fd.try_clone_to_owned()
+}
+
+/// Makes `target` (0, 1 or 2 in practice) refer to the same file as `fd`.
+pub(crate) fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
+    if fd.as_raw_fd() == target {
+        return Ok(());
+    }
+    // SAFETY: dup3 only changes the descriptor table; replacing `target` is what the caller asked
+    // for, and callers use it only on the standard streams, which std does not hold as OwnedFd.
+    cvt(unsafe { libc::dup3(fd.as_raw_fd(), target, 0) }).map(drop)
+}
+
+/// Opens `/dev/null` for reading and writing.
+pub(crate) fn dev_null() -> io::Result<OwnedFd> {
+    Ok(std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?
+        .into())
+}
+
+/// Borrows one of the standard streams (0, 1, 2), which live as long as the process.
+pub(crate) fn stdio(n: RawFd) -> BorrowedFd<'static> {
+    assert!((0..=2).contains(&n));
+    // SAFETY: the standard streams are open for the life of the process unless the program closes
+    // them by hand; a closed one makes the later system call fail with EBADF, not misbehave.
+    unsafe { BorrowedFd::borrow_raw(n) }
+}
+
+/// Sends `bufs` on a stream socket, with `fds` attached to the first byte, without blocking and
+/// without SIGPIPE. Returns the number of bytes the kernel took (it may be short).
+pub(crate) fn send_with_fds(
+    sock: BorrowedFd<'_>,
+    bufs: &[IoSlice<'_>],
+    fds: &[BorrowedFd<'_>],
+) -> io::Result<usize> {
+    assert!(fds.len() <= MAX_FDS_PER_MSG);
+    let mut cmsg_buf = [MaybeUninit::<u64>::uninit(); cmsg_words(MAX_FDS_PER_MSG)];
+    // SAFETY: an all-zero msghdr is a valid empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = bufs.as_ptr() as *mut libc::iovec; // IoSlice is ABI-compatible with iovec
+    msg.msg_iovlen = bufs.len() as _;
+    if !fds.is_empty() {
+        let payload = (fds.len() * size_of::<libc::c_int>()) as libc::c_uint;
+        // SAFETY: CMSG_SPACE is a pure computation.
+        let space = unsafe { libc::CMSG_SPACE(payload) } as usize;
+        msg.msg_control = cmsg_buf.as_mut_ptr().cast();
+        msg.msg_controllen = space as _;
+        // SAFETY: msg_control points at a buffer of at least `space` bytes (cmsg_words sizes it
+        // for MAX_FDS_PER_MSG descriptors), so the first header and its data fit.
+        unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(payload) as _;
+            let data = libc::CMSG_DATA(cmsg).cast::<libc::c_int>();
+            for (i, fd) in fds.iter().enumerate() {
+                data.add(i).write_unaligned(fd.as_raw_fd());
+            }
+        }
+    }
+    // SAFETY: `msg` points at live iovecs and a control buffer set up above.
+    let r = unsafe {
+        libc::sendmsg(
+            sock.as_raw_fd(),
+            &msg,
+            libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+        )
+    };
+    cvt_size(r)
+}
+
+const fn cmsg_words(nfds: usize) -> usize {
+    // Header plus payload, rounded up, in u64 words (aligned for cmsghdr).
+    (size_of::<libc::cmsghdr>() + nfds * size_of::<libc::c_int>() + 2 * size_of::<u64>())
+        / size_of::<u64>()
+}
+
+/// Receives into `buf` without blocking; descriptors that arrive are appended to `fds`
+/// (close-on-exec). Returns 0 at end of stream.
+pub(crate) fn recv_with_fds(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+    fds: &mut Vec<OwnedFd>,
+) -> io::Result<usize> {
+    let mut cmsg_buf = [MaybeUninit::<u64>::uninit(); cmsg_words(MAX_FDS_PER_MSG)];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: an all-zero msghdr is a valid empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cmsg_buf.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&cmsg_buf) as _;
+    // SAFETY: `msg` points at `buf` (valid for writes of its length) and a control buffer.
+    let r = unsafe {
+        libc::recvmsg(
+            sock.as_raw_fd(),
+            &mut msg,
+            libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT,
+        )
+    };
+    let n = cvt_size(r)?;
+    // SAFETY: after a successful recvmsg the kernel has filled msg_control up to msg_controllen
+    // with well-formed headers; the CMSG_* walk stays inside that buffer.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(cmsg).cast::<libc::c_int>();
+                let len = (*cmsg).cmsg_len as usize - (data as usize - cmsg as usize);
+                for i in 0..len / size_of::<libc::c_int>() {
+                    fds.push(owned(data.add(i).read_unaligned()));
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    if msg.msg_flags & libc::MSG_CTRUNC != 0 {
+        return Err(io::Error::other("too many descriptors in one message"));
+    }
+    Ok(n)
+}
+
+/// Readiness interest for [`poll`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Interest {
+    /// Readable, or hung up.
+    Read,
+    /// Writable.
+    Write,
+}
+
+/// Waits until one of `fds` is ready or `deadline` passes. Returns, for each descriptor, whether it
+/// is ready (errors and hang-ups count as ready, so that the next call reports them).
+pub(crate) fn poll(
+    fds: &[(BorrowedFd<'_>, Interest)],
+    deadline: Option<Instant>,
+) -> io::Result<Vec<bool>> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|(fd, i)| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: match i {
+                Interest::Read => libc::POLLIN,
+                Interest::Write => libc::POLLOUT,
+            },
+            revents: 0,
+        })
+        .collect();
+    loop {
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let ts = timeout.map(|t| libc::timespec {
+            tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
+            tv_nsec: t.subsec_nanos() as _,
+        });
+        let tsp = ts
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: `pfds` is a valid array of pollfd of the given length; `tsp` is null or points
+        // at a live timespec.
+        let r = unsafe { libc::ppoll(pfds.as_mut_ptr(), pfds.len() as _, tsp, std::ptr::null()) };
+        match cvt(r) {
+            Ok(_) => return Ok(pfds.iter().map(|p| p.revents != 0).collect()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Converts a relative timeout into a deadline, saturating far in the future.
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(86400 * 365 * 30))
+}
+
+/// Takes ownership of descriptor `fd` inherited across `exec` (named in an environment
+/// variable by our parent), and marks it close-on-exec. Returns `None` if it is not open.
+pub(crate) fn take_inherited(fd: RawFd) -> Option<OwnedFd> {
+    if fd < 3 {
+        return None;
+    }
+    // SAFETY: F_GETFD/F_SETFD only inspect and flag the descriptor.
+    unsafe {
+        if libc::fcntl(fd, libc::F_GETFD) < 0 {
+            return None;
+        }
+        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+    }
+    // SAFETY: the descriptor is open (checked above) and was created by our parent for this
+    // process alone; nothing else in this process knows its number, so we become its only owner.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
