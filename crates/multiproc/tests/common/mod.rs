@@ -1,0 +1,66 @@
+//! Helpers shared by the integration tests.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The path of a built example. `cargo test` and `cargo nextest run` build every example next
+/// to the test binaries (`target/<profile>/examples/`); if it is missing, it is built here.
+pub fn example_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test> -> target/<profile>/examples/<name>
+    let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
+    let path = profile_dir.join("examples").join(name);
+    if !path.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "multiproc", "--example", name])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building example {name} failed");
+    }
+    path
+}
+
+/// A command running example `name`.
+pub fn example(name: &str) -> Command {
+    Command::new(example_path(name))
+}
+
+/// Runs `cmd` to completion, killing it if it runs longer than `limit`.
+pub fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+    let mut child = cmd.spawn().expect("spawn");
+    let start = Instant::now();
+    loop {
+        if child.try_wait().expect("try_wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "command ran longer than {limit:?}\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs example `name` with `args` (bounded to 60 s) and returns (stdout, stderr, exit code).
+pub fn run_example(name: &str, args: &[&str]) -> (String, String, Option<i32>) {
+    let mut cmd = example(name);
+    cmd.args(args);
+    let out = run_bounded(cmd, Duration::from_secs(60));
+    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned(), out.status.code())
+}
+
+/// Asserts that `first` appears in `text` on a line before the line holding `second`.
+pub fn assert_before(text: &str, first: &str, second: &str) {
+    let a = text.lines().position(|l| l.contains(first)).unwrap_or_else(|| panic!("{first:?} missing in:\n{text}"));
+    let b = text.lines().position(|l| l.contains(second)).unwrap_or_else(|| panic!("{second:?} missing in:\n{text}"));
+    assert!(a < b, "{first:?} should come before {second:?} in:\n{text}");
+}
