@@ -63,4 +63,13 @@ pub mod __private {
     pub fn enter_test(module_path: &str, name: &str) {
         crate::start::enter_test(module_path, name);
     }
+
+    /// A connected pair of connections, for tests written before `pipe()` existed.
+    pub fn connection_pair() -> (crate::Connection, crate::Connection) {
+        let (a, b) = crate::sys::fd::socketpair().expect("socketpair");
+        (
+            crate::Connection::from_socket(a, true, true),
+            crate::Connection::from_socket(b, true, true),
+        )
+    }
 }

@@ -1,0 +1,483 @@
+//! Processes: lifecycle, exit codes, names, joins with timeouts, nesting, and leaving no trace.
+
+mod common;
+
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use multiproc::{Process, ProcessError, StartMethod};
+
+fn sleeper(ms: u64) {
+    sleep(Duration::from_millis(ms));
+}
+
+fn double(x: u64) -> u64 {
+    x * 2
+}
+
+fn exits(code: i32) {
+    multiproc::exit(code);
+}
+
+fn panics(msg: String) {
+    panic!("{msg}");
+}
+
+/// The pids of this process's children that are zombies.
+fn zombie_children() -> Vec<u32> {
+    let me = std::process::id();
+    children_of(me)
+        .into_iter()
+        .filter(|(_, state, _)| *state == 'Z')
+        .map(|(p, _, _)| p)
+        .collect()
+}
+
+/// (pid, state, comm) of every child of `parent`, from /proc.
+fn children_of(parent: u32) -> Vec<(u32, char, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = stat[open + 1..close].to_owned();
+        let rest: Vec<&str> = stat[close + 2..].split(' ').collect();
+        let state = rest[0].chars().next().unwrap_or('?');
+        if rest[1].parse::<u32>().ok() == Some(parent) {
+            out.push((pid, state, comm));
+        }
+    }
+    out
+}
+
+#[multiproc::test]
+fn before_start_not_alive_and_no_exitcode() {
+    let p = Process::new(sleeper, 10);
+    assert!(!p.is_alive());
+    assert_eq!(p.exitcode(), None);
+    assert!(format!("{p:?}").ends_with(", initial)>"), "{p:?}");
+    let name = p.get_name().to_owned();
+    assert!(
+        !multiproc::active_children()
+            .iter()
+            .any(|c| c.name() == name)
+    );
+}
+
+#[multiproc::test]
+fn join_returns_the_value() {
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        let h = Process::new(double, 21)
+            .start_method(method)
+            .start()
+            .unwrap();
+        assert_eq!(h.join().unwrap(), 42, "{method}");
+    }
+}
+
+#[multiproc::test]
+fn closure_without_captures_is_a_target() {
+    let h = multiproc::spawn(|s: String| s.to_uppercase(), "abc".to_owned());
+    assert_eq!(h.join().unwrap(), "ABC");
+}
+
+#[multiproc::test]
+fn exit_codes_follow_python() {
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        let ok = Process::new(sleeper, 0)
+            .start_method(method)
+            .start()
+            .unwrap();
+        let eight = Process::new(exits, 8).start_method(method).start().unwrap();
+        let zero = Process::new(exits, 0).start_method(method).start().unwrap();
+        let boom = Process::new(panics, "boom".to_owned())
+            .start_method(method)
+            .start()
+            .unwrap();
+        assert_eq!(ok.wait(), 0);
+        assert_eq!(eight.wait(), 8);
+        assert_eq!(zero.wait(), 0);
+        assert_eq!(boom.wait(), 1);
+        assert!(ok.join().is_ok());
+        match eight.join() {
+            Err(ProcessError::Exited { code: 8, .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            zero.join(),
+            Err(ProcessError::Exited { code: 0, .. })
+        ));
+        match boom.join() {
+            Err(e @ ProcessError::Panicked { .. }) => {
+                assert_eq!(e.exitcode(), Some(1));
+                assert!(e.to_string().contains("boom"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[multiproc::test]
+fn terminate_gives_minus_15_and_kill_minus_9() {
+    let t = Process::new(sleeper, 30_000).start().unwrap();
+    let k = Process::new(sleeper, 30_000).start().unwrap();
+    assert!(t.is_alive());
+    t.terminate().unwrap();
+    k.kill().unwrap();
+    assert_eq!(t.wait(), -15);
+    assert_eq!(k.wait(), -9);
+    assert!(format!("{t:?}").contains("stopped[SIGTERM]"), "{t:?}");
+    assert!(matches!(
+        k.join(),
+        Err(ProcessError::Signaled { signal: 9, .. })
+    ));
+    // Terminating a process that has ended is harmless.
+    t.terminate().unwrap();
+}
+
+#[multiproc::test]
+fn join_timeout_zero_returns_at_once() {
+    let h = Process::new(sleeper, 30_000).start().unwrap();
+    let t0 = Instant::now();
+    assert_eq!(h.join_timeout(Duration::ZERO), None);
+    assert!(t0.elapsed() < Duration::from_secs(1));
+    h.kill().unwrap();
+    assert_eq!(h.wait(), -9);
+}
+
+#[multiproc::test]
+fn join_timeout_waits_and_can_repeat() {
+    let h = Process::new(sleeper, 30_000).start().unwrap();
+    let t0 = Instant::now();
+    assert_eq!(h.join_timeout(Duration::from_millis(500)), None);
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(500) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    assert!(h.is_alive());
+    assert_eq!(h.join_timeout(Duration::from_millis(50)), None);
+    h.terminate().unwrap();
+    assert_eq!(h.join_timeout(Duration::from_secs(10)), Some(-15));
+    assert_eq!(h.join_timeout(Duration::ZERO), Some(-15));
+}
+
+fn report_parent(_: ()) -> (String, u32, Vec<u32>) {
+    let parent = multiproc::parent_process().expect("a child has a parent");
+    (
+        parent.name().to_owned(),
+        parent.pid(),
+        multiproc::current_process().identity().to_vec(),
+    )
+}
+
+#[multiproc::test]
+fn parent_process_in_child() {
+    assert!(multiproc::parent_process().is_none());
+    let h = Process::new(report_parent, ()).start().unwrap();
+    let (name, pid, identity) = h.join().unwrap();
+    assert_eq!(name, "MainProcess");
+    assert_eq!(pid, std::process::id());
+    assert_eq!(identity.len(), 1);
+}
+
+fn nested(depth: u32) -> Vec<String> {
+    let me = multiproc::current_process().name().to_owned();
+    if depth == 0 {
+        return vec![me];
+    }
+    let first = Process::new(nested, depth - 1)
+        .start()
+        .unwrap()
+        .join()
+        .unwrap();
+    let second = Process::new(nested, depth - 1)
+        .start()
+        .unwrap()
+        .join()
+        .unwrap();
+    let mut out = vec![me];
+    out.extend(first);
+    out.extend(second);
+    out
+}
+
+#[multiproc::test]
+fn two_level_nesting_names_like_python() {
+    let h = Process::new(nested, 2).name("top").start().unwrap();
+    let names = h.join().unwrap();
+    // top starts Process-<k>:1 and :2, each of which starts two of its own.
+    assert_eq!(names.len(), 7);
+    assert_eq!(names[0], "top");
+    let k = names[1]
+        .strip_prefix("Process-")
+        .unwrap()
+        .split(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        &names[1..],
+        [
+            format!("Process-{k}:1"),
+            format!("Process-{k}:1:1"),
+            format!("Process-{k}:1:2"),
+            format!("Process-{k}:2"),
+            format!("Process-{k}:2:1"),
+            format!("Process-{k}:2:2"),
+        ]
+    );
+}
+
+#[multiproc::test]
+fn hundred_short_children_exit_zero() {
+    let hs: Vec<_> = (0..100)
+        .map(|i| Process::new(double, i).start().unwrap())
+        .collect();
+    let values: Vec<u64> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(values, (0..100).map(|i| i * 2).collect::<Vec<_>>());
+}
+
+#[multiproc::test]
+fn hundred_sleepers_terminated() {
+    let hs: Vec<_> = (0..100)
+        .map(|_| Process::new(sleeper, 60_000).start().unwrap())
+        .collect();
+    for h in &hs {
+        h.terminate().unwrap();
+    }
+    for h in &hs {
+        assert_eq!(h.join_timeout(Duration::from_secs(30)), Some(-15));
+    }
+}
+
+#[multiproc::test]
+fn dropped_handles_leave_no_zombies() {
+    for _ in 0..5 {
+        drop(Process::new(sleeper, 0).start().unwrap());
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let alive = multiproc::active_children();
+        if alive.is_empty() && zombie_children().is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "children left: {alive:?}, zombies {:?}",
+            zombie_children()
+        );
+        sleep(Duration::from_millis(20));
+    }
+}
+
+#[multiproc::test]
+fn active_children_lists_running_ones() {
+    let h = Process::new(sleeper, 30_000)
+        .name("listed")
+        .start()
+        .unwrap();
+    assert!(
+        multiproc::active_children()
+            .iter()
+            .any(|c| c.name() == "listed" && c.pid() == h.pid())
+    );
+    h.kill().unwrap();
+    h.wait();
+    assert!(
+        !multiproc::active_children()
+            .iter()
+            .any(|c| c.name() == "listed")
+    );
+}
+
+/// SIGKILL through the `kill` command, keeping these tests free of unsafe code.
+fn unsafe_free_kill(pid: u32) {
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status();
+}
+
+#[multiproc::test]
+fn fork_server_restarts_after_being_killed() {
+    Process::new(double, 1).start().unwrap().join().unwrap();
+    let server = children_of(std::process::id())
+        .into_iter()
+        .find(|(_, _, comm)| comm == "mp-forkserver")
+        .map(|(pid, _, _)| pid)
+        .expect("a fork server runs");
+    unsafe_free_kill(server);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/{server}/cmdline")).exists()
+        && std::fs::read_to_string(format!("/proc/{server}/stat"))
+            .is_ok_and(|s| !s.contains(") Z "))
+    {
+        assert!(Instant::now() < deadline);
+        sleep(Duration::from_millis(10));
+    }
+    assert_eq!(Process::new(double, 5).start().unwrap().join().unwrap(), 10);
+}
+
+fn comm_of_self(_: ()) -> String {
+    std::fs::read_to_string("/proc/self/comm")
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+#[multiproc::test]
+fn os_process_name_is_set() {
+    let h = Process::new(comm_of_self, ())
+        .name("short-name")
+        .start()
+        .unwrap();
+    assert_eq!(h.join().unwrap(), "short-name");
+}
+
+#[derive(Debug)]
+struct Unencodable;
+
+impl serde::Serialize for Unencodable {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom(
+            "this value refuses to be encoded",
+        ))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Unencodable {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Ok(Unencodable)
+    }
+}
+
+fn takes_unencodable(_: Unencodable) {}
+
+#[multiproc::test]
+fn unencodable_argument_fails_at_start() {
+    let before = multiproc::active_children().len();
+    let err = Process::new(takes_unencodable, Unencodable)
+        .start()
+        .unwrap_err();
+    assert!(matches!(err, ProcessError::Encode(_)), "{err:?}");
+    assert_eq!(multiproc::active_children().len(), before);
+}
+
+fn returns_unencodable(_: ()) -> Unencodable {
+    Unencodable
+}
+
+#[multiproc::test]
+fn unencodable_return_value_is_an_error_at_join() {
+    let err = Process::new(returns_unencodable, ())
+        .start()
+        .unwrap()
+        .join()
+        .unwrap_err();
+    assert!(matches!(err, ProcessError::Failed { .. }), "{err:?}");
+    assert_eq!(err.exitcode(), Some(1));
+}
+
+fn write_to(fd: multiproc::Fd) {
+    use std::io::Write;
+    let mut f = std::fs::File::from(fd);
+    f.write_all(b"written by the child").unwrap();
+}
+
+#[multiproc::test]
+fn open_file_passes_to_a_child() {
+    use std::io::{Read, Seek};
+    let mut file = tempfile::tempfile().unwrap();
+    let fd = multiproc::Fd::from(file.try_clone().unwrap());
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        let h = Process::new(write_to, fd.try_clone().unwrap())
+            .start_method(method)
+            .start()
+            .unwrap();
+        h.join().unwrap();
+    }
+    let mut s = String::new();
+    file.rewind().unwrap();
+    file.read_to_string(&mut s).unwrap();
+    assert_eq!(s, "written by the childwritten by the child");
+}
+
+fn start_daemon_grandchild(_: ()) -> u32 {
+    let d = Process::new(sleeper, 60_000).daemon(true).start().unwrap();
+    let pid = d.pid();
+    std::mem::forget(d);
+    pid
+}
+
+fn start_grandchild_and_report(tx: multiproc::Connection) {
+    let d = Process::new(sleeper, 60_000).daemon(true).start().unwrap();
+    let n = Process::new(sleeper, 60_000).start().unwrap();
+    tx.send(&(d.pid(), n.pid())).unwrap();
+    sleep(Duration::from_secs(60));
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+#[multiproc::test]
+fn daemon_is_terminated_when_its_parent_returns() {
+    let h = Process::new(start_daemon_grandchild, ()).start().unwrap();
+    let grandchild = h.join().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(grandchild) {
+        assert!(
+            Instant::now() < deadline,
+            "daemon {grandchild} outlived its parent"
+        );
+        sleep(Duration::from_millis(20));
+    }
+}
+
+#[multiproc::test]
+fn children_die_when_their_parent_is_killed() {
+    let (rx, tx) = common::connection_pair();
+    let h = Process::new(start_grandchild_and_report, tx)
+        .start()
+        .unwrap();
+    let (daemon, non_daemon): (u32, u32) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert!(alive(daemon) && alive(non_daemon));
+    h.kill().unwrap();
+    assert_eq!(h.wait(), -9);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(daemon) || alive(non_daemon) {
+        assert!(Instant::now() < deadline, "orphans left behind");
+        sleep(Duration::from_millis(20));
+    }
+}
+
+#[multiproc::test]
+fn fork_method_runs_targets() {
+    // SAFETY: this test's thread is the only one that starts processes while it runs; the
+    // other test threads of this binary do not hold locks the child needs (the child only
+    // runs the bootstrap, then `double`).
+    let fork = unsafe { StartMethod::fork() };
+    let h = Process::new(double, 4).start_method(fork).start().unwrap();
+    assert_eq!(h.join().unwrap(), 8);
+}
+
+#[multiproc::test]
+fn context_and_global_method() {
+    let ctx = multiproc::get_context(StartMethod::Spawn);
+    assert_eq!(ctx.process(double, 3).start().unwrap().join().unwrap(), 6);
+    assert_eq!(multiproc::get_start_method(), StartMethod::ForkServer);
+    assert_eq!("spawn".parse::<StartMethod>().unwrap(), StartMethod::Spawn);
+    assert!("fork".parse::<StartMethod>().is_err());
+}
+
+#[multiproc::test]
+fn cpu_count_is_positive() {
+    assert!(multiproc::cpu_count() >= 1);
+}
