@@ -6,7 +6,7 @@
 //! A program calls [`init`] first thing in `main`. In a child, `init` runs the child's job
 //! and never returns; in the main program it returns at once.
 //!
-//! ```
+//! ```rust,standalone_crate
 //! fn worker(n: u32) -> u32 {
 //!     println!("Worker: {n}");
 //!     n * 2
