@@ -38,6 +38,7 @@
 pub mod codec;
 pub mod connection;
 mod logging;
+pub mod pool;
 mod process;
 pub mod start;
 mod sys;
@@ -46,6 +47,7 @@ pub use codec::{Bytes, Fd};
 pub use connection::Connection;
 pub use logging::{Logger, get_logger, log_to_stderr};
 pub use multiproc_macros::{main, test};
+pub use pool::{AsyncResult, Executor, MapOptions, Pool, PoolBuilder, PoolError, TaskError};
 pub use process::{
     Handle, Process, ProcessError, ProcessInfo, Run, active_children, authkey, cpu_count,
     current_process, exit, parent_process, set_current_name, spawn,

@@ -90,7 +90,7 @@ fn run(boot_sock: OwnedFd) -> ! {
     }));
 
     log::info!(target: "multiproc", "child process calling self.run()");
-    let entry = sys::target::entry_from_parent(boot.entry);
+    let entry = sys::target::entry_from_parent::<super::Entry>(boot.entry);
     let inv = Invocation {
         tag: boot.tag,
         args: boot.args.0,

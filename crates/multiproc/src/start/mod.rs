@@ -20,7 +20,7 @@ pub(crate) mod forkserver;
 mod long_lived;
 mod spawn;
 
-pub(crate) use child::{Boot, finish, is_child};
+pub(crate) use child::{Boot, finish, is_child, panic_message};
 pub(crate) use entry::{Entry, Invocation, Outcome, fn_entry, run_entry, tag_of};
 
 pub use crate::sys::fork_method::ForkPermit;

@@ -5,8 +5,6 @@
 //! loader chose. The parent sends the offset of a monomorphised entry function; the child adds it
 //! back to its own anchor.
 
-use crate::start::Entry;
-
 /// The fixed base that offsets are measured from.
 static ANCHOR: u8 = 0;
 
@@ -14,20 +12,53 @@ fn anchor() -> usize {
     std::ptr::addr_of!(ANCHOR) as usize
 }
 
+mod sealed {
+    pub(crate) trait Sealed {}
+}
+
+/// A function-pointer type whose values may be named by offset: the crate's entry types.
+pub(crate) trait EntryPoint: Copy + sealed::Sealed {}
+
+macro_rules! entry_point {
+    ($t:ty) => {
+        impl sealed::Sealed for $t {}
+        impl EntryPoint for $t {}
+    };
+}
+
+entry_point!(crate::start::Entry);
+entry_point!(crate::pool::TaskEntry);
+
 /// The offset of `entry` from the anchor.
-pub(crate) fn offset_of(entry: Entry) -> i64 {
-    (entry as usize).wrapping_sub(anchor()) as i64
+pub(crate) fn offset_of<E: EntryPoint>(entry: E) -> i64 {
+    const { assert!(std::mem::size_of::<E>() == std::mem::size_of::<usize>()) };
+    // SAFETY: every EntryPoint is a plain `fn` pointer type (sealed above), which has the size
+    // (checked) and representation of an address.
+    let addr: usize = unsafe { std::mem::transmute_copy(&entry) };
+    addr.wrapping_sub(anchor()) as i64
 }
 
 /// The entry function at `offset` from the anchor.
 ///
 /// # Safety
-/// `offset` must have been produced by [`offset_of`] in a process running the same executable
-/// file (same build), so that the address is the start of a function of type [`Entry`].
-pub(crate) unsafe fn entry_at(offset: i64) -> Entry {
+/// `offset` must have been produced by [`offset_of`] for the same type `E`, in a process
+/// running the same executable file (same build).
+pub(crate) unsafe fn entry_at<E: EntryPoint>(offset: i64) -> E {
     let addr = anchor().wrapping_add(offset as usize);
-    // SAFETY: the caller guarantees that `addr` is the address of an `Entry` in this executable.
-    unsafe { std::mem::transmute::<usize, Entry>(addr) }
+    // SAFETY: the caller guarantees that `addr` is the address of a function of type `E` in
+    // this executable; `E` is a fn pointer type of the size of an address (see `offset_of`).
+    unsafe { std::mem::transmute_copy::<usize, E>(&addr) }
+}
+
+/// The entry function that the parent named by `offset`.
+///
+/// The offset arrives over a private socket from the parent, which runs the same executable:
+/// `start` only ever creates children by executing `/proc/self/exe` or by forking, and the
+/// parent computed it with `offset_of::<E>` for the same `E` (the message types that carry
+/// offsets are distinct per entry type).
+pub(crate) fn entry_from_parent<E: EntryPoint>(offset: i64) -> E {
+    // SAFETY: see above: same executable, same entry type, which is `entry_at`'s contract.
+    unsafe { entry_at::<E>(offset) }
 }
 
 /// Makes a value of a zero-sized `Copy` function type: a function item or a closure that captures
@@ -44,14 +75,4 @@ pub(crate) fn conjure<F: Copy>() -> F {
     // (or capturing only zero-sized Copy values), which are inhabited and have no validity
     // invariant beyond their (empty) bytes.
     unsafe { std::mem::zeroed::<F>() }
-}
-
-/// The entry function that the parent named by `offset`.
-///
-/// The offset arrives over the private bootstrap socket from the parent, which runs the same
-/// executable: `start` only ever creates children by executing `/proc/self/exe` or by forking.
-pub(crate) fn entry_from_parent(offset: i64) -> Entry {
-    // SAFETY: the parent computed `offset` with `offset_of` in the same executable file (see
-    // above), which is the contract of `entry_at`.
-    unsafe { entry_at(offset) }
 }

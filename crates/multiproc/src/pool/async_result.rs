@@ -1,0 +1,185 @@
+//! [`AsyncResult`]: the result of a task submitted without waiting.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use super::PoolError;
+
+enum State<T> {
+    Pending,
+    Done(Result<T, PoolError>),
+    Taken,
+}
+
+struct Slot<T> {
+    state: Mutex<State<T>>,
+    cv: Condvar,
+}
+
+/// The result of [`Pool::apply_async`](super::Pool::apply_async),
+/// [`map_async`](super::Pool::map_async) or [`submit`](super::Pool::submit) (Python's
+/// `AsyncResult`, and the future of `ProcessPoolExecutor.submit`).
+///
+/// Waiting never cancels the task: a `get_timeout` that times out leaves the task running, and
+/// a later `get` takes its result.
+pub struct AsyncResult<T> {
+    slot: Arc<Slot<T>>,
+    cancelled: Arc<AtomicBool>,
+}
+
+impl<T> std::fmt::Debug for AsyncResult<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncResult")
+            .field("ready", &self.ready())
+            .finish()
+    }
+}
+
+/// The scheduler's side of an [`AsyncResult`].
+pub(crate) struct Completer<T> {
+    slot: Arc<Slot<T>>,
+}
+
+impl<T> Completer<T> {
+    pub(crate) fn complete(self, r: Result<T, PoolError>) {
+        *self.slot.state.lock().unwrap_or_else(|e| e.into_inner()) = State::Done(r);
+        self.slot.cv.notify_all();
+    }
+}
+
+impl<T> AsyncResult<T> {
+    pub(crate) fn new() -> (AsyncResult<T>, Completer<T>) {
+        let slot = Arc::new(Slot {
+            state: Mutex::new(State::Pending),
+            cv: Condvar::new(),
+        });
+        (
+            AsyncResult {
+                slot: slot.clone(),
+                cancelled: Arc::new(AtomicBool::new(false)),
+            },
+            Completer { slot },
+        )
+    }
+
+    pub(crate) fn cancel_flag(&self) -> Arc<AtomicBool> {
+        self.cancelled.clone()
+    }
+
+    /// Whether the task has finished (Python's `ready()`).
+    pub fn ready(&self) -> bool {
+        !matches!(
+            *self.slot.state.lock().unwrap_or_else(|e| e.into_inner()),
+            State::Pending
+        )
+    }
+
+    /// `Some(true)` if the task finished and succeeded, `Some(false)` if it failed, `None`
+    /// while it runs (Python's `successful()`, which raises instead of `None`).
+    pub fn successful(&self) -> Option<bool> {
+        match &*self.slot.state.lock().unwrap_or_else(|e| e.into_inner()) {
+            State::Pending => None,
+            State::Done(r) => Some(r.is_ok()),
+            State::Taken => Some(true),
+        }
+    }
+
+    /// Waits until the task finishes (Python's `wait()`).
+    pub fn wait(&self) {
+        let g = self.slot.state.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = self
+            .slot
+            .cv
+            .wait_while(g, |s| matches!(s, State::Pending))
+            .unwrap_or_else(|e| e.into_inner());
+    }
+
+    /// Waits at most `timeout`; returns whether the task finished (Python's `wait(timeout)`).
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        let g = self.slot.state.lock().unwrap_or_else(|e| e.into_inner());
+        let (g, _) = self
+            .slot
+            .cv
+            .wait_timeout_while(g, timeout, |s| matches!(s, State::Pending))
+            .unwrap_or_else(|e| e.into_inner());
+        !matches!(*g, State::Pending)
+    }
+
+    /// Waits until `deadline` at most; returns whether the task finished.
+    pub fn wait_deadline(&self, deadline: Instant) -> bool {
+        self.wait_timeout(deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// Waits for the task and takes its result (Python's `get()`). A second `get` after a
+    /// successful one fails with [`PoolError::Taken`].
+    pub fn get(&self) -> Result<T, PoolError> {
+        self.wait();
+        self.take()
+    }
+
+    /// Waits at most `timeout` for the result. On [`PoolError::Timeout`] the task keeps running
+    /// and the result stays available (Python's `get(timeout)`).
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, PoolError> {
+        if self.wait_timeout(timeout) {
+            self.take()
+        } else {
+            Err(PoolError::Timeout)
+        }
+    }
+
+    /// Waits until `deadline` at most for the result.
+    pub fn get_deadline(&self, deadline: Instant) -> Result<T, PoolError> {
+        self.get_timeout(deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// Takes the result if the task has finished; [`PoolError::Timeout`] if not.
+    pub fn try_get(&self) -> Result<T, PoolError> {
+        self.get_timeout(Duration::ZERO)
+    }
+
+    /// Cancels the task if it has not started (Python's `Future.cancel()`); returns whether it
+    /// will not run. A cancelled task's result is [`TaskError::Cancelled`](super::TaskError).
+    pub fn cancel(&self) -> bool {
+        self.cancelled.store(true, Ordering::SeqCst);
+        !self.ready() || matches!(self.peek_error(), Some(super::TaskError::Cancelled))
+    }
+
+    fn peek_error(&self) -> Option<super::TaskError> {
+        match &*self.slot.state.lock().unwrap_or_else(|e| e.into_inner()) {
+            State::Done(Err(e)) => e.task_error().cloned(),
+            _ => None,
+        }
+    }
+
+    fn take(&self) -> Result<T, PoolError> {
+        let mut g = self.slot.state.lock().unwrap_or_else(|e| e.into_inner());
+        match std::mem::replace(&mut *g, State::Taken) {
+            State::Done(Ok(v)) => Ok(v),
+            State::Done(Err(e)) => {
+                // Keep the error visible to `successful()`; a second `get` sees it again.
+                let again = clone_error(&e);
+                *g = State::Done(Err(again));
+                Err(e)
+            }
+            State::Taken => Err(PoolError::Taken),
+            State::Pending => {
+                *g = State::Pending;
+                Err(PoolError::Timeout)
+            }
+        }
+    }
+}
+
+fn clone_error(e: &PoolError) -> PoolError {
+    match e {
+        PoolError::Task { index, error } => PoolError::Task {
+            index: *index,
+            error: error.clone(),
+        },
+        PoolError::Closed => PoolError::Closed,
+        PoolError::Timeout => PoolError::Timeout,
+        PoolError::Taken => PoolError::Taken,
+        other => PoolError::Input(other.to_string()),
+    }
+}

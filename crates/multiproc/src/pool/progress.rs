@@ -1,0 +1,33 @@
+//! The opt-in progress bar of `map`, drawn only when stderr is a terminal.
+
+use std::io::IsTerminal;
+
+/// A progress bar that may be hidden.
+pub(crate) struct Bar(Option<indicatif::ProgressBar>);
+
+impl Bar {
+    pub(crate) fn new(wanted: bool, len: u64) -> Bar {
+        if !wanted || !std::io::stderr().is_terminal() {
+            return Bar(None);
+        }
+        let bar = indicatif::ProgressBar::new(len);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{bar:40.cyan/blue} {pos}/{len} tasks [{elapsed_precise} < {eta_precise}]",
+        ) {
+            bar.set_style(style);
+        }
+        Bar(Some(bar))
+    }
+
+    pub(crate) fn inc(&self, n: u64) {
+        if let Some(b) = &self.0 {
+            b.inc(n);
+        }
+    }
+
+    pub(crate) fn finish(&self) {
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
+        }
+    }
+}

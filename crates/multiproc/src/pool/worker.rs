@@ -1,0 +1,105 @@
+//! The pool worker process: runs chunks until told to stop, its task budget is spent, or the
+//! pool goes away.
+
+use std::os::fd::OwnedFd;
+
+use serde::{Deserialize, Serialize};
+
+use super::task::{ChunkReply, FromWorker, TaskEntry, ToWorker};
+use crate::codec::{Bytes, Fd};
+use crate::connection::{self, Connection};
+use crate::start::{Entry, Invocation, Outcome};
+use crate::sys;
+
+/// A worker's initializer: an entry for `Fn(A)` and its encoded argument.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Initializer {
+    pub(crate) entry: i64,
+    pub(crate) tag: u64,
+    pub(crate) args: Bytes,
+    pub(crate) fds: Vec<Fd>,
+}
+
+impl Initializer {
+    fn duplicate(&self) -> std::io::Result<Initializer> {
+        Ok(Initializer {
+            entry: self.entry,
+            tag: self.tag,
+            args: self.args.clone(),
+            fds: self
+                .fds
+                .iter()
+                .map(Fd::try_clone)
+                .collect::<std::io::Result<_>>()?,
+        })
+    }
+}
+
+/// What a worker is started with.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct WorkerArgs {
+    pub(crate) conn: Connection,
+    pub(crate) init: Option<Initializer>,
+    pub(crate) max_tasks: Option<u64>,
+}
+
+impl WorkerArgs {
+    pub(crate) fn new(
+        conn: Connection,
+        init: Option<&Initializer>,
+        max_tasks: Option<u64>,
+    ) -> std::io::Result<Self> {
+        Ok(WorkerArgs {
+            conn,
+            init: init.map(Initializer::duplicate).transpose()?,
+            max_tasks,
+        })
+    }
+}
+
+/// The worker's main function (a process target).
+pub(crate) fn worker_main(args: WorkerArgs) {
+    // Task panics are reported to the caller with their message, as Python does; the worker
+    // prints nothing for them.
+    std::panic::set_hook(Box::new(|_| {}));
+    let conn = args.conn;
+    if let Some(init) = args.init {
+        let entry = sys::target::entry_from_parent::<Entry>(init.entry);
+        let inv = Invocation {
+            tag: init.tag,
+            args: init.args.0,
+            fds: init.fds.into_iter().map(OwnedFd::from).collect(),
+        };
+        let failure = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| entry(inv))) {
+            Ok(Outcome::Returned { .. }) => None,
+            Ok(Outcome::Panicked(m)) | Ok(Outcome::Failed(m)) => Some(m),
+            Err(p) => Some(crate::start::panic_message(p.as_ref())),
+        };
+        if let Some(msg) = failure {
+            let _ = conn.send(&FromWorker::InitFailed(msg));
+            crate::exit(1);
+        }
+    }
+    let mut done = 0u64;
+    while args.max_tasks.is_none_or(|m| done < m) {
+        let reply = match conn.recv::<ToWorker>() {
+            Ok(ToWorker::Run {
+                entry,
+                tag,
+                items,
+                fds,
+            }) => {
+                let run = sys::target::entry_from_parent::<TaskEntry>(entry);
+                run(tag, &items.0, fds.into_iter().map(OwnedFd::from).collect())
+            }
+            Err(connection::Error::Decode(e)) => {
+                ChunkReply::Failed(super::task::Failure::Failed(e.to_string()))
+            }
+            Err(_) => return, // the pool is gone
+        };
+        if conn.send(&FromWorker::Done(reply)).is_err() {
+            return;
+        }
+        done += 1;
+    }
+}
