@@ -65,3 +65,23 @@ impl Executor for Pool {
         Pool::map_each(self, f, inputs, options)
     }
 }
+
+impl<T: Executor + ?Sized> Executor for &T {
+    fn workers(&self) -> usize {
+        (**self).workers()
+    }
+
+    fn map_each<F, A, R>(
+        &self,
+        f: F,
+        inputs: Vec<A>,
+        chunksize: Option<usize>,
+    ) -> Result<Vec<Result<R, TaskError>>, PoolError>
+    where
+        F: Fn(A) -> R + Copy + Send + 'static,
+        A: Serialize + DeserializeOwned + Send + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        (**self).map_each(f, inputs, chunksize)
+    }
+}
