@@ -103,12 +103,15 @@ where
     combine.combine(map(input))
 }
 
+/// The function types a [`SimpleMapReduce`] is made of (it holds no values of them).
+type Fns<M, R, C> = fn() -> (M, R, C);
+
 /// The chapter's `SimpleMapReduce`: map, partition, reduce, on an [`Executor`]. See the
 /// [module docs](self).
 #[must_use]
 pub struct SimpleMapReduce<E, M, R, C = NoCombiner> {
     executor: E,
-    _fns: PhantomData<fn() -> (M, R, C)>,
+    _fns: PhantomData<Fns<M, R, C>>,
 }
 
 impl<E, M, R, C> std::fmt::Debug for SimpleMapReduce<E, M, R, C> {
