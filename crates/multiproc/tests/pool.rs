@@ -480,3 +480,41 @@ fn executor_trait_is_the_pool() {
     assert_eq!(pool.workers(), 2);
     assert_eq!(run(&pool), sequential(10));
 }
+
+/// Regression: replies of finished one-task chunks are held by the worker while the next runs;
+/// a crash in that next task must not be blamed on them.
+#[multiproc::test]
+fn crash_among_batched_one_task_chunks_is_blamed_exactly() {
+    let pool = Pool::new(2).unwrap();
+    for how in ["exit", "KILL"] {
+        let inputs: Vec<(u64, String)> = (0..40).map(|i| (i, how.to_owned())).collect();
+        let results = pool
+            .map_each(crashes_on_3, inputs, MapOptions::new().chunksize(1))
+            .unwrap();
+        for (i, r) in results.iter().enumerate() {
+            if i == 3 {
+                assert!(
+                    matches!(r, Err(TaskError::WorkerDied { .. })),
+                    "{how}: {r:?}"
+                );
+            } else {
+                assert_eq!(r.as_ref().unwrap(), &(i as u64), "{how}: task {i}");
+            }
+        }
+    }
+}
+
+/// Regression: a batched reply must not make a finished task look like it is still running
+/// and time out.
+#[multiproc::test]
+fn quick_tasks_under_a_timeout_never_time_out() {
+    let pool = Pool::builder()
+        .processes(2)
+        .task_timeout(Duration::from_millis(1500))
+        .build()
+        .unwrap();
+    let results = pool
+        .map_with(sleep_ms, vec![400u64; 12], MapOptions::new().chunksize(1))
+        .unwrap();
+    assert_eq!(results, vec![400; 12]);
+}

@@ -137,14 +137,7 @@ impl Connection {
     ) -> Result<(), Error> {
         self.check_writable()?;
         let mut buf = Vec::with_capacity(128);
-        buf.resize(PREFIX, 0);
-        let fds = codec::encode_into(value, &mut buf)?;
-        if fds.len() > sysfd::MAX_FDS_PER_MSG {
-            return Err(Error::TooManyHandles(fds.len()));
-        }
-        buf[PREFIX - 4..PREFIX].copy_from_slice(&(fds.len() as u32).to_le_bytes());
-        let body_len = (buf.len() - PREFIX + 4) as u64;
-        let start = write_header(&mut buf[..PREFIX - 4], body_len);
+        let (start, fds) = frame_typed_at(value, &mut buf)?;
         let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
         self.send_raw(&[&buf[start..]], &borrowed, deadline, watch)
     }
@@ -471,11 +464,56 @@ impl Connection {
         }
     }
 
+    /// Whether a whole message is already buffered, so that receiving it needs no system call.
+    pub(crate) fn frame_ready(&self) -> bool {
+        let rx = self.rx.lock().unwrap_or_else(|e| e.into_inner());
+        complete_frame_len(&rx, self.max_frame).is_some()
+    }
+
     /// Whether unread bytes sit in this end's buffer.
     fn has_buffered(&self) -> bool {
         let rx = self.rx.lock().unwrap_or_else(|e| e.into_inner());
         rx.buf.len() > rx.start || !rx.fds.is_empty()
     }
+}
+
+/// Appends one complete typed frame for `value` to `out` (header, descriptor count, serde
+/// bytes) and returns the descriptors that must travel with it. Several frames without
+/// descriptors may be sent in one write.
+pub(crate) fn frame_typed<T: Serialize + ?Sized>(
+    value: &T,
+    out: &mut Vec<u8>,
+) -> Result<Vec<OwnedFd>, Error> {
+    let base = out.len();
+    let (start, fds) = frame_typed_at(value, out)?;
+    // Close the gap the header did not use.
+    out.drain(base..start);
+    Ok(fds)
+}
+
+/// Like [`frame_typed`], but leaves up to 12 unused bytes before the frame instead of moving
+/// it: the frame starts at the returned offset.
+fn frame_typed_at<T: Serialize + ?Sized>(
+    value: &T,
+    out: &mut Vec<u8>,
+) -> Result<(usize, Vec<OwnedFd>), Error> {
+    let base = out.len();
+    out.resize(base + PREFIX, 0);
+    let fds = match codec::encode_into(value, out) {
+        Ok(fds) => fds,
+        Err(e) => {
+            out.truncate(base);
+            return Err(e.into());
+        }
+    };
+    if fds.len() > sysfd::MAX_FDS_PER_MSG {
+        out.truncate(base);
+        return Err(Error::TooManyHandles(fds.len()));
+    }
+    out[base + PREFIX - 4..base + PREFIX].copy_from_slice(&(fds.len() as u32).to_le_bytes());
+    let body_len = (out.len() - base - PREFIX + 4) as u64;
+    let start = base + write_header(&mut out[base..base + PREFIX - 4], body_len);
+    Ok((start, fds))
 }
 
 /// Decodes a typed frame body (descriptor count, then serde bytes).

@@ -275,7 +275,9 @@ impl Pool {
     }
 
     fn wake(&self) {
-        let _ = sys::fd::send_with_fds(self.wake.as_fd(), &[std::io::IoSlice::new(b"w")], &[]);
+        if self.shared.sleeping.load(Ordering::SeqCst) {
+            let _ = sys::fd::send_with_fds(self.wake.as_fd(), &[std::io::IoSlice::new(b"w")], &[]);
+        }
     }
 
     fn command(&self, cmd: Command) {
@@ -314,6 +316,7 @@ impl Pool {
             sink,
             split: Some(task::split_chunk::<A>),
             cancelled: None,
+            exact: timeout.or(self.timeout).is_some(),
         })
     }
 

@@ -59,6 +59,10 @@ pub(crate) struct Job {
     pub(crate) sink: Sink,
     pub(crate) split: Option<SplitFn>,
     pub(crate) cancelled: Option<Arc<AtomicBool>>,
+    /// Answered at once by the worker, with nothing held before it: its start and end are
+    /// exact (for timeouts and for blaming a crash). Non-exact chunks may have their replies
+    /// batched by the worker.
+    pub(crate) exact: bool,
 }
 
 impl std::fmt::Debug for Job {
@@ -87,6 +91,7 @@ enum ToWorkerRef<'a> {
         tag: u64,
         items: &'a Bytes,
         fds: &'a [Fd],
+        exact: bool,
     },
 }
 
@@ -114,6 +119,8 @@ struct Slot {
 /// State the pool shares with its scheduler.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
+    /// The scheduler is about to sleep in `poll`: submitters must wake it.
+    pub(crate) sleeping: AtomicBool,
     pub(crate) finished: Mutex<bool>,
     pub(crate) finished_cv: Condvar,
     pub(crate) broken: Mutex<Option<String>>,
@@ -191,19 +198,9 @@ impl Scheduler {
     /// Runs until the pool is closed and drained (false) or terminated (true).
     fn event_loop(&mut self) -> bool {
         loop {
-            loop {
-                match self.commands.try_recv() {
-                    Ok(Command::Submit(job)) => {
-                        if let Some(msg) = self.broken() {
-                            (job.sink)(Outcome::Failed(TaskError::Initializer(msg)));
-                        } else {
-                            self.pending.push_back(job);
-                        }
-                    }
-                    Ok(Command::Close) => self.closed = true,
-                    Ok(Command::Terminate) | Err(TryRecvError::Disconnected) => return true,
-                    Err(TryRecvError::Empty) => break,
-                }
+            self.shared.sleeping.store(false, Ordering::SeqCst);
+            if self.take_commands() {
+                return true;
             }
             self.dispatch();
             if self.closed
@@ -211,6 +208,19 @@ impl Scheduler {
                 && self.slots.iter().all(|s| s.in_flight.is_empty())
             {
                 return false;
+            }
+            // Submitters wake us only while we sleep: announce it, then look once more for what
+            // came in before they could see the announcement.
+            self.shared.sleeping.store(true, Ordering::SeqCst);
+            match self.commands.try_recv() {
+                Ok(cmd) => {
+                    if self.handle_command(cmd) {
+                        return true;
+                    }
+                    continue;
+                }
+                Err(TryRecvError::Disconnected) => return true,
+                Err(TryRecvError::Empty) => {}
             }
 
             let mut set = vec![(self.wake.as_fd(), Interest::Read)];
@@ -251,6 +261,40 @@ impl Scheduler {
         }
     }
 
+    /// Takes every queued command; true if the pool must terminate.
+    fn take_commands(&mut self) -> bool {
+        loop {
+            match self.commands.try_recv() {
+                Ok(cmd) => {
+                    if self.handle_command(cmd) {
+                        return true;
+                    }
+                }
+                Err(TryRecvError::Empty) => return false,
+                Err(TryRecvError::Disconnected) => return true,
+            }
+        }
+    }
+
+    /// Handles one command; true if the pool must terminate.
+    fn handle_command(&mut self, cmd: Command) -> bool {
+        match cmd {
+            Command::Submit(job) => {
+                if let Some(msg) = self.broken() {
+                    (job.sink)(Outcome::Failed(TaskError::Initializer(msg)));
+                } else {
+                    self.pending.push_back(job);
+                }
+                false
+            }
+            Command::Close => {
+                self.closed = true;
+                false
+            }
+            Command::Terminate => true,
+        }
+    }
+
     fn broken(&self) -> Option<String> {
         self.shared
             .broken
@@ -260,6 +304,9 @@ impl Scheduler {
     }
 
     fn dispatch(&mut self) {
+        // Frames for each worker, written at the end in one system call per worker.
+        let mut batches: Vec<(Vec<u8>, usize)> =
+            (0..self.slots.len()).map(|_| (Vec::new(), 0)).collect();
         while let Some(job) = self.pending.front() {
             if job
                 .cancelled
@@ -281,7 +328,7 @@ impl Scheduler {
                         .iter()
                         .position(|s| s.usable() && s.has_room(len))
                 });
-            let Some(i) = pick else { return };
+            let Some(i) = pick else { break };
             let job = self.pending.pop_front().expect("front exists");
             let slot = &mut self.slots[i];
             let msg = ToWorkerRef::Run {
@@ -289,16 +336,29 @@ impl Scheduler {
                 tag: job.tag,
                 items: &job.items,
                 fds: &job.fds,
+                exact: job.exact,
             };
-            if slot
-                .conn
-                .send_deadline_inner(&msg, None, Some(slot.handle.sentinel()))
-                .is_err()
-            {
-                // It is dying: its death is handled when its pidfd fires.
-                slot.dead = true;
-                self.pending.push_front(job);
-                continue;
+            let sent = if job.fds.is_empty() {
+                connection::frame_typed(&msg, &mut batches[i].0).map(|_| batches[i].1 += 1)
+            } else {
+                // Descriptors ride on their own frame; what is batched goes first, in order.
+                slot.flush(&mut batches[i]).and_then(|()| {
+                    slot.conn
+                        .send_deadline_inner(&msg, None, Some(slot.handle.sentinel()))
+                })
+            };
+            match sent {
+                Ok(()) => {}
+                Err(connection::Error::Encode(e)) => {
+                    (job.sink)(Outcome::Failed(TaskError::Failed(e.to_string())));
+                    continue;
+                }
+                Err(_) => {
+                    // It is dying: its death is handled when its pidfd fires.
+                    slot.dead = true;
+                    self.pending.push_front(job);
+                    continue;
+                }
             }
             if slot.in_flight.is_empty() {
                 slot.head_started = Instant::now();
@@ -309,6 +369,18 @@ impl Scheduler {
             slot.sent += 1;
             if self.spec.max_tasks.is_some_and(|m| slot.sent >= m) {
                 slot.retiring = true;
+            }
+        }
+        for (slot, batch) in self.slots.iter_mut().zip(batches.iter_mut()) {
+            let count = batch.1;
+            if slot.flush(batch).is_err() {
+                // The batch did not reach the worker intact: those jobs never started.
+                slot.dead = true;
+                for _ in 0..count {
+                    if let Some(job) = slot.in_flight.pop_back() {
+                        self.pending.push_front(job);
+                    }
+                }
             }
         }
     }
@@ -341,18 +413,31 @@ impl Scheduler {
         let exitcode = slot.handle.wait();
         let worker = slot.handle.name().to_owned();
         let mut jobs: Vec<Job> = slot.in_flight.drain(..).collect();
-        if !jobs.is_empty() {
-            let head = jobs.remove(0);
-            if slot.head_failed {
-                // A placeholder for a job already failed by its timeout.
-                drop(head);
+        let mut culprit = None;
+        if slot.head_failed {
+            // A placeholder for the job its timeout already failed.
+            jobs.remove(0);
+        } else if jobs.first().is_some_and(|j| j.exact) {
+            // An exact job runs with every earlier reply sent: it is the one that died.
+            culprit = Some(jobs.remove(0));
+        }
+        // The others go back to the front of the queue, in order. A non-exact one may have
+        // finished with its reply still held in the dead worker, or may be the one that
+        // crashed: it runs again, exactly, task by task.
+        for job in jobs.into_iter().rev() {
+            if job.exact {
+                self.pending.push_front(job);
             } else {
-                self.head_failed(head, TaskError::WorkerDied { worker, exitcode });
+                self.rerun_exact(job);
             }
         }
-        // Jobs that never started go back to the front of the queue, in order.
-        for job in jobs.into_iter().rev() {
-            self.pending.push_front(job);
+        if let Some(head) = culprit {
+            if head.n > 1 && head.split.is_some() {
+                // Find which of its tasks crashes.
+                self.rerun_exact(head);
+            } else {
+                (head.sink)(Outcome::Failed(TaskError::WorkerDied { worker, exitcode }));
+            }
         }
         if self.broken().is_none()
             && !(self.closed && self.pending.is_empty())
@@ -372,15 +457,17 @@ impl Scheduler {
         }
     }
 
-    /// The job a worker was running when it died: re-run its tasks one by one if there are
-    /// several, so that only the one that crashes fails.
-    fn head_failed(&mut self, job: Job, error: TaskError) {
+    /// Queues `job` again, at the front, as exact one-task jobs (or as one exact job if it
+    /// cannot be split), so that a crash among them is blamed on the task that caused it.
+    fn rerun_exact(&mut self, mut job: Job) {
         let parts = match (job.n > 1, job.split) {
             (true, Some(split)) => split(&job.items.0, &job.fds).filter(|p| p.len() == job.n),
             _ => None,
         };
         let Some(parts) = parts else {
-            (job.sink)(Outcome::Failed(error));
+            job.exact = true;
+            job.split = None;
+            self.pending.push_front(job);
             return;
         };
         let gather = Arc::new(Mutex::new(Gather {
@@ -399,6 +486,7 @@ impl Scheduler {
                 timeout: job.timeout,
                 split: None,
                 cancelled: None,
+                exact: true,
                 sink: Box::new(move |o| Gather::put(&gather, k, o)),
             });
         }
@@ -460,6 +548,19 @@ impl Slot {
         }
     }
 
+    /// Writes the frames batched for this worker.
+    fn flush(&mut self, batch: &mut (Vec<u8>, usize)) -> Result<(), connection::Error> {
+        if batch.0.is_empty() {
+            return Ok(());
+        }
+        let r = self
+            .conn
+            .send_raw(&[&batch.0], &[], None, Some(self.handle.sentinel()));
+        batch.0.clear();
+        batch.1 = 0;
+        r
+    }
+
     fn usable(&self) -> bool {
         !self.retiring && !self.dead
     }
@@ -490,6 +591,7 @@ impl Slot {
             sink: Box::new(|_| {}),
             split: None,
             cancelled: None,
+            exact: true,
         });
     }
 

@@ -15,12 +15,14 @@ pub(crate) type TaskEntry = fn(u64, &[u8], Vec<OwnedFd>) -> ChunkReply;
 /// Pool → worker.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum ToWorker {
-    /// Run a chunk of tasks.
+    /// Run a chunk of tasks. With `exact`, the worker first sends every reply it holds and
+    /// answers this chunk at once, so the pool knows exactly when it started and ended.
     Run {
         entry: i64,
         tag: u64,
         items: Bytes,
         fds: Vec<Fd>,
+        exact: bool,
     },
 }
 

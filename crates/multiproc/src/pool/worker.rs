@@ -5,7 +5,7 @@ use std::os::fd::OwnedFd;
 
 use serde::{Deserialize, Serialize};
 
-use super::task::{ChunkReply, FromWorker, TaskEntry, ToWorker};
+use super::task::{ChunkReply, Failure, FromWorker, TaskEntry, ToWorker};
 use crate::codec::{Bytes, Fd};
 use crate::connection::{self, Connection};
 use crate::start::{Entry, Invocation, Outcome};
@@ -81,25 +81,68 @@ pub(crate) fn worker_main(args: WorkerArgs) {
         }
     }
     let mut done = 0u64;
+    // Replies wait here while more work is already buffered, and go out in one write. A task
+    // that kills the worker loses the replies held for the chunks before it; the pool re-runs
+    // those (see the scheduler).
+    let mut held = Vec::new();
     while args.max_tasks.is_none_or(|m| done < m) {
-        let reply = match conn.recv::<ToWorker>() {
+        if !held.is_empty() && !conn.frame_ready() && flush(&conn, &mut held).is_err() {
+            return;
+        }
+        let (reply, exact) = match conn.recv::<ToWorker>() {
             Ok(ToWorker::Run {
                 entry,
                 tag,
                 items,
                 fds,
+                exact,
             }) => {
+                if exact && flush(&conn, &mut held).is_err() {
+                    return;
+                }
                 let run = sys::target::entry_from_parent::<TaskEntry>(entry);
-                run(tag, &items.0, fds.into_iter().map(OwnedFd::from).collect())
+                (
+                    run(tag, &items.0, fds.into_iter().map(OwnedFd::from).collect()),
+                    exact,
+                )
             }
             Err(connection::Error::Decode(e)) => {
-                ChunkReply::Failed(super::task::Failure::Failed(e.to_string()))
+                (ChunkReply::Failed(Failure::Failed(e.to_string())), true)
             }
             Err(_) => return, // the pool is gone
         };
-        if conn.send(&FromWorker::Done(reply)).is_err() {
+        done += 1;
+        let mut frame = Vec::new();
+        let sent = match connection::frame_typed(&FromWorker::Done(reply), &mut frame) {
+            Ok(fds) if fds.is_empty() => {
+                held.extend_from_slice(&frame);
+                Ok(())
+            }
+            // Descriptors cannot share a write with other frames' bytes.
+            Ok(fds) => flush(&conn, &mut held).and_then(|()| {
+                let borrowed: Vec<_> = fds.iter().map(std::os::fd::AsFd::as_fd).collect();
+                conn.send_raw(&[&frame], &borrowed, None, None)
+            }),
+            Err(e) => {
+                let failed = FromWorker::Done(ChunkReply::Failed(Failure::Failed(format!(
+                    "the reply could not be sent: {e}"
+                ))));
+                connection::frame_typed(&failed, &mut held).map(drop)
+            }
+        };
+        if sent.is_err() || ((exact || held.len() >= 64 * 1024) && flush(&conn, &mut held).is_err())
+        {
             return;
         }
-        done += 1;
     }
+    let _ = flush(&conn, &mut held);
+}
+
+fn flush(conn: &Connection, held: &mut Vec<u8>) -> Result<(), connection::Error> {
+    if held.is_empty() {
+        return Ok(());
+    }
+    let r = conn.send_raw(&[held], &[], None, None);
+    held.clear();
+    r
 }
