@@ -41,6 +41,7 @@ mod logging;
 pub mod mapreduce;
 pub mod pool;
 mod process;
+pub mod remote;
 pub mod start;
 mod sys;
 

@@ -21,8 +21,8 @@ mod error;
 mod executor;
 mod imap;
 mod progress;
-mod scheduler;
-mod task;
+pub(crate) mod scheduler;
+pub(crate) mod task;
 mod worker;
 
 pub use async_result::AsyncResult;

@@ -622,7 +622,7 @@ impl Slot {
     }
 }
 
-fn outcome_of(reply: ChunkReply) -> Outcome {
+pub(crate) fn outcome_of(reply: ChunkReply) -> Outcome {
     match reply {
         ChunkReply::Values { bytes, fds } => Outcome::Values { bytes, fds },
         ChunkReply::Items(items) => {
