@@ -1,14 +1,16 @@
 //! Codec choice by measurement: postcard (multiproc's codec) against bitcode, rmp-serde
 //! (MessagePack) and bincode 1.3, on the shapes of multiproc's messages.
 //!
-//! For each shape and format it measures an encode followed by a decode (criterion), and it
-//! prints the encoded sizes first. Each format is called through its usual entry points
-//! (encode to a new `Vec`, decode from a slice). `multiproc::codec` is postcard behind
-//! multiproc's own entry points (which also collect descriptors), called as `Connection::send`
-//! calls it, so it shows what the library adds to postcard.
+//! For each shape and format it measures an encode followed by a decode
+//! (`roundtrip/<shape>`), and each alone (`encode/<shape>`, `decode/<shape>`); it prints the
+//! encoded sizes first. Each format is called through its usual entry points (encode to a new
+//! `Vec`, decode from a slice). `multiproc::codec` is postcard behind multiproc's own entry
+//! points (which also collect descriptors), called as `Connection::send` calls it, so it shows
+//! what the library adds to postcard.
 //!
 //! ```text
-//! cargo bench -p multiproc-bench --bench codec
+//! cargo bench -p multiproc-bench --bench codec               # everything, about 90 s
+//! cargo bench -p multiproc-bench --bench codec -- roundtrip  # encode + decode only
 //! ```
 
 use std::hint::black_box;
@@ -113,12 +115,29 @@ fn shape<T: Formats>(c: &mut Criterion, name: &str, value: T, raw_bytes: u64) {
     }
     let mut group = c.benchmark_group(format!("roundtrip/{name}"));
     group.throughput(Throughput::Bytes(raw_bytes));
-    for (format, encode, decode) in formats {
+    for (format, encode, decode) in &formats {
         group.bench_with_input(BenchmarkId::from_parameter(format), &value, |b, v| {
             b.iter(|| {
                 let bytes = encode(black_box(v));
                 black_box(decode(black_box(&bytes)))
             });
+        });
+    }
+    group.finish();
+    let mut group = c.benchmark_group(format!("encode/{name}"));
+    group.throughput(Throughput::Bytes(raw_bytes));
+    for (format, encode, _) in &formats {
+        group.bench_with_input(BenchmarkId::from_parameter(format), &value, |b, v| {
+            b.iter(|| encode(black_box(v)));
+        });
+    }
+    group.finish();
+    let mut group = c.benchmark_group(format!("decode/{name}"));
+    group.throughput(Throughput::Bytes(raw_bytes));
+    for (format, encode, decode) in &formats {
+        let bytes = encode(&value);
+        group.bench_with_input(BenchmarkId::from_parameter(format), &bytes, |b, bytes| {
+            b.iter(|| decode(black_box(bytes)));
         });
     }
     group.finish();
@@ -141,8 +160,8 @@ mod group {
     criterion_group! {
         name = benches;
         config = Criterion::default()
-            .warm_up_time(Duration::from_millis(500))
-            .measurement_time(Duration::from_secs(2))
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(1))
             .sample_size(30);
         targets = codecs
     }
