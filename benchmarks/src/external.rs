@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -81,6 +82,8 @@ fn run_bounded(
     let mut err = scratch_file()?;
     let mut child = Command::new(program)
         .args(args)
+        // Its own process group, so that a timeout kills the program's children too.
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(err.try_clone()?)
@@ -92,6 +95,10 @@ fn run_bounded(
             break status;
         }
         if Instant::now() >= deadline {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .stderr(Stdio::null())
+                .status();
             let _ = child.kill();
             let _ = child.wait();
             return Err(format!(
@@ -210,4 +217,68 @@ fn compile(program: &str, source: &str) -> Result<PathBuf, BoxError> {
         return Err(format!("cc failed on {}: {stderr}", src.display()).into());
     }
     Ok(bin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str, unit: &str, limit: Duration) -> Result<f64, BoxError> {
+        measure(
+            Path::new("sh"),
+            &["-c".to_owned(), script.to_owned()],
+            unit,
+            limit,
+        )
+    }
+
+    const LIMIT: Duration = Duration::from_secs(10);
+
+    #[test]
+    fn reads_the_last_result_line() {
+        let v = sh(
+            r#"echo noise; echo '{"value": 1.5, "unit": "ms"}'; echo progress >&2"#,
+            "ms",
+            LIMIT,
+        )
+        .unwrap();
+        assert_eq!(v, 1.5);
+    }
+
+    #[test]
+    fn a_different_unit_is_an_error() {
+        let e = sh(r#"echo '{"value": 1.5, "unit": "s"}'"#, "ms", LIMIT).unwrap_err();
+        assert!(e.to_string().contains("unit"), "{e}");
+    }
+
+    #[test]
+    fn a_failing_program_is_an_error_with_its_stderr() {
+        let e = sh("echo 'Traceback: boom' >&2; exit 3", "ms", LIMIT).unwrap_err();
+        assert!(e.to_string().contains("boom"), "{e}");
+    }
+
+    #[test]
+    fn output_that_is_not_a_result_is_an_error() {
+        let e = sh("echo 12", "ms", LIMIT).unwrap_err();
+        assert!(e.to_string().contains("not a result line"), "{e}");
+        let e = sh(r#"echo '{"value": -1, "unit": "ms"}'"#, "ms", LIMIT).unwrap_err();
+        assert!(e.to_string().contains("not a positive number"), "{e}");
+    }
+
+    #[test]
+    fn a_program_that_runs_too_long_is_killed() {
+        let start = Instant::now();
+        let e = sh("sleep 30 & sleep 30", "ms", Duration::from_millis(200)).unwrap_err();
+        assert!(e.to_string().contains("killed"), "{e}");
+        assert!(start.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn standard_args_put_the_figure_first() {
+        assert_eq!(
+            standard_args("a.b", Mode::Quick, &["x".to_owned()]),
+            ["a.b", "--quick", "x"]
+        );
+        assert_eq!(standard_args("a.b", Mode::Full, &[]), ["a.b"]);
+    }
 }

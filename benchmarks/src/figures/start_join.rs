@@ -1,7 +1,7 @@
 //! `start_join.{forkserver,spawn,fork}`: milliseconds per process for a trivial target,
 //! started and joined one after the other.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use multiproc::{Process, StartMethod};
 
@@ -51,11 +51,16 @@ impl StartJoin {
     }
 }
 
+/// How long one trivial process may take before the figure fails instead of waiting on.
+const LIMIT: Duration = Duration::from_secs(30);
+
 fn start_join(method: StartMethod) -> Result<(), BoxError> {
-    Process::new(trivial, ())
-        .start_method(method)
-        .start()?
-        .join()?;
+    let handle = Process::new(trivial, ()).start_method(method).start()?;
+    if handle.join_timeout(LIMIT).is_none() {
+        let _ = handle.kill();
+        return Err(format!("a trivial process ran longer than {LIMIT:?}").into());
+    }
+    handle.join()?;
     Ok(())
 }
 
