@@ -84,6 +84,8 @@ fn run_bounded(
         .args(args)
         // Its own process group, so that a timeout kills the program's children too.
         .process_group(0)
+        // No __pycache__ directories in the source tree.
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(err.try_clone()?)

@@ -52,6 +52,7 @@ fn every_script_reports_its_figures() {
             .arg(figure)
             .arg("--quick")
             .args(*extra)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
