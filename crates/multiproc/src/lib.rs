@@ -39,7 +39,9 @@ pub mod codec;
 pub mod connection;
 mod logging;
 mod process;
+pub mod shared;
 pub mod start;
+pub mod sync;
 mod sys;
 
 pub use codec::{Bytes, Fd};
@@ -50,7 +52,9 @@ pub use process::{
     Handle, Process, ProcessError, ProcessInfo, Run, active_children, authkey, cpu_count,
     current_process, exit, parent_process, set_current_name, spawn,
 };
+pub use shared::{Array, RawArray, RawValue, SharedMemory, ShmError, Value};
 pub use start::{Context, StartMethod, get_context, get_start_method, init, set_start_method};
+pub use sync::{Barrier, BoundedSemaphore, Condition, Event, HolderDied, Lock, RLock, Semaphore};
 
 /// Re-exported for users of the attribute macros and of log levels.
 pub use log::LevelFilter;
