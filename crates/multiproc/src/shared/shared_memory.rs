@@ -224,6 +224,21 @@ impl SharedMemory {
         })
     }
 
+    /// Another handle on the same segment (a second mapping of it), for example to pass to a
+    /// child process while keeping this one. It is not the creator: dropping or unlinking
+    /// through it does not change what the tracker does for the original.
+    pub fn try_clone(&self) -> Result<SharedMemory, ShmError> {
+        let fd = self
+            .map
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|source| ShmError::Io {
+                name: self.name.clone(),
+                source,
+            })?;
+        SharedMemory::map(fd, self.name.clone())
+    }
+
     /// The segment's name, without a leading `/` (Python's `name`).
     pub fn name(&self) -> &str {
         &self.name

@@ -77,7 +77,7 @@ impl State {
 }
 
 /// Why a barrier is broken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum BrokenReason {
     /// [`Barrier::abort`] was called.
@@ -120,7 +120,7 @@ impl fmt::Display for BrokenReason {
 }
 
 /// Why a barrier wait did not pass.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[non_exhaustive]
 pub enum BarrierError {
     /// The barrier is broken (Python's `BrokenBarrierError`).
@@ -132,7 +132,7 @@ pub enum BarrierError {
 }
 
 /// Why a [`Barrier::try_wait`] did not pass.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[non_exhaustive]
 pub enum TryBarrierError {
     /// This call would not complete the barrier; nothing changed.

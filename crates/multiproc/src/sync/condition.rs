@@ -46,18 +46,18 @@ enum Under {
 /// ```
 /// use multiproc::{Condition, Value};
 ///
-/// fn stage_2((cond, ready): (Condition, Value<bool>)) {
+/// fn stage_2((cond, ready): (Condition, Value<u8>)) {
 ///     let mut g = cond.acquire().unwrap();
-///     g.wait_for(|| ready.get()).unwrap();
+///     g.wait_for(|| ready.get() == 1).unwrap();
 /// }
 ///
 /// fn main() {
 ///     multiproc::init();
 ///     let cond = Condition::new();
-///     let ready = Value::new(false);
+///     let ready = Value::new(0u8);
 ///     let child = multiproc::spawn(stage_2, (cond.clone(), ready.clone()));
 ///     let g = cond.acquire().unwrap();
-///     ready.set(true);
+///     ready.set(1);
 ///     g.notify_all();
 ///     drop(g);
 ///     child.join().unwrap();

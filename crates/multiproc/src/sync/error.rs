@@ -145,7 +145,9 @@ acquire_error_impls!(
 );
 
 /// A release that is not allowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize,
+)]
 #[non_exhaustive]
 pub enum ReleaseError {
     /// The lock is not held (Python: "semaphore or lock released too many times").
