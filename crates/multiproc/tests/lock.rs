@@ -157,10 +157,7 @@ fn lock_of_holder_that_exited_is_reported() {
     let pid = child.pid();
     child.join().unwrap();
     assert!(lock.locked());
-    let d = lock
-        .acquire()
-        .err()
-        .expect("the holder exited with the lock");
+    let d = lock.acquire().expect_err("the holder exited with the lock");
     assert_eq!(d.holder(), pid);
 }
 
