@@ -83,7 +83,7 @@ fn receive<T: Pod, E: serde::de::Error>(
 /// Element access copies under the lock; a `&mut [T]` into the memory exists only in an
 /// [`ArrayGuard`] or [`with_lock`](Array::with_lock), while the lock is held.
 ///
-/// ```
+/// ```rust,standalone_crate
 /// fn square(a: multiproc::Array<i32>) {
 ///     a.with_lock(|xs| xs.iter_mut().for_each(|x| *x *= *x));
 /// }

@@ -79,15 +79,18 @@ impl Mapping {
     }
 
     /// The mapping's length in bytes.
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// The start of the mapping.
+    #[inline]
     pub(crate) fn as_ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()
     }
 
+    #[inline]
     fn check<T>(&self, offset: usize, count: usize) -> *mut T {
         let size = std::mem::size_of::<T>()
             .checked_mul(count)
@@ -106,6 +109,7 @@ impl Mapping {
     }
 
     /// The 32-bit atomic at `offset` (aligned, in bounds; panics otherwise).
+    #[inline]
     pub(crate) fn u32_at(&self, offset: usize) -> &AtomicU32 {
         let p = self.check::<AtomicU32>(offset, 1);
         // SAFETY: `p` is in bounds and aligned (checked), and the mapping lives as long as
@@ -114,6 +118,7 @@ impl Mapping {
     }
 
     /// The 64-bit atomic at `offset` (aligned, in bounds; panics otherwise).
+    #[inline]
     pub(crate) fn u64_at(&self, offset: usize) -> &AtomicU64 {
         let p = self.check::<AtomicU64>(offset, 1);
         // SAFETY: as for `u32_at`.

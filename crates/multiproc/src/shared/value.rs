@@ -71,7 +71,7 @@ fn receive<T: Pod, E: serde::de::Error>(
 /// [`get`](Value::get) and [`set`](Value::set) copy under the lock, and `&mut T` exists only
 /// inside a [`ValueGuard`] or [`with_lock`](Value::with_lock), while the lock is held.
 ///
-/// ```
+/// ```rust,standalone_crate
 /// fn add_one(v: multiproc::Value<u64>) {
 ///     v.with_lock(|x| *x += 1);
 /// }

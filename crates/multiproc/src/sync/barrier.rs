@@ -26,8 +26,10 @@ const PARTIES: usize = 16;
 const DEAD_PARTY: usize = 20;
 /// The default timeout of `wait`, in nanoseconds; 0 for none.
 const TIMEOUT: usize = 24;
+/// How long recent waits took (see `spin`).
+const SPIN_HINT: usize = 32;
 /// Owner words of the processes that take part (see [`Barrier`]'s robustness notes).
-const MEMBERS: usize = 32;
+const MEMBERS: usize = 40;
 const MAX_MEMBERS: usize = 1024;
 
 /// The most parties a barrier can have.
@@ -294,7 +296,7 @@ impl Drop for Inner {
 /// panic), the parties still waiting learn it within a few tens of milliseconds. [`reset`]
 /// (Barrier::reset) makes a broken barrier usable again.
 ///
-/// ```
+/// ```rust,standalone_crate
 /// use multiproc::Barrier;
 ///
 /// fn party(b: Barrier) -> usize {
@@ -566,7 +568,10 @@ impl<A: BarrierAction> Barrier<A> {
             }
             if !spun {
                 spun = true;
-                spin::until(|| wake.load(Acquire) != w);
+                let hint = inner.word(SPIN_HINT);
+                let start = Instant::now();
+                let changed = spin::until(hint, || wake.load(Acquire) != w);
+                spin::learn(hint, start, changed);
                 continue;
             }
             if let Err(e) = self.sleep(wake, w, deadline, &mut check_at) {

@@ -43,7 +43,7 @@ enum Under {
 /// [`wait_for`](ConditionGuard::wait_for) with a predicate over shared state: it cannot miss a
 /// notification that came before the wait.
 ///
-/// ```
+/// ```rust,standalone_crate
 /// use multiproc::{Condition, Value};
 ///
 /// fn stage_2((cond, ready): (Condition, Value<u8>)) {

@@ -16,7 +16,9 @@ use crate::sys::futex::{self, Wake};
 const MAGIC: u32 = mapping::magic(b"EVNT");
 /// The flag word: [`SET`] and [`WAITERS`].
 const WORD: usize = 4;
-const LEN: usize = 8;
+/// How long recent waits took (see `spin`).
+const SPIN_HINT: usize = 8;
+const LEN: usize = 12;
 
 const SET: u32 = 1;
 /// Some waiter may be asleep on the word.
@@ -24,7 +26,7 @@ const WAITERS: u32 = 2;
 
 /// A flag that processes can set, clear and wait for (Python's `multiprocessing.Event`).
 ///
-/// ```
+/// ```rust,standalone_crate
 /// fn waiter(e: multiproc::Event) -> bool {
 ///     e.wait_timeout(std::time::Duration::from_secs(10))
 /// }
@@ -112,9 +114,14 @@ impl Event {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return false;
         }
-        if spin::until(|| self.is_set()) {
-            return true;
-        }
+        let hint = self.map.u32_at(SPIN_HINT);
+        let start = Instant::now();
+        let spun = spin::until(hint, || self.is_set());
+        spin::learn(hint, start, spun);
+        spun || self.sleep_until(deadline)
+    }
+
+    fn sleep_until(&self, deadline: Option<Instant>) -> bool {
         let w = self.word();
         loop {
             let s = w.load(Acquire);

@@ -28,7 +28,7 @@ const LEN: usize = 8;
 /// Unlike Python's, a lock whose holder **died** is not held forever: the next acquirer takes it
 /// and gets [`HolderDied`], which holds the guard.
 ///
-/// ```
+/// ```rust,standalone_crate
 /// fn worker(lock: multiproc::Lock) {
 ///     let _guard = lock.acquire().expect("holder died");
 ///     println!("Lock acquired");
@@ -70,6 +70,7 @@ impl Lock {
         self.map.u32_at(STATE)
     }
 
+    #[inline]
     fn taken(&self, me: u32, taken: Taken) -> AcquireResult<LockGuard<'_>> {
         let guard = LockGuard { lock: self, me };
         match taken {

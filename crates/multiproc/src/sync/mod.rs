@@ -17,7 +17,7 @@
 //! [`HolderDied`], in the vocabulary of `std`'s poisoned locks. A party of a [`Barrier`] that
 //! dies breaks the barrier for the others instead of leaving them waiting.
 //!
-//! ```
+//! ```rust,standalone_crate
 //! use multiproc::{Event, Lock};
 //!
 //! fn worker((lock, started): (Lock, Event)) {
@@ -57,33 +57,77 @@ pub use lock::{Lock, LockGuard};
 pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
 
-/// Brief spinning before a futex sleep: a wake-up that comes within a few microseconds costs
-/// no system call on either side.
+/// Adaptive spinning before a futex sleep: a wake-up that comes within microseconds costs no
+/// system call on either side, and where spinning does not pay, it stops.
+///
+/// Each primitive keeps a *hint* word in its shared memory: a moving average of how long
+/// recent spins took to succeed, counting a spin that failed (the waiter had to sleep) as 0. A
+/// waiter spins for up to twice the hint, at least [`MIN_SPIN`] and at most [`MAX_SPIN`]. When
+/// the processes that would wake each other compete for a core, spinning only delays the
+/// waker, spins fail, the hint drops to nothing, and the handoff is a plain futex sleep and
+/// wake, as with a C semaphore. Only successes teach it to spin longer, so the waits that
+/// spinning itself makes longer cannot; one wait in [`EXPLORE_EVERY`] spins the longest, to
+/// find out whether spinning has started to pay.
 pub(crate) mod spin {
     use std::sync::OnceLock;
+    use std::sync::atomic::AtomicU32;
+    use std::sync::atomic::Ordering::Relaxed;
     use std::time::{Duration, Instant};
 
-    /// How long a waiter spins before it sleeps.
-    const SPIN_FOR: Duration = Duration::from_micros(20);
+    /// The least a waiter spins.
+    const MIN_SPIN: Duration = Duration::from_nanos(100);
+    /// The most a waiter spins.
+    const MAX_SPIN: Duration = Duration::from_micros(50);
+    /// One wait in this many (per thread) spins for [`MAX_SPIN`].
+    const EXPLORE_EVERY: u32 = 256;
 
-    /// Spins until `done()` or [`SPIN_FOR`] passes; returns `done()`'s last answer.
-    pub(crate) fn until(mut done: impl FnMut() -> bool) -> bool {
-        // One core: whoever would change the state cannot run while we spin.
+    thread_local! {
+        static WAITS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+
+    fn multicore() -> bool {
         static CPUS: OnceLock<usize> = OnceLock::new();
-        if *CPUS.get_or_init(crate::process::cpu_count) < 2 {
+        *CPUS.get_or_init(crate::process::cpu_count) >= 2
+    }
+
+    /// Spins until `done()` or the hint's budget runs out; returns `done()`'s last answer.
+    pub(crate) fn until(hint: &AtomicU32, mut done: impl FnMut() -> bool) -> bool {
+        // One core: whoever would change the state cannot run while we spin.
+        if !multicore() {
             return done();
         }
+        let n = WAITS.with(|w| {
+            w.set(w.get().wrapping_add(1));
+            w.get()
+        });
+        let budget = if n % EXPLORE_EVERY == 0 {
+            MAX_SPIN
+        } else {
+            Duration::from_nanos(u64::from(hint.load(Relaxed)) * 2).clamp(MIN_SPIN, MAX_SPIN)
+        };
         let start = Instant::now();
         loop {
-            for _ in 0..64 {
+            for _ in 0..32 {
                 if done() {
                     return true;
                 }
                 std::hint::spin_loop();
             }
-            if start.elapsed() >= SPIN_FOR {
+            if start.elapsed() >= budget {
                 return done();
             }
         }
+    }
+
+    /// Records how a spin that began at `start` ended: `spun` when it saw the change.
+    pub(crate) fn learn(hint: &AtomicU32, start: Instant, spun: bool) {
+        let target = if spun {
+            start.elapsed().min(MAX_SPIN).as_nanos() as i64
+        } else {
+            0
+        };
+        let old = i64::from(hint.load(Relaxed));
+        let new = old + (target - old) / 4;
+        hint.store(new.clamp(0, MAX_SPIN.as_nanos() as i64) as u32, Relaxed);
     }
 }

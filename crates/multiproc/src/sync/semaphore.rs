@@ -21,7 +21,9 @@ const VALUE: usize = 4;
 const SLEEPERS: usize = 8;
 /// The largest count a release may reach.
 const MAX: usize = 12;
-const LEN: usize = 16;
+/// How long recent waits took (see `spin`).
+const SPIN_HINT: usize = 16;
+const LEN: usize = 20;
 
 /// The shared memory and algorithm of both semaphore kinds.
 #[derive(Clone)]
@@ -58,9 +60,14 @@ impl Sem {
         if self.try_take() {
             return true;
         }
-        if spin::until(|| self.value().load(Relaxed) > 0) && self.try_take() {
-            return true;
-        }
+        let hint = self.map.u32_at(SPIN_HINT);
+        let start = Instant::now();
+        let spun = spin::until(hint, || self.value().load(Relaxed) > 0);
+        spin::learn(hint, start, spun);
+        (spun && self.try_take()) || self.sleep_until(deadline)
+    }
+
+    fn sleep_until(&self, deadline: Option<Instant>) -> bool {
         let sleepers = self.map.u32_at(SLEEPERS);
         loop {
             if self.try_take() {
