@@ -268,6 +268,7 @@ impl SharedMemory {
     /// The start of the mapping (Python's `buf`), valid for [`size`](SharedMemory::size)
     /// bytes while `self` lives. Other processes may write it at any time; synchronizing
     /// access is the caller's business.
+    #[doc(alias = "buf")]
     pub fn as_ptr(&self) -> *mut u8 {
         self.map.as_ptr()
     }

@@ -122,6 +122,7 @@ impl fmt::Display for BrokenReason {
 }
 
 /// Why a barrier wait did not pass.
+#[doc(alias = "BrokenBarrierError")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[non_exhaustive]
 pub enum BarrierError {
@@ -568,10 +569,7 @@ impl<A: BarrierAction> Barrier<A> {
             }
             if !spun {
                 spun = true;
-                let hint = inner.word(SPIN_HINT);
-                let start = Instant::now();
-                let changed = spin::until(hint, || wake.load(Acquire) != w);
-                spin::learn(hint, start, changed);
+                spin::until(inner.word(SPIN_HINT), || wake.load(Acquire) != w);
                 continue;
             }
             if let Err(e) = self.sleep(wake, w, deadline, &mut check_at) {

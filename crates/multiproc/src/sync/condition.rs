@@ -223,7 +223,13 @@ impl fmt::Debug for Condition {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
+struct WireRef<'a> {
+    map: &'a Mapping,
+    lock: &'a Under,
+}
+
+#[derive(Deserialize)]
 struct Wire {
     map: Mapping,
     lock: Under,
@@ -231,11 +237,11 @@ struct Wire {
 
 impl Serialize for Condition {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeTuple;
-        let mut t = s.serialize_tuple(2)?;
-        t.serialize_element(&*self.map)?;
-        t.serialize_element(&self.lock)?;
-        t.end()
+        WireRef {
+            map: &self.map,
+            lock: &self.lock,
+        }
+        .serialize(s)
     }
 }
 

@@ -72,9 +72,7 @@ impl Event {
     /// Sets the flag and wakes every waiter.
     pub fn set(&self) {
         let w = self.word();
-        if w.load(Relaxed) == SET {
-            return;
-        }
+        // Always a store, even when already set: it publishes what the caller wrote before.
         if w.swap(SET, AcqRel) & WAITERS != 0 {
             futex::wake_all(w);
         }
@@ -114,11 +112,7 @@ impl Event {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return false;
         }
-        let hint = self.map.u32_at(SPIN_HINT);
-        let start = Instant::now();
-        let spun = spin::until(hint, || self.is_set());
-        spin::learn(hint, start, spun);
-        spun || self.sleep_until(deadline)
+        spin::until(self.map.u32_at(SPIN_HINT), || self.is_set()) || self.sleep_until(deadline)
     }
 
     fn sleep_until(&self, deadline: Option<Instant>) -> bool {

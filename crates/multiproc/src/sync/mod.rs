@@ -74,8 +74,8 @@ pub(crate) mod spin {
     use std::sync::atomic::Ordering::Relaxed;
     use std::time::{Duration, Instant};
 
-    /// The least a waiter spins.
-    const MIN_SPIN: Duration = Duration::from_nanos(100);
+    /// The least a waiter spins: about the time a spinning partner takes to answer.
+    const MIN_SPIN: Duration = Duration::from_nanos(400);
     /// The most a waiter spins.
     const MAX_SPIN: Duration = Duration::from_micros(50);
     /// One wait in this many (per thread) spins for [`MAX_SPIN`].
@@ -90,7 +90,8 @@ pub(crate) mod spin {
         *CPUS.get_or_init(crate::process::cpu_count) >= 2
     }
 
-    /// Spins until `done()` or the hint's budget runs out; returns `done()`'s last answer.
+    /// Spins until `done()` or the budget that `hint` gives runs out, and updates the hint.
+    /// Returns `done()`'s last answer.
     pub(crate) fn until(hint: &AtomicU32, mut done: impl FnMut() -> bool) -> bool {
         // One core: whoever would change the state cannot run while we spin.
         if !multicore() {
@@ -100,34 +101,91 @@ pub(crate) mod spin {
             w.set(w.get().wrapping_add(1));
             w.get()
         });
+        let old = hint.load(Relaxed);
         let budget = if n % EXPLORE_EVERY == 0 {
             MAX_SPIN
         } else {
-            Duration::from_nanos(u64::from(hint.load(Relaxed)) * 2).clamp(MIN_SPIN, MAX_SPIN)
+            Duration::from_nanos(u64::from(old) * 2).clamp(MIN_SPIN, MAX_SPIN)
         };
         let start = Instant::now();
         loop {
-            for _ in 0..32 {
+            // A pause is tens of nanoseconds: look at the clock every few.
+            for _ in 0..4 {
                 if done() {
+                    let took = start.elapsed().min(MAX_SPIN).as_nanos() as u32;
+                    learn(hint, old, took);
                     return true;
                 }
                 std::hint::spin_loop();
             }
             if start.elapsed() >= budget {
+                learn(hint, old, 0);
                 return done();
             }
         }
     }
 
-    /// Records how a spin that began at `start` ended: `spun` when it saw the change.
-    pub(crate) fn learn(hint: &AtomicU32, start: Instant, spun: bool) {
-        let target = if spun {
-            start.elapsed().min(MAX_SPIN).as_nanos() as i64
-        } else {
-            0
-        };
-        let old = i64::from(hint.load(Relaxed));
-        let new = old + (target - old) / 4;
+    /// Moves the hint a quarter of the way to `took` (0 for a spin that failed).
+    fn learn(hint: &AtomicU32, old: u32, took: u32) {
+        let old = i64::from(old);
+        let new = old + (i64::from(took) - old) / 4;
         hint.store(new.clamp(0, MAX_SPIN.as_nanos() as i64) as u32, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Array, Connection, RawArray, RawValue, Value};
+
+    type All = (
+        (Lock, RLock, Semaphore, BoundedSemaphore),
+        (Event, Condition, Barrier),
+        (Value<u32>, RawValue<u32>, Array<u8>, RawArray<u8>),
+    );
+
+    #[test]
+    fn every_primitive_travels_through_a_connection() {
+        let (a, b) = Connection::pair().unwrap();
+        let all: All = (
+            (
+                Lock::new(),
+                RLock::new(),
+                Semaphore::new(0),
+                BoundedSemaphore::new(1),
+            ),
+            (Event::new(), Condition::new(), Barrier::new(2)),
+            (
+                Value::new(1),
+                RawValue::new(2),
+                Array::new(3),
+                RawArray::new(4),
+            ),
+        );
+        a.send(&all).unwrap();
+        let got: All = b.recv().unwrap();
+        let ((l, r, s, bs), (e, c, br), (v, rv, ar, rar)) = &got;
+        std::mem::forget(all.0.0.acquire().unwrap());
+        assert!(l.locked());
+        std::mem::forget(all.0.1.acquire().unwrap());
+        assert!(r.locked());
+        all.0.2.release().unwrap();
+        assert_eq!(s.get_value(), 1);
+        std::mem::forget(all.0.3.acquire());
+        assert_eq!(bs.get_value(), 0);
+        all.1.0.set();
+        assert!(e.is_set());
+        let _g = all.1.1.acquire().unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| assert!(matches!(c.try_acquire(), Err(TryAcquireError::WouldBlock))));
+        });
+        all.1.2.abort();
+        assert!(br.broken());
+        all.2.0.set(10);
+        all.2.1.set(20);
+        all.2.2.set(2, 30);
+        all.2.3.set(3, 40);
+        assert_eq!((v.get(), rv.get()), (10, 20));
+        assert_eq!((ar.get(2), rar.get(3)), (Some(30), Some(40)));
     }
 }

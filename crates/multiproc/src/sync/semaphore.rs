@@ -61,10 +61,8 @@ impl Sem {
             return true;
         }
         let hint = self.map.u32_at(SPIN_HINT);
-        let start = Instant::now();
-        let spun = spin::until(hint, || self.value().load(Relaxed) > 0);
-        spin::learn(hint, start, spun);
-        (spun && self.try_take()) || self.sleep_until(deadline)
+        (spin::until(hint, || self.value().load(Relaxed) > 0) && self.try_take())
+            || self.sleep_until(deadline)
     }
 
     fn sleep_until(&self, deadline: Option<Instant>) -> bool {
