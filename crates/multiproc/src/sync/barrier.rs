@@ -294,8 +294,8 @@ impl Drop for Inner {
 /// is [aborted](Barrier::abort), when a wait times out, when the action panics, and, unlike in
 /// Python, when a process that took part dies: a process that has waited on the barrier is a
 /// member until it drops its handle; if it ends without doing so (killed, or unwinding from a
-/// panic), the parties still waiting learn it within a few tens of milliseconds. [`reset`]
-/// (Barrier::reset) makes a broken barrier usable again.
+/// panic), the parties still waiting learn it within a few tens of milliseconds.
+/// [`reset`](Barrier::reset) makes a broken barrier usable again.
 ///
 /// ```rust,standalone_crate
 /// use multiproc::Barrier;

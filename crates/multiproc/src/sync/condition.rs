@@ -39,7 +39,8 @@ enum Under {
 /// notifying: both are methods of the [`ConditionGuard`].
 ///
 /// `notify(n)` wakes exactly `min(n, waiting)` of the processes that were waiting when it was
-/// called, never one that started to wait afterwards. Prefer
+/// called, never one that started to wait afterwards. (Waiting has timeout and deadline forms;
+/// a wait that never blocks would never be notified, so there is no `try_wait`.) Prefer
 /// [`wait_for`](ConditionGuard::wait_for) with a predicate over shared state: it cannot miss a
 /// notification that came before the wait.
 ///
@@ -119,33 +120,29 @@ impl Condition {
     /// Blocks until the condition's lock is held (Python's `acquire()`, or `with cond:`).
     pub fn acquire(&self) -> AcquireResult<ConditionGuard<'_>> {
         match &self.lock {
-            Under::Lock(l) => l
-                .acquire()
-                .map(|g| self.guard(Held::Lock(g)))
-                .map_err(|d| d.map(|g| self.guard(Held::Lock(g)))),
-            Under::RLock(l) => l
-                .acquire()
-                .map(|g| self.guard(Held::RLock(g)))
-                .map_err(|d| d.map(|g| self.guard(Held::RLock(g)))),
+            Under::Lock(l) => {
+                let wrap = |g| self.guard(Held::Lock(g));
+                l.acquire().map(wrap).map_err(|e| e.map(wrap))
+            }
+            Under::RLock(l) => {
+                let wrap = |g| self.guard(Held::RLock(g));
+                l.acquire().map(wrap).map_err(|e| e.map(wrap))
+            }
         }
     }
 
     /// Acquires the condition's lock if it is free.
     pub fn try_acquire(&self) -> Result<ConditionGuard<'_>, TryAcquireError<ConditionGuard<'_>>> {
-        let held = match &self.lock {
-            Under::Lock(l) => l.try_acquire().map(Held::Lock).map_err(|e| match e {
-                TryAcquireError::HolderDied(d) => TryAcquireError::HolderDied(d.map(Held::Lock)),
-                _ => TryAcquireError::WouldBlock,
-            }),
-            Under::RLock(l) => l.try_acquire().map(Held::RLock).map_err(|e| match e {
-                TryAcquireError::HolderDied(d) => TryAcquireError::HolderDied(d.map(Held::RLock)),
-                _ => TryAcquireError::WouldBlock,
-            }),
-        };
-        held.map(|h| self.guard(h)).map_err(|e| match e {
-            TryAcquireError::HolderDied(d) => TryAcquireError::HolderDied(d.map(|h| self.guard(h))),
-            _ => TryAcquireError::WouldBlock,
-        })
+        match &self.lock {
+            Under::Lock(l) => {
+                let wrap = |g| self.guard(Held::Lock(g));
+                l.try_acquire().map(wrap).map_err(|e| e.map(wrap))
+            }
+            Under::RLock(l) => {
+                let wrap = |g| self.guard(Held::RLock(g));
+                l.try_acquire().map(wrap).map_err(|e| e.map(wrap))
+            }
+        }
     }
 
     /// Waits at most `timeout` for the condition's lock.
@@ -161,32 +158,20 @@ impl Condition {
         &self,
         deadline: Instant,
     ) -> Result<ConditionGuard<'_>, AcquireTimeoutError<ConditionGuard<'_>>> {
-        let held = match &self.lock {
-            Under::Lock(l) => l
-                .acquire_deadline(deadline)
-                .map(Held::Lock)
-                .map_err(|e| match e {
-                    AcquireTimeoutError::HolderDied(d) => {
-                        AcquireTimeoutError::HolderDied(d.map(Held::Lock))
-                    }
-                    _ => AcquireTimeoutError::Timeout,
-                }),
-            Under::RLock(l) => l
-                .acquire_deadline(deadline)
-                .map(Held::RLock)
-                .map_err(|e| match e {
-                    AcquireTimeoutError::HolderDied(d) => {
-                        AcquireTimeoutError::HolderDied(d.map(Held::RLock))
-                    }
-                    _ => AcquireTimeoutError::Timeout,
-                }),
-        };
-        held.map(|h| self.guard(h)).map_err(|e| match e {
-            AcquireTimeoutError::HolderDied(d) => {
-                AcquireTimeoutError::HolderDied(d.map(|h| self.guard(h)))
+        match &self.lock {
+            Under::Lock(l) => {
+                let wrap = |g| self.guard(Held::Lock(g));
+                l.acquire_deadline(deadline)
+                    .map(wrap)
+                    .map_err(|e| e.map(wrap))
             }
-            _ => AcquireTimeoutError::Timeout,
-        })
+            Under::RLock(l) => {
+                let wrap = |g| self.guard(Held::RLock(g));
+                l.acquire_deadline(deadline)
+                    .map(wrap)
+                    .map_err(|e| e.map(wrap))
+            }
+        }
     }
 
     /// How many processes (or threads) wait on the condition and have not been notified.

@@ -100,6 +100,13 @@ pub enum AcquireTimeoutError<G> {
 macro_rules! acquire_error_impls {
     ($name:ident, $other:ident, $text:literal) => {
         impl<G> $name<G> {
+            pub(crate) fn map<H>(self, f: impl FnOnce(G) -> H) -> $name<H> {
+                match self {
+                    $name::HolderDied(d) => $name::HolderDied(d.map(f)),
+                    $name::$other => $name::$other,
+                }
+            }
+
             /// The guard, if the lock was taken over from a dead holder.
             pub fn into_holder_died(self) -> Option<HolderDied<G>> {
                 match self {
