@@ -32,7 +32,7 @@ pub enum ShmError {
     #[error("invalid shared memory name {0:?}")]
     BadName(String),
     /// The operating system refused.
-    #[error("shared memory segment '{name}' failed")]
+    #[error("operation on shared memory segment '{name}' failed")]
     Io {
         /// The segment's name.
         name: String,
