@@ -67,6 +67,13 @@ fn fail<E: std::fmt::Display, T>(reason: String, make: impl FnOnce(String) -> E)
     Err(make(reason))
 }
 
+/// A custom error for a handle's `Deserialize` impl whose text survives postcard (which keeps
+/// none of its own for custom errors).
+pub(crate) fn de_error<E: serde::de::Error>(reason: String) -> E {
+    REASON.with(|r| *r.borrow_mut() = Some(reason.clone()));
+    E::custom(reason)
+}
+
 /// The reason recorded by [`fail`], or the format's own message.
 fn reason(e: &postcard::Error) -> String {
     REASON
