@@ -28,6 +28,8 @@ mod counts;
 mod driver;
 mod error;
 pub mod report;
+mod short_table;
+mod short_word;
 mod tables;
 pub mod tokenize;
 pub mod unicode;
@@ -40,4 +42,5 @@ pub use count::{
 pub use counts::{Counts, merge, sorted};
 pub use driver::{Options, count_chunks, count_paths, default_workers};
 pub use error::{Error, IoAction, IoKind, Result};
+pub use short_word::ShortWord;
 pub use tokenize::{STOP_WORDS, Tokenizer, WordSink};

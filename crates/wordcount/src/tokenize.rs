@@ -21,6 +21,7 @@
 //! copied when it has to be lowercased, and only decoded character by
 //! character when it holds non-ASCII characters.
 
+use crate::short_word::ShortWord;
 use crate::unicode;
 
 /// The chapter's 20 stop words, dropped after lowercasing.
@@ -28,6 +29,48 @@ pub const STOP_WORDS: [&str; 20] = [
     "a", "an", "and", "are", "as", "be", "by", "for", "if", "in", "is", "it", "of", "or", "py",
     "rst", "that", "the", "to", "with",
 ];
+
+/// Packs up to 4 ASCII bytes into an integer, the first byte lowest.
+const fn pack(word: &str) -> u32 {
+    let b = word.as_bytes();
+    let mut key = 0;
+    let mut i = 0;
+    while i < b.len() {
+        key |= (b[i] as u32) << (8 * i);
+        i += 1;
+    }
+    key
+}
+
+/// Multiplier of a perfect hash of the packed [`STOP_WORDS`] into 32 slots
+/// (found by search; `stop_table_is_perfect` checks it).
+const STOP_HASH: u32 = 0xdc7a_9283;
+
+#[inline]
+const fn stop_slot(key: u32) -> usize {
+    (key.wrapping_mul(STOP_HASH) >> 27) as usize
+}
+
+/// The packed stop words at their perfect-hash slots, 0 elsewhere.
+static STOP_TABLE: [u32; 32] = {
+    let mut table = [0; 32];
+    let mut i = 0;
+    while i < STOP_WORDS.len() {
+        let key = pack(STOP_WORDS[i]);
+        table[stop_slot(key)] = key;
+        i += 1;
+    }
+    table
+};
+
+/// Whether a packed lowercase key (see [`ShortWord`]) is a stop word: one
+/// multiplication and one comparison, no branch (stop words are so frequent
+/// that a branchy test mispredicts often).
+#[inline]
+fn is_stop_key(key: u128) -> bool {
+    let low = key as u32;
+    (key >> 32 == 0) & (STOP_TABLE[stop_slot(low)] == low)
+}
 
 /// Whether `word` (already lowercased) is one of the [`STOP_WORDS`].
 #[inline]
@@ -66,6 +109,25 @@ fn is_stop_bytes(w: &[u8]) -> bool {
 pub trait WordSink {
     /// Called once for every occurrence of a kept word.
     fn word(&mut self, word: &str);
+
+    /// Called instead of [`word`](Self::word) for the words of 1 to 16
+    /// ASCII letters that the tokenizer's fast path finds (by default, passes
+    /// the word on to `word`).
+    #[inline]
+    fn short_word(&mut self, word: ShortWord) {
+        self.word(word.as_str());
+    }
+
+    /// Called with batches of short words, in order (by default, passes
+    /// each on to [`short_word`](Self::short_word)). The tokenizer delivers
+    /// its fast-path words this way so that a counting table can look many
+    /// words up at once, overlapping their memory accesses.
+    #[inline]
+    fn short_words(&mut self, words: &[ShortWord]) {
+        for &word in words {
+            self.short_word(word);
+        }
+    }
 }
 
 impl<F: FnMut(&str)> WordSink for F {
@@ -108,6 +170,27 @@ const fn byte_classes() -> [u8; 256] {
         b += 1;
     }
     t
+}
+
+// Sixteen bytes at a time (SWAR): the run of ASCII letters a word starts
+// with, and its lowercase, in a few integer operations.
+const fn splat(b: u8) -> u128 {
+    u128::from_le_bytes([b; 16])
+}
+const HIGH_BITS: u128 = splat(0x80);
+const LOW_BITS: u128 = splat(0x7f);
+const CASE_BIT: u128 = splat(0x20);
+
+/// Bit 7 of each byte of the result is set when that byte of `v` is an ASCII
+/// letter.
+#[inline]
+fn letter_mask(v: u128) -> u128 {
+    // Folded to lowercase and to 7 bits, a letter is in 0x61..=0x7a; adding
+    // to each byte cannot carry into the next one.
+    let y = (v | CASE_BIT) & LOW_BITS;
+    let at_least_a = y + splat(0x80 - b'a');
+    let above_z = y + splat(0x80 - b'z' - 1);
+    at_least_a & !above_z & !v & HIGH_BITS
 }
 
 /// Python whitespace in ASCII, line ends included (what `lstrip()` strips).
@@ -157,8 +240,83 @@ pub struct Tokenizer {
     poisoned: bool,
     /// The text of that word so far (empty when poisoned).
     pending: String,
+    out: Emitter,
+}
+
+/// Number of short words handed to a sink at once.
+const BATCH: usize = 32;
+
+/// Lowercases, filters and hands words to a sink, short ones in batches.
+#[derive(Debug, Clone)]
+struct Emitter {
     /// Lowercasing buffer.
     scratch: String,
+    batch: [ShortWord; BATCH],
+    batch_len: usize,
+}
+
+impl Default for Emitter {
+    fn default() -> Self {
+        Emitter {
+            scratch: String::new(),
+            batch: [ShortWord::NONE; BATCH],
+            batch_len: 0,
+        }
+    }
+}
+
+impl Emitter {
+    /// A short word from the fast path, kept if `keep` (written either way,
+    /// to spare a hard-to-predict branch).
+    #[inline]
+    fn short<S: WordSink + ?Sized>(&mut self, word: ShortWord, keep: bool, sink: &mut S) {
+        self.batch[self.batch_len] = word;
+        self.batch_len += usize::from(keep);
+        if self.batch_len == BATCH {
+            sink.short_words(&self.batch);
+            self.batch_len = 0;
+        }
+    }
+
+    /// Hands the batched words over.
+    #[inline]
+    fn flush<S: WordSink + ?Sized>(&mut self, sink: &mut S) {
+        if self.batch_len > 0 {
+            sink.short_words(&self.batch[..self.batch_len]);
+            self.batch_len = 0;
+        }
+    }
+
+    /// Lowercases and filters a word of ASCII letters.
+    fn ascii<S: WordSink + ?Sized>(&mut self, word: &str, has_upper: bool, sink: &mut S) {
+        self.flush(sink);
+        let word = if has_upper {
+            self.scratch.clear();
+            self.scratch.push_str(word);
+            self.scratch.make_ascii_lowercase();
+            self.scratch.as_str()
+        } else {
+            word
+        };
+        if !is_stop_bytes(word.as_bytes()) {
+            sink.word(word);
+        }
+    }
+
+    /// Lowercases and filters a word whose characters all pass
+    /// [`unicode::lower_is_alpha`].
+    fn word<S: WordSink + ?Sized>(&mut self, word: &str, sink: &mut S) {
+        if word.is_ascii() {
+            self.ascii(word, true, sink);
+            return;
+        }
+        self.flush(sink);
+        self.scratch.clear();
+        unicode::push_lower(word, &mut self.scratch);
+        if !is_stop_bytes(self.scratch.as_bytes()) {
+            sink.word(&self.scratch);
+        }
+    }
 }
 
 impl Tokenizer {
@@ -169,6 +327,12 @@ impl Tokenizer {
 
     /// Tokenizes the next piece of the input.
     pub fn feed<S: WordSink + ?Sized>(&mut self, text: &str, sink: &mut S) {
+        self.feed_batched(text, sink);
+        self.out.flush(sink);
+    }
+
+    /// [`feed`](Self::feed), possibly leaving short words in the batch.
+    fn feed_batched<S: WordSink + ?Sized>(&mut self, text: &str, sink: &mut S) {
         let n = text.len();
         let b = text.as_bytes();
         let mut i = 0;
@@ -226,8 +390,9 @@ impl Tokenizer {
     /// The tokenizer is then ready for a new input.
     pub fn finish<S: WordSink + ?Sized>(&mut self, sink: &mut S) {
         if self.in_token && !self.poisoned {
-            emit_word(&self.pending, &mut self.scratch, sink);
+            self.out.word(&self.pending, sink);
         }
+        self.out.flush(sink);
         self.in_token = false;
         self.poisoned = false;
         self.line = Line::Start;
@@ -257,8 +422,35 @@ impl Tokenizer {
                 i += 1;
             }
             if c >= LOWER {
-                // Fast path: a word of ASCII letters.
                 let start = i;
+                if let Some(chunk) = b[start..].first_chunk::<16>() {
+                    // Fast path: the word's letters are within 16 bytes.
+                    let v = u128::from_le_bytes(*chunk);
+                    let letters = letter_mask(v);
+                    if letters == HIGH_BITS {
+                        // 16 letters or more.
+                        i = self.token(text, start, start + 16, sink);
+                        continue;
+                    }
+                    let len = ((!letters & HIGH_BITS).trailing_zeros() / 8) as usize;
+                    let end = start + len;
+                    let next = CLASS[usize::from(b[end])];
+                    if next <= EOL {
+                        let key = (v | CASE_BIT) & ((1 << (8 * len)) - 1);
+                        self.out
+                            .short(ShortWord::from_key(key), !is_stop_key(key), sink);
+                        if next == EOL {
+                            self.line = Line::Start;
+                            return end + 1;
+                        }
+                        i = end + 1;
+                    } else {
+                        // A digit or a non-ASCII character follows.
+                        i = self.token(text, start, end, sink);
+                    }
+                    continue;
+                }
+                // Near the end of the piece: byte by byte.
                 let mut acc = c;
                 i += 1;
                 while i < n {
@@ -270,12 +462,7 @@ impl Tokenizer {
                     i += 1;
                 }
                 if i < n && CLASS[usize::from(b[i])] <= EOL {
-                    emit_ascii(
-                        &text[start..i],
-                        acc & UPPER_BIT != 0,
-                        &mut self.scratch,
-                        sink,
-                    );
+                    self.out.ascii(&text[start..i], acc & UPPER_BIT != 0, sink);
                     continue;
                 }
                 // A digit, a non-ASCII character, or the end of the piece.
@@ -314,7 +501,7 @@ impl Tokenizer {
                 self.pending.push_str(&text[start..]);
             }
         } else if !poisoned {
-            emit_word(&text[start..end], &mut self.scratch, sink);
+            self.out.word(&text[start..end], sink);
         }
         end
     }
@@ -332,7 +519,7 @@ impl Tokenizer {
             return end;
         }
         if !poisoned {
-            emit_word(&self.pending, &mut self.scratch, sink);
+            self.out.word(&self.pending, sink);
         }
         self.in_token = false;
         self.poisoned = false;
@@ -367,41 +554,6 @@ fn scan_token(text: &str, mut i: usize, mut poisoned: bool) -> (usize, bool) {
     (i, poisoned)
 }
 
-/// Lowercases and filters a word of ASCII letters.
-#[inline]
-fn emit_ascii<S: WordSink + ?Sized>(
-    word: &str,
-    has_upper: bool,
-    scratch: &mut String,
-    sink: &mut S,
-) {
-    let word = if has_upper {
-        scratch.clear();
-        scratch.push_str(word);
-        scratch.make_ascii_lowercase();
-        scratch.as_str()
-    } else {
-        word
-    };
-    if !is_stop_bytes(word.as_bytes()) {
-        sink.word(word);
-    }
-}
-
-/// Lowercases and filters a word whose characters all pass
-/// [`unicode::lower_is_alpha`].
-fn emit_word<S: WordSink + ?Sized>(word: &str, scratch: &mut String, sink: &mut S) {
-    if word.is_ascii() {
-        emit_ascii(word, true, scratch, sink);
-        return;
-    }
-    scratch.clear();
-    unicode::push_lower(word, scratch);
-    if !is_stop_bytes(scratch.as_bytes()) {
-        sink.word(scratch);
-    }
-}
-
 /// Calls `f` with every word of a complete text, in order.
 pub fn for_each_word(text: &str, mut f: impl FnMut(&str)) {
     let mut tokenizer = Tokenizer::new();
@@ -427,6 +579,39 @@ mod tests {
         }
         for w in ["", "b", "ab", "th", "thee", "with ", "The", "pyr"] {
             assert!(!is_stop_word(w), "{w:?}");
+        }
+    }
+
+    #[test]
+    fn stop_table_is_perfect() {
+        let mut slots: Vec<usize> = STOP_WORDS.iter().map(|w| stop_slot(pack(w))).collect();
+        slots.sort_unstable();
+        slots.dedup();
+        assert_eq!(slots.len(), STOP_WORDS.len());
+    }
+
+    #[test]
+    fn stop_keys_are_the_stop_words() {
+        let key = |w: &str| ShortWord::new(w).expect("short").key();
+        for w in STOP_WORDS {
+            assert!(is_stop_key(key(w)), "{w}");
+        }
+        for w in ["b", "ab", "th", "thee", "withs", "pyr", "aaaa", "the the"] {
+            assert!(!is_stop_key(key(w)), "{w:?}");
+        }
+    }
+
+    #[test]
+    fn letter_mask_agrees_with_byte_classes() {
+        for b in 0..=255u8 {
+            for pos in 0..16 {
+                let mut bytes = [b'x'; 16];
+                bytes[pos] = b;
+                let mask = letter_mask(u128::from_le_bytes(bytes));
+                let is_letter = mask >> (8 * pos + 7) & 1 == 1;
+                assert_eq!(is_letter, CLASS[usize::from(b)] >= LOWER, "{b:#x} at {pos}");
+                assert_eq!(mask | (0x80 << (8 * pos)), HIGH_BITS);
+            }
         }
     }
 
@@ -462,6 +647,45 @@ mod tests {
             ["one", "two", "five"]
         );
         assert_eq!(words("a\u{a0}b\u{3000}c\x1cd"), ["b", "c", "d"]);
+    }
+
+    /// Feeds `text` one character at a time: never the 16-byte fast path.
+    fn words_char_by_char(text: &str) -> Vec<String> {
+        let mut got = Vec::new();
+        let mut sink = |w: &str| got.push(w.to_owned());
+        let mut tokenizer = Tokenizer::new();
+        let mut buf = [0u8; 4];
+        for c in text.chars() {
+            tokenizer.feed(c.encode_utf8(&mut buf), &mut sink);
+        }
+        tokenizer.finish(&mut sink);
+        got
+    }
+
+    #[test]
+    fn fast_path_handles_every_word_length_and_ending() {
+        let letters = "AbCdEfGhIjKlMnOpQrStUvWxYz";
+        for len in 1..=20 {
+            let word = &letters[..len];
+            for end in [
+                " ", ",", "\n", "\r", "\r\n", "1", "é", "\u{a0}", "Ⅻ", "_x", "..",
+            ] {
+                let text = format!("{word}{end} then padding beyond sixteen bytes");
+                let fast = words(&text);
+                assert_eq!(fast, words_char_by_char(&text), "{text:?}");
+                let lower = word.to_ascii_lowercase();
+                let first = match end {
+                    "1" | "Ⅻ" => None,
+                    "é" => Some(format!("{lower}é")),
+                    _ if STOP_WORDS.contains(&lower.as_str()) => None,
+                    _ => Some(lower),
+                };
+                let x = (end == "_x").then(|| "x".to_owned());
+                let rest = ["then", "padding", "beyond", "sixteen", "bytes"].map(String::from);
+                let expected: Vec<String> = first.into_iter().chain(x).chain(rest).collect();
+                assert_eq!(fast, expected, "{text:?}");
+            }
+        }
     }
 
     #[test]
