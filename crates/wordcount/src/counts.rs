@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fmt;
 
-use rustc_hash::FxBuildHasher;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -16,13 +15,13 @@ use crate::tokenize::WordSink;
 ///
 /// The map step counts into one of these directly (map-side combining), so
 /// its size is bounded by the vocabulary, not by the input. Words of up to
-/// 16 ASCII bytes, most words of most texts, live in a table of inline keys
+/// 16 bytes, most words of most texts, live in a table of inline keys
 /// ([`ShortWord`]); the others in a hash map of strings. Serializes as a
 /// plain map of strings to integers.
 #[derive(Clone, Default)]
 pub struct Counts {
     short: ShortTable,
-    long: HashMap<String, u64, FxBuildHasher>,
+    long: HashMap<String, u64>,
 }
 
 impl Counts {

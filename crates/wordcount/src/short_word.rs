@@ -2,10 +2,11 @@
 
 use std::fmt;
 
-/// A word of 1 to 16 ASCII bytes, none of them NUL, stored inline and
+/// A word of 1 to 16 bytes of UTF-8, none of them NUL, stored inline and
 /// zero-padded: comparing or hashing one is a couple of integer operations,
 /// and counting one allocates nothing. Most words of most texts are such
-/// words; [`Counts`](crate::Counts) keeps them in a table of its own.
+/// words (up to 16 ASCII letters, or 8 Greek or Cyrillic ones);
+/// [`Counts`](crate::Counts) keeps them in a table of its own.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ShortWord {
     bytes: [u8; 16],
@@ -18,11 +19,11 @@ impl ShortWord {
     /// No word: all bytes zero (marks free slots of a table).
     pub(crate) const NONE: ShortWord = ShortWord { bytes: [0; 16] };
 
-    /// `word` packed, when it has 1 to 16 bytes, all ASCII and none NUL.
+    /// `word` packed, when it has 1 to 16 bytes, none of them NUL.
     #[inline]
     pub fn new(word: &str) -> Option<Self> {
         let b = word.as_bytes();
-        if b.is_empty() || b.len() > Self::MAX_LEN || !b.iter().all(|&c| c != 0 && c < 0x80) {
+        if b.is_empty() || b.len() > Self::MAX_LEN || b.contains(&0) {
             return None;
         }
         let mut bytes = [0u8; 16];
@@ -30,10 +31,10 @@ impl ShortWord {
         Some(ShortWord { bytes })
     }
 
-    /// Packs a little-endian key of ASCII bytes: bytes `0..len` non-zero and
-    /// below 0x80, the others zero, `len >= 1`.
+    /// Packs a little-endian key of ASCII letters: bytes `0..len` letters,
+    /// the others zero, `len >= 1`.
     #[inline]
-    pub(crate) fn from_key(key: u128) -> Self {
+    pub(crate) fn from_ascii_key(key: u128) -> Self {
         debug_assert!(key != 0 && key & 0x8080_8080_8080_8080_8080_8080_8080_8080 == 0);
         ShortWord {
             bytes: key.to_le_bytes(),
@@ -49,7 +50,8 @@ impl ShortWord {
     /// The word.
     pub fn as_str(&self) -> &str {
         let len = (128 - self.key().leading_zeros()).div_ceil(8) as usize;
-        // Always ASCII by construction, hence valid UTF-8.
+        // Valid UTF-8 by construction (and NUL-free, so the padding is not
+        // part of it).
         std::str::from_utf8(&self.bytes[..len]).unwrap_or_default()
     }
 }
@@ -72,15 +74,22 @@ mod tests {
 
     #[test]
     fn packs_short_ascii_words_only() {
-        for w in ["a", "process", "sixteen_letters_", "Mixed Case 1"] {
+        for w in [
+            "a",
+            "process",
+            "sixteen_letters_",
+            "Mixed Case 1",
+            "café",
+            "ςοςοςοςο",
+        ] {
             assert_eq!(ShortWord::new(w).map(|s| s.to_string()), Some(w.to_owned()));
         }
-        for w in ["", "seventeen_letters", "café", "nul\0"] {
+        for w in ["", "seventeen_letters", "ςοςοςοςοσ", "nul\0"] {
             assert_eq!(ShortWord::new(w), None, "{w:?}");
         }
         let w = ShortWord::new("ab").expect("short");
         assert_eq!(w.key(), 0x6261);
-        assert_eq!(ShortWord::from_key(0x6261), w);
+        assert_eq!(ShortWord::from_ascii_key(0x6261), w);
         assert_eq!(format!("{w:?}"), "\"ab\"");
     }
 }

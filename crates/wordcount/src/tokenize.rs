@@ -110,9 +110,8 @@ pub trait WordSink {
     /// Called once for every occurrence of a kept word.
     fn word(&mut self, word: &str);
 
-    /// Called instead of [`word`](Self::word) for the words of 1 to 16
-    /// ASCII letters that the tokenizer's fast path finds (by default, passes
-    /// the word on to `word`).
+    /// Called instead of [`word`](Self::word) for words of at most 16 bytes
+    /// (by default, passes the word on to `word`).
     #[inline]
     fn short_word(&mut self, word: ShortWord) {
         self.word(word.as_str());
@@ -120,8 +119,8 @@ pub trait WordSink {
 
     /// Called with batches of short words, in order (by default, passes
     /// each on to [`short_word`](Self::short_word)). The tokenizer delivers
-    /// its fast-path words this way so that a counting table can look many
-    /// words up at once, overlapping their memory accesses.
+    /// short words this way so that a counting table can look many words up
+    /// in a tight loop, overlapping their memory accesses.
     #[inline]
     fn short_words(&mut self, words: &[ShortWord]) {
         for &word in words {
@@ -310,11 +309,17 @@ impl Emitter {
             self.ascii(word, true, sink);
             return;
         }
-        self.flush(sink);
         self.scratch.clear();
         unicode::push_lower(word, &mut self.scratch);
-        if !is_stop_bytes(self.scratch.as_bytes()) {
-            sink.word(&self.scratch);
+        if is_stop_bytes(self.scratch.as_bytes()) {
+            return;
+        }
+        match ShortWord::new(&self.scratch) {
+            Some(short) => self.short(short, true, sink),
+            None => {
+                self.flush(sink);
+                sink.word(&self.scratch);
+            }
         }
     }
 }
@@ -438,7 +443,7 @@ impl Tokenizer {
                     if next <= EOL {
                         let key = (v | CASE_BIT) & ((1 << (8 * len)) - 1);
                         self.out
-                            .short(ShortWord::from_key(key), !is_stop_key(key), sink);
+                            .short(ShortWord::from_ascii_key(key), !is_stop_key(key), sink);
                         if next == EOL {
                             self.line = Line::Start;
                             return end + 1;

@@ -27,7 +27,7 @@ pub fn is_space(c: char) -> bool {
     if cp < 0x80 {
         matches!(cp, 0x09..=0x0d | 0x1c..=0x20)
     } else {
-        tables::SPACE_NON_ASCII.binary_search(&cp).is_ok()
+        bitmap_lookup(&tables::SPACE_INDEX, &tables::SPACE_BLOCKS, c)
     }
 }
 
@@ -87,10 +87,13 @@ pub fn push_lower_char(c: char, out: &mut String) {
         return;
     }
     let cp = u32::from(c);
-    if let Ok(i) = tables::LOWER_SINGLE.binary_search_by_key(&cp, |&(from, _)| from) {
-        let to = tables::LOWER_SINGLE[i].1;
-        // The generator only writes valid scalar values.
-        out.push(char::from_u32(to).unwrap_or(c));
+    let delta = match tables::LOWER_INDEX.get((cp >> 6) as usize) {
+        Some(&block) => tables::LOWER_BLOCKS[usize::from(block)][(cp & 63) as usize],
+        None => 0,
+    };
+    if delta != 0 {
+        // The generator only writes deltas to valid scalar values.
+        out.push(char::from_u32(cp.wrapping_add_signed(delta)).unwrap_or(c));
     } else if let Ok(i) = tables::LOWER_MULTI.binary_search_by_key(&cp, |&(from, _)| from) {
         out.push_str(tables::LOWER_MULTI[i].1);
     } else {

@@ -13,14 +13,15 @@ script refuses any other Unicode version unless ``--any-version`` is given.
 
 Tables:
 
-* ``SPACE_NON_ASCII``: code points >= 0x80 for which ``str.isspace()`` holds.
+* ``SPACE_*``: ``str.isspace()`` of each code point (two-level bitmap).
 * ``ALPHA_*``: ``str.isalpha()`` of each code point (two-level bitmap).
 * ``KEEP_*``: ``c.lower().isalpha()`` of each code point (two-level bitmap);
   a token survives the chapter's ``word.lower().isalpha()`` test exactly when
   every one of its characters has this property (the final-sigma variant of
   U+03A3 is a letter too, which the generator asserts).
-* ``LOWER_SINGLE`` / ``LOWER_MULTI``: ``c.lower()`` where it differs from
-  ``c``, outside ASCII.
+* ``LOWER_*``: ``c.lower()`` of each code point that lowers to one code
+  point, as the difference of the two (two-level table of deltas), and
+  ``LOWER_MULTI`` for the code points that lower to several.
 * ``SIGMA_CASED`` / ``SIGMA_IGNORABLE``: how CPython's final-sigma rule treats
   a code point while scanning around U+03A3 (skipped as case-ignorable,
   stops the scan as cased, or stops it as uncased).  These are probed through
@@ -90,6 +91,30 @@ def bitmap(pred):
     return index, uniq
 
 
+def delta_table(delta):
+    """Two-level table: index of 64-code-point blocks into unique blocks of
+    per-code-point deltas (delta(cp) for each code point)."""
+    last = 0
+    for cp in code_points():
+        if delta(cp):
+            last = cp
+    n_blocks = last // BLOCK + 1
+    uniq = [tuple([0] * BLOCK)]
+    where = {uniq[0]: 0}
+    index = []
+    for b in range(n_blocks):
+        block = tuple(
+            0 if 0xD800 <= cp <= 0xDFFF else delta(cp)
+            for cp in range(b * BLOCK, (b + 1) * BLOCK)
+        )
+        if block not in where:
+            where[block] = len(uniq)
+            uniq.append(block)
+        index.append(where[block])
+    assert len(uniq) <= 256
+    return index, uniq
+
+
 def sigma_class(cp):
     """'cased', 'ignorable' or 'other' as seen by CPython's final-sigma scan."""
     c = chr(cp)
@@ -135,7 +160,6 @@ def emit_ranges(name, doc, rs):
 
 
 def generate():
-    space = [cp for cp in code_points() if cp >= 0x80 and chr(cp).isspace()]
     ascii_space = [cp for cp in range(0x80) if chr(cp).isspace()]
     # The Rust byte classes hard-code the ASCII part; make sure it is right.
     assert ascii_space == [0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x20]
@@ -144,19 +168,18 @@ def generate():
     )
     assert all(c.isalpha() for c in ("\u03c3", FINAL))
 
-    lower_single = []
     lower_multi = []
     for cp in code_points():
-        if cp < 0x80:
-            continue
         low = chr(cp).lower()
-        if low == chr(cp):
-            continue
-        if len(low) == 1:
-            lower_single.append((cp, ord(low)))
-        else:
+        if len(low) > 1:
             lower_multi.append((cp, low))
     assert lower_multi, "expected U+0130 to lower to two code points"
+
+    def lower_delta(cp):
+        low = chr(cp).lower()
+        return ord(low) - cp if len(low) == 1 else 0
+
+    lower_index, lower_blocks = delta_table(lower_delta)
 
     classes = {cp: sigma_class(cp) for cp in code_points()}
 
@@ -168,21 +191,22 @@ def generate():
         "/// Unicode version of the `unicodedata` module the tables come from.",
         f'pub(crate) const UNICODE_VERSION: &str = "{unicodedata.unidata_version}";',
         "",
-        "/// Code points >= 0x80 for which `str.isspace()` is true (sorted).",
-        f"pub(crate) static SPACE_NON_ASCII: [u32; {len(space)}] = [",
-        ", ".join(f"0x{cp:04x}" for cp in space),
-        "];",
-        "",
     ]
+    out += emit_bitmap("SPACE", "`str.isspace()`", lambda cp: chr(cp).isspace())
     out += emit_bitmap("ALPHA", "`str.isalpha()`", lambda cp: chr(cp).isalpha())
     out += emit_bitmap(
         "KEEP", "`c.lower().isalpha()`", lambda cp: chr(cp).lower().isalpha()
     )
     out += [
-        "/// `str.lower()` of single code points >= 0x80 that lower to one other",
-        "/// code point (sorted by source).",
-        f"pub(crate) static LOWER_SINGLE: [(u32, u32); {len(lower_single)}] = [",
-        ", ".join(f"(0x{a:04x}, 0x{b:04x})" for a, b in lower_single),
+        "/// `str.lower()` of single code points, as `lower - c`: block index (64",
+        "/// code points per block) into [`LOWER_BLOCKS`]; 0 past its end.",
+        f"pub(crate) static LOWER_INDEX: [u8; {len(lower_index)}] = [",
+        ", ".join(str(i) for i in lower_index),
+        "];",
+        "/// Distinct blocks of `str.lower()` deltas (0 for code points that",
+        "/// lower to themselves or to several code points).",
+        f"pub(crate) static LOWER_BLOCKS: [[i32; 64]; {len(lower_blocks)}] = [",
+        ", ".join("[" + ", ".join(str(d) for d in block) + "]" for block in lower_blocks),
         "];",
         "",
         "/// `str.lower()` of code points that lower to several code points.",
