@@ -6,6 +6,8 @@ use std::io::{self, BufWriter, IsTerminal, Write};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
@@ -171,7 +173,7 @@ fn progress_bar(cli: &Cli, total: u64) -> ProgressBar {
     let target = if cli.no_progress {
         ProgressDrawTarget::hidden()
     } else if cli.progress && !io::stderr().is_terminal() {
-        ProgressDrawTarget::term_like_with_hz(Box::new(StderrLines), 4)
+        ProgressDrawTarget::term_like(Box::new(StderrLines::default()))
     } else {
         // Hidden by indicatif itself unless stderr is a terminal.
         ProgressDrawTarget::stderr()
@@ -185,10 +187,23 @@ fn progress_bar(cli: &Cli, total: u64) -> ProgressBar {
     bar
 }
 
-/// Draws a forced progress bar on a stderr that is not a terminal: one line
-/// per update rather than cursor movements.
-#[derive(Debug)]
-struct StderrLines;
+/// Draws a forced progress bar on a stderr that is not a terminal (a log
+/// file, say): a plain line at most once a second, no cursor movements.
+#[derive(Debug, Default)]
+struct StderrLines {
+    last: Mutex<Option<Instant>>,
+}
+
+impl StderrLines {
+    fn line(&self, s: &str) -> io::Result<()> {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if s.is_empty() || last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            return Ok(());
+        }
+        *last = Some(Instant::now());
+        writeln!(io::stderr(), "{s}")
+    }
+}
 
 impl TermLike for StderrLines {
     fn width(&self) -> u16 {
@@ -212,14 +227,11 @@ impl TermLike for StderrLines {
     }
 
     fn write_line(&self, s: &str) -> io::Result<()> {
-        writeln!(io::stderr(), "{s}")
+        self.line(s)
     }
 
     fn write_str(&self, s: &str) -> io::Result<()> {
-        if s.is_empty() {
-            return Ok(());
-        }
-        writeln!(io::stderr(), "{s}")
+        self.line(s)
     }
 
     fn clear_line(&self) -> io::Result<()> {
