@@ -5,6 +5,7 @@ use std::collections::hash_map::Entry;
 use std::fmt;
 
 use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::short_table::ShortTable;
@@ -166,7 +167,12 @@ impl<S: AsRef<str>> Extend<(S, u64)> for Counts {
 
 impl Serialize for Counts {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.iter())
+        // The length up front: compact binary formats (multiproc's codec) need it.
+        let mut map = serializer.serialize_map(Some(self.len()))?;
+        for (word, count) in self.iter() {
+            map.serialize_entry(word, &count)?;
+        }
+        map.end()
     }
 }
 
@@ -183,7 +189,12 @@ impl<'de> Deserialize<'de> for Counts {
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Counts, A::Error> {
                 let mut counts = Counts::new();
-                while let Some((word, n)) = map.next_entry::<String, u64>()? {
+                // The full size first: entries arrive in the sender's table order, and
+                // growing a table while inserting in hash order clusters its probes.
+                counts.short.reserve(map.size_hint().unwrap_or(0));
+                let mut word = String::new();
+                while map.next_key_seed(WordInto(&mut word))?.is_some() {
+                    let n: u64 = map.next_value()?;
                     counts.add(&word, n);
                 }
                 Ok(counts)
@@ -191,6 +202,31 @@ impl<'de> Deserialize<'de> for Counts {
         }
 
         deserializer.deserialize_map(CountsVisitor)
+    }
+}
+
+/// Deserializes a word into a reused buffer: no allocation per word.
+struct WordInto<'a>(&'a mut String);
+
+impl<'de> serde::de::DeserializeSeed<'de> for WordInto<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for WordInto<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a word")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        self.0.clear();
+        self.0.push_str(v);
+        Ok(())
     }
 }
 

@@ -12,7 +12,11 @@
 //! 3. [`merge`] is the reduce step, and [`sorted`] orders the result by count
 //!    descending, then word ascending.
 //!
-//! [`count_paths`] runs all three on local threads.
+//! The `wordcount` program runs the map step in worker processes: [`count_on_pool`] on a
+//! local [`multiproc::Pool`], [`count_on`] on any [`multiproc::Executor`] (such as the MPI
+//! executor). Each task counts a group of consecutive chunks and sends back one table, which
+//! this process merges as it arrives. [`count_paths`] runs the same steps on threads of the
+//! calling process, for library users who want no processes.
 //!
 //! ```
 //! let counts = wordcount::count_text("The pool maps; the POOL reduces.\n");
@@ -27,6 +31,7 @@ mod count;
 mod counts;
 mod driver;
 mod error;
+mod executor;
 pub mod report;
 mod short_table;
 mod short_word;
@@ -42,5 +47,6 @@ pub use count::{
 pub use counts::{Counts, merge, sorted};
 pub use driver::{Options, count_chunks, count_paths, default_workers};
 pub use error::{Error, IoAction, IoKind, Result};
+pub use executor::{RunError, Source, count_on, count_on_pool, embedded_sources, group};
 pub use short_word::ShortWord;
 pub use tokenize::{STOP_WORDS, Tokenizer, WordSink};

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 use wordcount::report::{Format, write_report};
-use wordcount::{Counts, Error, PlanOptions, count_chunks, count_corpus, plan_with};
+use wordcount::{Error, PlanOptions, RunError, Source, count_on_pool, embedded_sources, plan_with};
 
 /// Counts words the way the multiprocessing chapter's MapReduce example does:
 /// lines starting with `..` are skipped, punctuation becomes space, words are
@@ -26,7 +26,7 @@ struct Cli {
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
 
-    /// Number of worker threads [default: the available parallelism].
+    /// Number of worker processes [default: the available parallelism].
     #[arg(long, short = 'j', value_name = "N")]
     workers: Option<NonZeroUsize>,
 
@@ -85,7 +85,7 @@ impl From<OutputFormat> for Format {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Executor {
-    /// Threads of this process.
+    /// Worker processes on this machine.
     Local,
     /// MPI ranks (needs a build with MPI support).
     Mpi,
@@ -119,6 +119,8 @@ fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 fn main() -> ExitCode {
+    // First: in a worker process this runs the worker and never returns.
+    multiproc::init();
     let cli = Cli::parse();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -136,16 +138,27 @@ fn run(cli: &Cli) -> Result<(), String> {
                 .to_owned(),
         );
     }
-    let counts = if cli.paths.is_empty() {
-        count_corpus()
+    let sources = if cli.paths.is_empty() {
+        embedded_sources()
     } else {
-        count_files(cli).map_err(|e| match e {
-            Error::InvalidUtf8 { .. } => {
-                format!("{e} (pass --lossy to replace invalid sequences)")
-            }
-            _ => e.to_string(),
-        })?
+        let options = PlanOptions {
+            chunk_size: cli.chunk_size,
+            lossy: cli.lossy,
+        };
+        let chunks = plan_with(&cli.paths, &options).map_err(describe)?;
+        chunks.into_iter().map(Source::File).collect()
     };
+    let total: u64 = sources.iter().filter_map(Source::len).sum();
+    let workers = cli.workers.unwrap_or_else(wordcount::default_workers).get();
+    let pool =
+        multiproc::Pool::new(workers).map_err(|e| format!("cannot start the workers: {e}"))?;
+    let bar = progress_bar(cli, total);
+    let counts = count_on_pool(&pool, sources, &|n| bar.inc(n));
+    bar.finish_and_clear();
+    let counts = counts.map_err(|e| match e {
+        RunError::Input(e) => describe(e),
+        e => with_causes(&e),
+    })?;
     let sorted = counts.into_sorted();
     let mut out = BufWriter::with_capacity(64 << 10, io::stdout().lock());
     match write_report(&mut out, &sorted, cli.format.into(), cli.top).and_then(|()| out.flush()) {
@@ -155,18 +168,24 @@ fn run(cli: &Cli) -> Result<(), String> {
     }
 }
 
-fn count_files(cli: &Cli) -> Result<Counts, Error> {
-    let options = PlanOptions {
-        chunk_size: cli.chunk_size,
-        lossy: cli.lossy,
-    };
-    let chunks = plan_with(&cli.paths, &options)?;
-    let total: u64 = chunks.iter().filter_map(|c| c.len()).sum();
-    let bar = progress_bar(cli, total);
-    let workers = cli.workers.unwrap_or_else(wordcount::default_workers);
-    let counts = count_chunks(&chunks, workers, &|n| bar.inc(n));
-    bar.finish_and_clear();
-    counts
+/// An error's message followed by those of its causes.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
+/// The message for an input error.
+fn describe(e: Error) -> String {
+    match e {
+        Error::InvalidUtf8 { .. } => format!("{e} (pass --lossy to replace invalid sequences)"),
+        _ => e.to_string(),
+    }
 }
 
 fn progress_bar(cli: &Cli, total: u64) -> ProgressBar {
