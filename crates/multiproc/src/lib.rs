@@ -38,6 +38,7 @@
 pub mod codec;
 pub mod connection;
 mod logging;
+pub mod manager;
 pub mod mapreduce;
 pub mod pool;
 mod process;
@@ -50,6 +51,7 @@ mod sys;
 pub use codec::{Bytes, Fd};
 pub use connection::Connection;
 pub use logging::{Logger, get_logger, log_to_stderr};
+pub use manager::Manager;
 pub use mapreduce::SimpleMapReduce;
 pub use multiproc_macros::{main, test};
 pub use pool::{AsyncResult, Executor, MapOptions, Pool, PoolBuilder, PoolError, TaskError};
