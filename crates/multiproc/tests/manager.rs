@@ -331,3 +331,246 @@ fn dropped_proxies_free_their_objects() {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+// ----- concurrency and failures -----
+
+type Shared10 = (
+    DictProxy<(u32, u32), u64>,
+    DictProxy<String, u64>,
+    LockProxy,
+    u32,
+);
+
+/// 10,000 dict operations: 5,000 sets and 5,000 gets of this client's own keys; then 50
+/// increments of a shared counter under a manager lock (lock, get, set, release).
+fn hammer((d, totals, lock, me): Shared10) -> u64 {
+    let mut sum = 0;
+    for k in 0..5000u32 {
+        d.set((me, k), u64::from(k)).unwrap();
+    }
+    for k in 0..5000u32 {
+        sum += d.get(&(me, k)).unwrap().expect("own key");
+    }
+    for _ in 0..50 {
+        let _g = lock.acquire().unwrap();
+        let n = totals.get("counter").unwrap().unwrap_or(0);
+        totals.set("counter".into(), n + 1).unwrap();
+    }
+    sum
+}
+
+#[multiproc::test]
+fn ten_clients_ten_thousand_operations_each() {
+    let m = Manager::start().unwrap();
+    let d = m.dict().unwrap();
+    let totals = m.dict().unwrap();
+    let lock = m.lock().unwrap();
+    let clients: Vec<_> = (0..10)
+        .map(|me| multiproc::spawn(hammer, (d.clone(), totals.clone(), lock.clone(), me)))
+        .collect();
+    let sums: Vec<u64> = clients.into_iter().map(join).collect();
+    let each: u64 = (0..5000).sum();
+    assert_eq!(sums, vec![each; 10]);
+    assert_eq!(d.len().unwrap(), 50_000);
+    assert_eq!(d.values().unwrap().iter().sum::<u64>(), each * 10);
+    assert_eq!(totals.get("counter").unwrap(), Some(500));
+}
+
+fn block_forever(q: QueueProxy<u32>) {
+    let _ = q.get();
+}
+
+fn hold_lock_and_die((lock, held): (LockProxy, EventProxy)) {
+    let g = lock.acquire().unwrap();
+    held.set().unwrap();
+    std::mem::forget(g);
+    std::thread::sleep(LONG);
+}
+
+#[multiproc::test]
+fn clients_are_served_concurrently_and_may_die_mid_call() {
+    let m = Manager::start().unwrap();
+    let q = m.queue::<u32>().unwrap();
+    let d = m.dict::<u32, u32>().unwrap();
+    // A client blocked in a call does not hold up the others...
+    let blocked = multiproc::spawn(block_forever, q.clone());
+    std::thread::sleep(Duration::from_millis(100));
+    let t0 = Instant::now();
+    d.set(1, 1).unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(2));
+    // ... and killing it mid-call costs the server nothing: the item put next is not lost to
+    // the dead client's abandoned get.
+    blocked.kill().unwrap();
+    assert_eq!(blocked.join_timeout(LONG), Some(-9));
+    std::thread::sleep(Duration::from_millis(300));
+    q.put(7).unwrap();
+    assert_eq!(q.get_timeout(LONG).unwrap(), 7);
+
+    // A lock whose holder dies is released by the manager.
+    let lock = m.lock().unwrap();
+    let held = m.event().unwrap();
+    let holder = multiproc::spawn(hold_lock_and_die, (lock.clone(), held.clone()));
+    assert!(held.wait_timeout(LONG).unwrap());
+    assert!(lock.locked().unwrap());
+    holder.kill().unwrap();
+    holder.join_timeout(LONG);
+    let g = lock
+        .acquire_timeout(LONG)
+        .expect("released when its holder died");
+    drop(g);
+    assert_eq!(d.get(&1).unwrap(), Some(1));
+}
+
+fn call_until_error(d: DictProxy<u32, u32>) -> String {
+    let deadline = Instant::now() + LONG;
+    loop {
+        if let Err(e) = d.set(0, 0) {
+            return e.to_string();
+        }
+        assert!(Instant::now() < deadline, "calls kept succeeding");
+    }
+}
+
+fn wait_on_queue(q: QueueProxy<u32>) -> String {
+    q.get().unwrap_err().to_string()
+}
+
+#[multiproc::test]
+fn manager_killed_calls_fail_fast() {
+    let m = Manager::start().unwrap();
+    let d = m.dict::<u32, u32>().unwrap();
+    let q = m.queue::<u32>().unwrap();
+    d.set(1, 1).unwrap();
+    let caller = multiproc::spawn(call_until_error, d.clone());
+    let waiter = multiproc::spawn(wait_on_queue, q.clone());
+    std::thread::sleep(Duration::from_millis(200));
+    let pid = m.pid().expect("a server process");
+    let status = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let t0 = Instant::now();
+    let err = d.get(&1).unwrap_err();
+    assert!(err.is_disconnect(), "{err}");
+    assert!(!join(caller).is_empty());
+    assert!(!join(waiter).is_empty());
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert!(q.try_get().unwrap_err().is_disconnect());
+    drop(m);
+}
+
+// ----- registered types -----
+
+/// A bank account kept in the manager.
+struct Account {
+    balance: i64,
+    log: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+enum AccountCall {
+    Deposit(i64),
+    Withdraw(i64),
+    Balance,
+    Log,
+    Explode,
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+enum AccountReply {
+    Balance(i64),
+    Log(Vec<String>),
+}
+
+impl Shared for Account {
+    type Init = (String, i64);
+    type Call = AccountCall;
+    type Reply = AccountReply;
+
+    fn new((owner, balance): (String, i64)) -> Result<Self, String> {
+        if balance < 0 {
+            return Err(format!("{owner} cannot open an account in debt"));
+        }
+        Ok(Account {
+            balance,
+            log: vec![format!("opened by {owner}")],
+        })
+    }
+
+    fn call(&mut self, call: AccountCall) -> Result<AccountReply, String> {
+        match call {
+            AccountCall::Deposit(n) => {
+                self.balance += n;
+                self.log.push(format!("+{n}"));
+            }
+            AccountCall::Withdraw(n) if n > self.balance => {
+                return Err(format!("insufficient funds: {} < {n}", self.balance));
+            }
+            AccountCall::Withdraw(n) => {
+                self.balance -= n;
+                self.log.push(format!("-{n}"));
+            }
+            AccountCall::Balance => {}
+            AccountCall::Log => return Ok(AccountReply::Log(self.log.clone())),
+            AccountCall::Explode => panic!("boom"),
+        }
+        Ok(AccountReply::Balance(self.balance))
+    }
+}
+
+/// Never registered.
+struct Unregistered;
+
+impl Shared for Unregistered {
+    type Init = ();
+    type Call = ();
+    type Reply = ();
+
+    fn new(_: ()) -> Result<Self, String> {
+        Ok(Unregistered)
+    }
+
+    fn call(&mut self, _: ()) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+fn deposit_from_child(account: SharedProxy<Account>) {
+    for _ in 0..10 {
+        account.call(AccountCall::Deposit(1)).unwrap();
+    }
+}
+
+#[multiproc::test]
+fn registered_types() {
+    let m = Manager::builder().register::<Account>().start().unwrap();
+    let account = m.create::<Account>(("ada".into(), 100)).unwrap();
+    let children: Vec<_> = (0..3)
+        .map(|_| multiproc::spawn(deposit_from_child, account.clone()))
+        .collect();
+    children.into_iter().for_each(join);
+    assert_eq!(
+        account.call(AccountCall::Balance).unwrap(),
+        AccountReply::Balance(130)
+    );
+    let err = account.call(AccountCall::Withdraw(1000)).unwrap_err();
+    assert!(matches!(err, ManagerError::Remote(_)));
+    assert_eq!(err.to_string(), "insufficient funds: 130 < 1000");
+    let err = account.call(AccountCall::Explode).unwrap_err();
+    assert!(err.to_string().contains("boom"), "{err}");
+    // The server survived the panic.
+    assert_eq!(
+        account.call(AccountCall::Withdraw(30)).unwrap(),
+        AccountReply::Balance(100)
+    );
+    let AccountReply::Log(log) = account.call(AccountCall::Log).unwrap() else {
+        panic!("a log")
+    };
+    assert_eq!(log.len(), 32);
+    assert_eq!(log[0], "opened by ada");
+    let err = m.create::<Account>(("bob".into(), -1)).unwrap_err();
+    assert_eq!(err.to_string(), "bob cannot open an account in debt");
+    let err = m.create::<Unregistered>(()).unwrap_err();
+    assert!(matches!(err, ManagerError::UnknownType(_)), "{err}");
+}

@@ -20,7 +20,7 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::ManagerError;
 use super::protocol::{Call, Control, Hello, Op, Owner, Payload, Reply, Wait};
+use super::spin::Spinner;
 use super::transport::{self, Address};
 use crate::Connection;
 use crate::codec::{self, Bytes};
@@ -85,7 +86,7 @@ enum ControlState {
 /// A connection for calls, with what it learned about spinning for replies.
 struct Pooled {
     conn: Connection,
-    hint: AtomicU32,
+    spinner: Spinner,
 }
 
 /// This process's link to one manager.
@@ -211,7 +212,7 @@ impl Link {
         let conn = self.open(&Hello::Calls { link: self.id })?;
         Ok(Pooled {
             conn,
-            hint: AtomicU32::new(0),
+            spinner: Spinner::default(),
         })
     }
 
@@ -227,7 +228,7 @@ impl Link {
             Wait::Now => Some(deadline_after(GRACE)),
             Wait::For(d) => Some(deadline_after(d.saturating_add(GRACE))),
         };
-        let p = self.checkout()?;
+        let mut p = self.checkout()?;
         match p.conn.send(call) {
             Ok(()) => {}
             Err(ConnError::Encode(e)) => {
@@ -236,12 +237,7 @@ impl Link {
             }
             Err(e) => return Err(ManagerError::Disconnected(e)),
         }
-        // A reply often comes within microseconds: look for it before going to sleep.
-        crate::sync::spin::until(&p.hint, || p.conn.poll(Duration::ZERO).unwrap_or(true));
-        let reply = match deadline {
-            None => p.conn.recv::<Reply>(),
-            Some(d) => p.conn.recv_deadline::<Reply>(d),
-        };
+        let reply = p.spinner.recv::<Reply>(&p.conn, deadline);
         match reply {
             Ok(r) => {
                 self.checkin(p);

@@ -107,6 +107,7 @@ mod rlock;
 mod semaphore;
 mod server;
 mod shared;
+mod spin;
 mod transport;
 mod value;
 

@@ -11,13 +11,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::object::{Abandon, Effects, Kind, Object};
 use super::protocol::{Call, Control, Create, Failure, Hello, Reply};
 use super::shared::Registry;
+use super::spin::Spinner;
 use super::transport::Acceptor;
 use crate::Connection;
 use crate::connection::Error as ConnError;
@@ -276,11 +277,9 @@ impl Server {
     }
 
     fn serve_calls(&self, conn: &Connection, link: u64) {
-        let hint = AtomicU32::new(0);
+        let mut spinner = Spinner::default();
         loop {
-            // The next call often follows within microseconds.
-            crate::sync::spin::until(&hint, || conn.poll(Duration::ZERO).unwrap_or(true));
-            let call = match conn.recv::<Call>() {
+            let call = match spinner.recv::<Call>(conn, None) {
                 Ok(c) => c,
                 Err(ConnError::Decode(e)) => {
                     let reply = Reply::Error(Failure::Invalid(format!("unreadable call: {e}")));
