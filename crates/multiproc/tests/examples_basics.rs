@@ -291,7 +291,7 @@ fn no_process_outlives_the_program() {
         assert!(status.success(), "{name}: {status}");
         // Checked at once: anything still there outlived the program.
         assert_eq!(
-            group_members(pgid),
+            members,
             Vec::<String>::new(),
             "{name} left processes behind"
         );
