@@ -63,4 +63,14 @@ pub mod __private {
     pub fn enter_test(module_path: &str, name: &str) {
         crate::start::enter_test(module_path, name);
     }
+
+    /// Fuzz entry: arbitrary bytes through the connection frame decoder.
+    pub fn fuzz_frames(data: &[u8]) {
+        crate::connection::frame::exercise(data);
+    }
+
+    /// Fuzz entry: arbitrary peer messages through the authkey handshake's parsers.
+    pub fn fuzz_handshake(data: &[u8]) {
+        crate::connection::auth::exercise(data);
+    }
 }

@@ -68,7 +68,9 @@ fn fail<E: std::fmt::Display, T>(reason: String, make: impl FnOnce(String) -> E)
 
 /// The reason recorded by [`fail`], or the format's own message.
 fn reason(e: &postcard::Error) -> String {
-    REASON.with(|r| r.borrow_mut().take()).unwrap_or_else(|| e.to_string())
+    REASON
+        .with(|r| r.borrow_mut().take())
+        .unwrap_or_else(|| e.to_string())
 }
 
 /// Encodes `value`, collecting the descriptors of any handles it holds.
@@ -148,7 +150,10 @@ pub(crate) fn deserialize_fd<'de, D: Deserializer<'de>>(
     });
     match fd {
         Some(fd) => Ok(fd),
-        None => fail(format!("descriptor #{index} is missing from the message"), D::Error::custom),
+        None => fail(
+            format!("descriptor #{index} is missing from the message"),
+            D::Error::custom,
+        ),
     }
 }
 
