@@ -39,17 +39,19 @@ pub mod codec;
 pub mod connection;
 mod logging;
 mod process;
+pub mod queue;
 pub mod start;
 mod sys;
 
 pub use codec::{Bytes, Fd};
-pub use connection::Connection;
+pub use connection::{Client, Connection, Listener, pipe};
 pub use logging::{Logger, get_logger, log_to_stderr};
 pub use multiproc_macros::{main, test};
 pub use process::{
     Handle, Process, ProcessError, ProcessInfo, Run, active_children, authkey, cpu_count,
     current_process, exit, parent_process, set_current_name, spawn,
 };
+pub use queue::{JoinableQueue, Queue, SimpleQueue};
 pub use start::{Context, StartMethod, get_context, get_start_method, init, set_start_method};
 
 /// Re-exported for users of the attribute macros and of log levels.

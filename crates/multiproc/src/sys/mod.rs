@@ -11,4 +11,6 @@ pub(crate) mod fd;
 pub(crate) mod fork_method;
 pub(crate) mod forkserver;
 pub(crate) mod proc;
+pub(crate) mod queue_ring;
+pub(crate) mod queue_shm;
 pub(crate) mod target;
