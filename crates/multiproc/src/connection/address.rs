@@ -6,6 +6,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
+
 /// A socket address, in the three families Python's `multiprocessing.connection` uses on
 /// Linux.
 ///
@@ -19,7 +21,7 @@ use std::str::FromStr;
 /// assert!(matches!("/tmp/echo.sock".parse(), Ok(Address::Unix(_))));
 /// assert!(matches!("@echo".parse(), Ok(Address::Abstract(_))));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Address {
     /// A Unix socket at a path in the file system (Python's `AF_UNIX` with a path).
