@@ -334,4 +334,50 @@ mod tests {
         assert!(verify(b"k", &m, b"{sha256}short", false).is_err());
         exercise(b"#CHALLENGE#{md5}0123456789012345678901234567890");
     }
+
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_peer_messages_never_panic(data in vec(any::<u8>(), 0..300)) {
+            exercise(&data);
+            let mut framed = CHALLENGE.to_vec();
+            framed.extend_from_slice(&data);
+            exercise(&framed);
+        }
+
+        #[test]
+        fn the_right_key_verifies_and_any_other_fails(
+            key in vec(any::<u8>(), 0..80),
+            other in vec(any::<u8>(), 0..80),
+            strict in any::<bool>(),
+        ) {
+            let m = new_challenge().unwrap();
+            let answer = response(&key, &m, strict).unwrap();
+            prop_assert!(verify(&key, &m, &answer, strict).is_ok());
+            if other != key {
+                prop_assert!(verify(&other, &m, &answer, strict).is_err());
+            }
+        }
+
+        #[test]
+        fn legacy_challenges_get_md5_answers(
+            key in vec(any::<u8>(), 0..80),
+            challenge in vec(any::<u8>(), 20),
+        ) {
+            let answer = response(&key, &challenge, false).unwrap();
+            prop_assert_eq!(answer.len(), MD5_LEN);
+            prop_assert!(verify(&key, &challenge, &answer, false).is_ok());
+            prop_assert!(verify(&key, &challenge, &answer, true).is_err());
+        }
+
+        #[test]
+        fn tampered_answers_fail(key in vec(any::<u8>(), 1..40), flip in 8usize..40) {
+            let m = new_challenge().unwrap();
+            let mut answer = response(&key, &m, false).unwrap();
+            answer[flip] ^= 1;
+            prop_assert!(verify(&key, &m, &answer, false).is_err());
+        }
+    }
 }

@@ -364,4 +364,87 @@ mod tests {
         d.set_eof();
         assert!(matches!(d.next_frame(100), Err(Error::Truncated)));
     }
+
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    /// A stream of frames holding `msgs`, some headers in the long (`-1`) form.
+    fn stream(msgs: &[Vec<u8>], long: &[bool]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (i, m) in msgs.iter().enumerate() {
+            if long.get(i).copied().unwrap_or(false) {
+                out.extend_from_slice(&(-1i32).to_be_bytes());
+                out.extend_from_slice(&(m.len() as u64).to_be_bytes());
+            } else {
+                let mut h = [0u8; MAX_HEADER];
+                let s = write_header(&mut h, m.len() as u64);
+                out.extend_from_slice(&h[s..]);
+            }
+            out.extend_from_slice(m);
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(data in vec(any::<u8>(), 0..4096)) {
+            exercise(&data);
+        }
+
+        #[test]
+        fn frames_come_back_whatever_the_reads(
+            msgs in vec(vec(any::<u8>(), 0..600), 0..16),
+            long in vec(any::<bool>(), 16),
+            cut in 1usize..97,
+        ) {
+            let mut d = Decoder::default();
+            let mut got = Vec::new();
+            for chunk in stream(&msgs, &long).chunks(cut) {
+                d.feed(chunk);
+                while let Some(r) = d.next_frame(1 << 20).unwrap() {
+                    got.push(d.bytes(r.clone()).to_vec());
+                    d.consume_to(r.end);
+                }
+            }
+            d.set_eof();
+            prop_assert!(matches!(d.next_frame(1 << 20), Err(Error::Disconnected)));
+            prop_assert_eq!(got, msgs);
+        }
+
+        #[test]
+        fn a_cut_stream_ends_in_an_error_not_a_panic(
+            msgs in vec(vec(any::<u8>(), 0..200), 1..8),
+            keep in any::<prop::sample::Index>(),
+        ) {
+            let full = stream(&msgs, &[]);
+            let kept = keep.index(full.len());
+            let mut d = Decoder::default();
+            d.feed(&full[..kept]);
+            d.set_eof();
+            let mut n = 0;
+            let end = loop {
+                match d.next_frame(1 << 20) {
+                    Ok(Some(r)) => {
+                        prop_assert_eq!(d.bytes(r.clone()), &msgs[n][..]);
+                        d.consume_to(r.end);
+                        n += 1;
+                    }
+                    Ok(None) => unreachable!("at end of stream the decoder always decides"),
+                    Err(e) => break e,
+                }
+            };
+            prop_assert!(matches!(end, Error::Truncated | Error::Disconnected));
+            prop_assert!(n < msgs.len());
+        }
+
+        #[test]
+        fn oversized_frames_are_refused_before_allocation(len in 1025u64..u64::MAX) {
+            let mut d = Decoder::default();
+            d.feed(&(-1i32).to_be_bytes());
+            d.feed(&len.to_be_bytes());
+            let refused = matches!(d.next_frame(1024), Err(Error::FrameTooLarge { .. }));
+            prop_assert!(refused);
+            prop_assert!(d.buf.len() <= READ_CHUNK + MAX_HEADER);
+        }
+    }
 }
