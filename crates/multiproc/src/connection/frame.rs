@@ -292,13 +292,8 @@ pub(crate) fn exercise(data: &[u8]) {
             Some(c) => d.feed(c),
             None => d.set_eof(),
         }
-        loop {
-            match d.next_frame(MAX) {
-                Ok(Some(body)) => {
-                    let _ = super::decode_typed::<(u32, String, Vec<u8>)>(&mut d, body);
-                }
-                Ok(None) | Err(_) => break,
-            }
+        while let Ok(Some(body)) = d.next_frame(MAX) {
+            let _ = super::decode_typed::<(u32, String, Vec<u8>)>(&mut d, body);
         }
         assert!(d.buf.len() as u64 <= MAX + (MAX_HEADER + READ_CHUNK) as u64);
     }

@@ -30,7 +30,6 @@
 //! next consumer; one killed after `get` returned has the value, which dies with it. A producer
 //! killed before it published a record never put it.
 
-use std::ffi::CStr;
 use std::io;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
@@ -164,7 +163,7 @@ impl Ring {
     /// Creates a ring.
     pub(crate) fn create(config: RingConfig) -> io::Result<Ring> {
         let segment = round_up(config.segment.max(PAGE), PAGE);
-        let name = CStr::from_bytes_with_nul(b"multiproc-queue\0").expect("nul-terminated");
+        let name = c"multiproc-queue";
         let first_len = HEADER_LEN + segment;
         let mut map_len = config.map_len.max(first_len + PAGE);
         let region = loop {
