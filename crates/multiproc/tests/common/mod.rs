@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 pub fn example_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     // target/<profile>/deps/<test> -> target/<profile>/examples/<name>
-    let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
+    let profile_dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>");
     let path = profile_dir.join("examples").join(name);
     if !path.exists() {
         let status = Command::new(env!("CARGO"))
@@ -30,7 +33,9 @@ pub fn example(name: &str) -> Command {
 
 /// Runs `cmd` to completion, killing it if it runs longer than `limit`.
 pub fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
     let mut child = cmd.spawn().expect("spawn");
     let start = Instant::now();
     loop {
@@ -55,12 +60,22 @@ pub fn run_example(name: &str, args: &[&str]) -> (String, String, Option<i32>) {
     let mut cmd = example(name);
     cmd.args(args);
     let out = run_bounded(cmd, Duration::from_secs(60));
-    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned(), out.status.code())
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code(),
+    )
 }
 
 /// Asserts that `first` appears in `text` on a line before the line holding `second`.
 pub fn assert_before(text: &str, first: &str, second: &str) {
-    let a = text.lines().position(|l| l.contains(first)).unwrap_or_else(|| panic!("{first:?} missing in:\n{text}"));
-    let b = text.lines().position(|l| l.contains(second)).unwrap_or_else(|| panic!("{second:?} missing in:\n{text}"));
+    let a = text
+        .lines()
+        .position(|l| l.contains(first))
+        .unwrap_or_else(|| panic!("{first:?} missing in:\n{text}"));
+    let b = text
+        .lines()
+        .position(|l| l.contains(second))
+        .unwrap_or_else(|| panic!("{second:?} missing in:\n{text}"));
     assert!(a < b, "{first:?} should come before {second:?} in:\n{text}");
 }
