@@ -97,17 +97,14 @@ fn wait_mixes_connections_and_sentinels() {
     let child = Process::new(nap, 100).start().unwrap();
     let objects: [&dyn Waitable; 2] = [&a, &child];
     let t0 = Instant::now();
-    let ready = wait(&objects, Some(LONG)).unwrap();
+    let ready = wait(objects, Some(LONG)).unwrap();
     assert_eq!(ready.len(), 1);
-    assert!(std::ptr::eq(
-        *ready[0] as *const dyn Waitable as *const u8,
-        &child as *const _ as *const u8
-    ));
+    assert!(std::ptr::addr_eq(ready[0], &child));
     assert!(t0.elapsed() >= Duration::from_millis(90));
     b.send(&1u8).unwrap();
     let sentinel = child.sentinel();
     let objects: [&dyn Waitable; 2] = [&a, &sentinel];
-    assert_eq!(wait(&objects, Some(Duration::ZERO)).unwrap().len(), 2);
+    assert_eq!(wait(objects, Some(Duration::ZERO)).unwrap().len(), 2);
     child.join().unwrap();
 }
 

@@ -66,9 +66,9 @@ pub(crate) fn authenticate(
 /// returns it, so a Python `Client(address, authkey=...)` can connect, and so can ours.
 ///
 /// ```
-/// use multiproc::connection::{Client, Listener};
+/// use multiproc::connection::{Address, Client, Listener};
 ///
-/// let listener = Listener::builder("127.0.0.1:0".parse().unwrap())
+/// let listener = Listener::builder("127.0.0.1:0".parse::<Address>().unwrap())
 ///     .authkey(b"secret")
 ///     .bind()
 ///     .unwrap();

@@ -61,6 +61,12 @@ pub const DEFAULT_MAX_FRAME: u64 = 4 << 30;
 /// Room reserved in front of a typed message for the frame header and the descriptor count.
 const PREFIX: usize = MAX_HEADER + 4;
 
+/// How long a receive keeps asking before it sleeps until data arrives.
+const RECV_SPIN: Duration = Duration::from_micros(20);
+
+/// Pauses between two asks while spinning.
+const SPIN_PAUSES: u32 = 32;
+
 /// Bodies at least this large are received straight into their destination, not through the
 /// connection's buffer.
 const DIRECT_MIN: usize = 128 * 1024;
@@ -644,13 +650,31 @@ impl Connection {
     ) -> Result<usize, ReadFailure> {
         let block = deadline.is_none() && watch.is_none();
         let mut watched = false;
+        let mut spin_until: Option<Instant> = None;
         loop {
-            match read(fds, block) {
+            let in_kernel = block && spin_until.is_some_and(|s| Instant::now() >= s);
+            match read(fds, in_kernel) {
                 Ok(0) => return Err(ReadFailure::Eof),
                 Ok(n) => return Ok(n),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     if watched {
                         return Err(ReadFailure::Error(Error::PeerExited));
+                    }
+                    // A reply often comes within microseconds; going to sleep and being woken
+                    // costs more than asking again for a little while.
+                    let now = Instant::now();
+                    let until = *spin_until.get_or_insert_with(|| {
+                        let s = now + RECV_SPIN;
+                        deadline.map_or(s, |d| d.min(s))
+                    });
+                    if now < until {
+                        for _ in 0..SPIN_PAUSES {
+                            std::hint::spin_loop();
+                        }
+                        continue;
+                    }
+                    if block {
+                        continue;
                     }
                     match self.wait_for(Interest::Read, deadline, watch) {
                         Ok(Woke::Ready) => {}

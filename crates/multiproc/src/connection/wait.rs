@@ -83,7 +83,8 @@ impl<T: Waitable + ?Sized> Waitable for Box<T> {
 /// returns the ready ones, in their order in `objects` (Python's
 /// `multiprocessing.connection.wait`). An empty result means the time ran out.
 ///
-/// Mix kinds with `&dyn Waitable`:
+/// `objects` is anything that yields references: `&vec`, `&slice[1..]`, `[&a, &b]`. Mix kinds
+/// with `&dyn Waitable`:
 ///
 /// ```
 /// use multiproc::connection::{Waitable, pipe, wait};
@@ -92,29 +93,35 @@ impl<T: Waitable + ?Sized> Waitable for Box<T> {
 /// let (a, b) = pipe(true);
 /// let (c, d) = pipe(true);
 /// b.send(&1u8).unwrap();
-/// let ready = wait(&[&a, &c], Some(Duration::from_secs(5))).unwrap();
+/// let ready = wait([&a, &c], Some(Duration::from_secs(5))).unwrap();
 /// assert_eq!(ready.len(), 1);
-/// assert!(std::ptr::eq(*ready[0], &a));
+/// assert!(std::ptr::eq(ready[0], &a));
 ///
 /// let objects: [&dyn Waitable; 2] = [&c, &a];
-/// assert_eq!(wait(&objects, Some(Duration::ZERO)).unwrap().len(), 1);
+/// assert_eq!(wait(objects, Some(Duration::ZERO)).unwrap().len(), 1);
 /// # drop(d);
 /// ```
-pub fn wait<W: Waitable>(objects: &[W], timeout: Option<Duration>) -> std::io::Result<Vec<&W>> {
+pub fn wait<'a, W, I>(objects: I, timeout: Option<Duration>) -> std::io::Result<Vec<&'a W>>
+where
+    I: IntoIterator<Item = &'a W>,
+    W: Waitable + ?Sized + 'a,
+{
     wait_deadline(objects, timeout.map(sysfd::deadline_after))
 }
 
 /// [`wait`] with a deadline instead of a timeout (`None`: no limit).
-pub fn wait_deadline<W: Waitable>(
-    objects: &[W],
-    deadline: Option<Instant>,
-) -> std::io::Result<Vec<&W>> {
+pub fn wait_deadline<'a, W, I>(objects: I, deadline: Option<Instant>) -> std::io::Result<Vec<&'a W>>
+where
+    I: IntoIterator<Item = &'a W>,
+    W: Waitable + ?Sized + 'a,
+{
+    let objects: Vec<&'a W> = objects.into_iter().collect();
     if objects.is_empty() && deadline.is_none() {
         // Nothing can ever become ready; Python would block forever here.
         return Ok(Vec::new());
     }
     loop {
-        let ready: Vec<&W> = objects.iter().filter(|o| o.is_ready()).collect();
+        let ready: Vec<&'a W> = objects.iter().copied().filter(|o| o.is_ready()).collect();
         if !ready.is_empty() || deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(ready);
         }
@@ -124,8 +131,9 @@ pub fn wait_deadline<W: Waitable>(
             .collect();
         let readable = sysfd::poll(&set, deadline)?;
         // A readable descriptor may still hold only part of a message: check again.
-        let ready: Vec<&W> = objects
+        let ready: Vec<&'a W> = objects
             .iter()
+            .copied()
             .zip(readable)
             .filter(|(o, r)| *r && o.is_ready())
             .map(|(o, _)| o)
