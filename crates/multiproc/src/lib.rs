@@ -25,6 +25,41 @@
 //! (name, daemon, start method); [`Handle`] is what `start` returns: `join`, `join_timeout`,
 //! `exitcode`, `terminate`, `kill`, `is_alive`.
 //!
+//! # Pipes and queues
+//!
+//! A [`pipe`] is a pair of [`Connection`]s; a [`Queue`] is shared by any number of producer
+//! and consumer processes. Both travel to a child as (part of) its argument, and carry any
+//! serde type.
+//!
+//! ```rust,standalone_crate
+//! use multiproc::{Connection, Queue};
+//!
+//! fn worker(args: (Connection, Queue<u64>)) {
+//!     let (conn, results) = args;
+//!     while let Ok(n) = conn.recv::<u64>() {
+//!         results.put(n * n).unwrap();
+//!     }
+//! }
+//!
+//! fn main() {
+//!     multiproc::init();
+//!     let (here, there) = multiproc::pipe(true);
+//!     let results = Queue::new();
+//!     let child = multiproc::spawn(worker, (there, results.clone()));
+//!     for n in 1..=3u64 {
+//!         here.send(&n).unwrap();
+//!     }
+//!     drop(here); // the worker sees the end of the stream and returns
+//!     child.join().unwrap();
+//!     let squares: Vec<u64> = (0..3).map(|_| results.get().unwrap()).collect();
+//!     assert_eq!(squares, [1, 4, 9]);
+//! }
+//! ```
+//!
+//! [`Listener`] and [`Client`] connect unrelated programs, with CPython's wire format and
+//! authkey handshake, so a Python program can be either end. [`JoinableQueue`] counts
+//! unfinished tasks; [`SimpleQueue`] is the plain queue. See [`connection`] and [`queue`].
+//!
 //! # Start methods
 //!
 //! Children run this same executable. [`StartMethod::ForkServer`] (the default) forks them
