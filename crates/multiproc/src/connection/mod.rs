@@ -82,6 +82,10 @@ const DIRECT_MIN: usize = 128 * 1024;
 /// arrives or the peer closes, `try_recv` takes one only if it is already there,
 /// `recv_timeout` and `recv_deadline` wait at most so long. Sends block only while the
 /// socket's buffer is full.
+///
+/// A connection is not typed: a typed receive must ask for the type that was sent. The bytes
+/// do not name their type, so a mismatch is usually an [`Error::Decode`] but can also be a
+/// wrong value (an `i32` read as a `u64`). Give literals a type: `conn.send(&1u64)`.
 pub struct Connection {
     fd: OwnedFd,
     readable: bool,
@@ -261,16 +265,8 @@ impl Connection {
         offset: usize,
         size: Option<usize>,
     ) -> Result<(), Error> {
-        let out_of_range = Error::OutOfRange {
-            offset,
-            size,
-            len: buf.len(),
-        };
-        let end = match size {
-            None => buf.len(),
-            Some(size) => offset.checked_add(size).ok_or(out_of_range)?,
-        };
-        match buf.get(offset..end) {
+        let end = size.map_or(Some(buf.len()), |size| offset.checked_add(size));
+        match end.and_then(|end| buf.get(offset..end)) {
             Some(part) => self.send_bytes(part),
             None => Err(Error::OutOfRange {
                 offset,

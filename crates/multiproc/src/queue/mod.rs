@@ -36,7 +36,7 @@
 //! returned may or may not have put its item. A consumer that took a [`JoinableQueue`] task and
 //! died before `task_done` leaves that task unfinished, so `join` then waits until its deadline.
 //!
-//! Items cannot hold handles (a `Connection`, a `Queue`, an [`Fd`](crate::Fd)): send those
+//! Items cannot hold handles (a `Connection`, a `Queue`, an [`Fd`]): send those
 //! through a `Connection`, or as process arguments.
 
 #![forbid(unsafe_code)]
