@@ -94,5 +94,5 @@ pub fn assert_before(text: &str, first: &str, second: &str) {
 
 /// A connected pair of connections for tests (through a pipe between processes).
 pub fn connection_pair() -> (multiproc::Connection, multiproc::Connection) {
-    multiproc::__private::connection_pair()
+    multiproc::pipe(true)
 }
