@@ -644,7 +644,7 @@ fn wait_until(
             return true;
         }
         i = i.wrapping_add(1);
-        if i % 64 == 0 && Instant::now() >= spin_until {
+        if i.is_multiple_of(64) && Instant::now() >= spin_until {
             break;
         }
         std::hint::spin_loop();

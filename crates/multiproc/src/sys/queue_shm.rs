@@ -115,7 +115,8 @@ impl Region {
 
     fn check(&self, off: usize, len: usize, align: usize) {
         assert!(
-            off % align == 0 && off.checked_add(len).is_some_and(|end| end <= self.map_len),
+            off.is_multiple_of(align)
+                && off.checked_add(len).is_some_and(|end| end <= self.map_len),
             "offset {off} (+{len}) outside a region of {} bytes",
             self.map_len
         );
