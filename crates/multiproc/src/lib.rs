@@ -60,6 +60,84 @@
 //! authkey handshake, so a Python program can be either end. [`JoinableQueue`] counts
 //! unfinished tasks; [`SimpleQueue`] is the plain queue. See [`connection`] and [`queue`].
 //!
+//! # Locks and events
+//!
+//! [`Lock`], [`RLock`], [`Semaphore`], [`Event`], [`Condition`] and [`Barrier`] live in shared
+//! memory and are futex-based; they pass to children like any argument. Every blocking call
+//! has `try_`, `_timeout` and `_deadline` forms, and a lock whose holder died is reported as
+//! [`HolderDied`] to the next acquirer, instead of being held forever.
+//!
+//! ```rust,standalone_crate
+//! use std::time::Duration;
+//! use multiproc::{Event, Lock};
+//!
+//! fn worker((ready, lock): (Event, Lock)) -> bool {
+//!     let _guard = lock.acquire().unwrap(); // held until the end of the function
+//!     ready.wait_timeout(Duration::from_secs(10))
+//! }
+//!
+//! fn main() {
+//!     multiproc::init();
+//!     let (ready, lock) = (Event::new(), Lock::new());
+//!     let child = multiproc::spawn(worker, (ready.clone(), lock.clone()));
+//!     ready.set();
+//!     assert!(child.join().unwrap());
+//!     assert!(!lock.locked());
+//! }
+//! ```
+//!
+//! # Shared values
+//!
+//! [`Value`] and [`Array`] hold plain data (`bytemuck::Pod`) in shared memory, with a lock;
+//! [`RawValue`] and [`RawArray`] without. No safe API hands out a reference into memory that
+//! another process may be writing: values are copied in and out, or borrowed mutably under the
+//! lock. [`SharedMemory`] gives named segments, cleaned up even if their creator is killed.
+//!
+//! ```rust,standalone_crate
+//! use multiproc::{Array, Value};
+//!
+//! fn worker((total, squares): (Value<u64>, Array<u64>)) {
+//!     for i in 0..squares.len() {
+//!         squares.set(i, (i * i) as u64);
+//!         total.with_lock(|t| *t += (i * i) as u64);
+//!     }
+//! }
+//!
+//! fn main() {
+//!     multiproc::init();
+//!     let (total, squares) = (Value::new(0u64), Array::<u64>::new(4));
+//!     multiproc::spawn(worker, (total.clone(), squares.clone())).join().unwrap();
+//!     assert_eq!(total.get(), 14);
+//!     assert_eq!(squares.to_vec(), [0, 1, 4, 9]);
+//! }
+//! ```
+//!
+//! # Pools
+//!
+//! A [`Pool`] keeps worker processes busy with `map`, `imap`, `apply_async` and friends, and
+//! never hangs: a worker that dies fails only its own task and is replaced, tasks may have
+//! timeouts, and dropping the pool terminates it.
+//!
+//! ```rust,standalone_crate
+//! fn square(x: u64) -> u64 {
+//!     x * x
+//! }
+//!
+//! fn main() {
+//!     multiproc::init();
+//!     let pool = multiproc::Pool::new(2).unwrap();
+//!     assert_eq!(pool.map(square, 0..5).unwrap(), [0, 1, 4, 9, 16]);
+//!     let later = pool.apply_async(square, 12).unwrap();
+//!     assert_eq!(later.get().unwrap(), 144);
+//! }
+//! ```
+//!
+//! # MapReduce
+//!
+//! [`SimpleMapReduce`] is the chapter's design (map, partition, reduce) on any [`Executor`]:
+//! a local pool, or the MPI executor of `multiproc-mpi` to go past one machine. See the
+//! [`mapreduce`] module for an example, and the `wordcount` program for the real job.
+//!
 //! # Start methods
 //!
 //! Children run this same executable. [`StartMethod::ForkServer`] (the default) forks them
