@@ -8,7 +8,7 @@
 
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -27,23 +27,11 @@ unsafe impl Send for Region {}
 // SAFETY: as above.
 unsafe impl Sync for Region {}
 
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
-
 impl Region {
     /// A new region named `name` (shown in `/proc/<pid>/maps`) whose file holds `file_len`
     /// bytes, mapped with room to grow to `map_len` bytes.
     pub(crate) fn create(name: &CStr, file_len: usize, map_len: usize) -> io::Result<Region> {
-        // SAFETY: `name` is a valid C string; memfd_create returns a new descriptor or -1.
-        let raw = cvt(unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) })?;
-        // SAFETY: `raw` was just created and is owned by nobody else.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        set_len(fd.as_fd(), file_len as u64)?;
+        let fd = super::mman::memfd(&name.to_string_lossy(), file_len)?;
         Region::map(fd, map_len)
     }
 
@@ -53,22 +41,7 @@ impl Region {
     }
 
     fn map(fd: OwnedFd, map_len: usize) -> io::Result<Region> {
-        // SAFETY: a fresh shared mapping of a file we hold; the kernel picks the address.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                map_len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_NORESERVE,
-                fd.as_raw_fd(),
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let base =
-            NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::other("mmap gave null"))?;
+        let base = super::mman::map_shared(fd.as_fd(), map_len)?;
         Ok(Region { fd, base, map_len })
     }
 
@@ -96,7 +69,8 @@ impl Region {
                 format!("queue full: it cannot grow past {} bytes", self.map_len),
             ));
         }
-        set_len(self.fd(), len)
+        let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        super::mman::ftruncate(self.fd(), len)
     }
 
     /// Gives the memory of `[off, off + len)` back to the system; it reads as zeros later.
@@ -167,68 +141,21 @@ impl Region {
 
 impl Drop for Region {
     fn drop(&mut self) {
-        // SAFETY: `base` and `map_len` describe the mapping made in `map`, and every reference
-        // into it borrows `self`, so none outlives this.
-        unsafe {
-            libc::munmap(self.base.as_ptr().cast(), self.map_len);
-        }
+        // SAFETY: `base` and `map_len` describe the mapping made in `map` by `map_shared`, and
+        // every reference into it borrows `self`, so none outlives this.
+        unsafe { super::mman::unmap(self.base, self.map_len) };
     }
-}
-
-fn set_len(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
-    // SAFETY: ftruncate only changes the size of the file behind the descriptor.
-    cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) }).map(drop)
 }
 
 /// Sleeps while `word` holds `expected`, until woken or `deadline`. Returns `false` if the
 /// deadline passed.
 pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> bool {
-    let ts = match deadline {
-        None => None,
-        Some(d) => {
-            let left = d.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            Some(libc::timespec {
-                tv_sec: left.as_secs().min(i32::MAX as u64) as libc::time_t,
-                tv_nsec: left.subsec_nanos() as _,
-            })
-        }
-    };
-    let tsp = ts
-        .as_ref()
-        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: `word` is a live, aligned 32-bit atomic (in shared memory, hence no
-    // FUTEX_PRIVATE_FLAG); `tsp` is null or points at a live timespec.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            expected,
-            tsp,
-            std::ptr::null::<u32>(),
-            0u32,
-        )
-    };
-    !(r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ETIMEDOUT))
+    super::futex::wait(word, expected, deadline) != super::futex::Wake::TimedOut
 }
 
 /// Wakes up to `n` sleepers on `word`.
 pub(crate) fn futex_wake(word: &AtomicU32, n: i32) {
-    // SAFETY: `word` is a live, aligned 32-bit atomic; FUTEX_WAKE only reads its address.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAKE,
-            n,
-            std::ptr::null::<libc::timespec>(),
-            std::ptr::null::<u32>(),
-            0u32,
-        );
-    }
+    super::futex::wake(word, n.max(0) as u32);
 }
 
 /// Whether thread `tid` still runs (a zombie, or no such thread, counts as dead).
