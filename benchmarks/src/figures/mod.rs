@@ -3,8 +3,11 @@
 //! The Python side of every planned figure is already in `benchmarks/python/`; a figure is
 //! registered here once its multiproc side exists.
 
+mod communication;
 mod pool;
 mod start_join;
+mod sync;
+mod wordcount;
 
 use crate::figure::Figure;
 
@@ -12,6 +15,9 @@ use crate::figure::Figure;
 pub(crate) fn all() -> Vec<Box<dyn Figure>> {
     let mut figures: Vec<Box<dyn Figure>> = Vec::new();
     figures.extend(start_join::figures());
+    figures.extend(communication::figures());
     figures.extend(pool::figures());
+    figures.extend(sync::figures());
+    figures.extend(wordcount::figures());
     figures
 }

@@ -25,6 +25,119 @@
 //! (name, daemon, start method); [`Handle`] is what `start` returns: `join`, `join_timeout`,
 //! `exitcode`, `terminate`, `kill`, `is_alive`.
 //!
+//! # Pipes and queues
+//!
+//! A [`pipe`] is a pair of [`Connection`]s; a [`Queue`] is shared by any number of producer
+//! and consumer processes. Both travel to a child as (part of) its argument, and carry any
+//! serde type.
+//!
+//! ```rust,standalone_crate
+//! use multiproc::{Connection, Queue};
+//!
+//! fn worker(args: (Connection, Queue<u64>)) {
+//!     let (conn, results) = args;
+//!     while let Ok(n) = conn.recv::<u64>() {
+//!         results.put(n * n).unwrap();
+//!     }
+//! }
+//!
+//! fn main() {
+//!     multiproc::init();
+//!     let (here, there) = multiproc::pipe(true);
+//!     let results = Queue::new();
+//!     let child = multiproc::spawn(worker, (there, results.clone()));
+//!     for n in 1..=3u64 {
+//!         here.send(&n).unwrap();
+//!     }
+//!     drop(here); // the worker sees the end of the stream and returns
+//!     child.join().unwrap();
+//!     let squares: Vec<u64> = (0..3).map(|_| results.get().unwrap()).collect();
+//!     assert_eq!(squares, [1, 4, 9]);
+//! }
+//! ```
+//!
+//! [`Listener`] and [`Client`] connect unrelated programs, with CPython's wire format and
+//! authkey handshake, so a Python program can be either end. [`JoinableQueue`] counts
+//! unfinished tasks; [`SimpleQueue`] is the plain queue. See [`connection`] and [`queue`].
+//!
+//! # Locks and events
+//!
+//! [`Lock`], [`RLock`], [`Semaphore`], [`Event`], [`Condition`] and [`Barrier`] live in shared
+//! memory and are futex-based; they pass to children like any argument. Every blocking call
+//! has `try_`, `_timeout` and `_deadline` forms, and a lock whose holder died is reported as
+//! [`HolderDied`] to the next acquirer, instead of being held forever.
+//!
+//! ```rust,standalone_crate
+//! use std::time::Duration;
+//! use multiproc::{Event, Lock};
+//!
+//! fn worker((ready, lock): (Event, Lock)) -> bool {
+//!     let _guard = lock.acquire().unwrap(); // held until the end of the function
+//!     ready.wait_timeout(Duration::from_secs(10))
+//! }
+//!
+//! fn main() {
+//!     multiproc::init();
+//!     let (ready, lock) = (Event::new(), Lock::new());
+//!     let child = multiproc::spawn(worker, (ready.clone(), lock.clone()));
+//!     ready.set();
+//!     assert!(child.join().unwrap());
+//!     assert!(!lock.locked());
+//! }
+//! ```
+//!
+//! # Shared values
+//!
+//! [`Value`] and [`Array`] hold plain data (`bytemuck::Pod`) in shared memory, with a lock;
+//! [`RawValue`] and [`RawArray`] without. No safe API hands out a reference into memory that
+//! another process may be writing: values are copied in and out, or borrowed mutably under the
+//! lock. [`SharedMemory`] gives named segments, cleaned up even if their creator is killed.
+//!
+//! ```rust,standalone_crate
+//! use multiproc::{Array, Value};
+//!
+//! fn worker((total, squares): (Value<u64>, Array<u64>)) {
+//!     for i in 0..squares.len() {
+//!         squares.set(i, (i * i) as u64);
+//!         total.with_lock(|t| *t += (i * i) as u64);
+//!     }
+//! }
+//!
+//! fn main() {
+//!     multiproc::init();
+//!     let (total, squares) = (Value::new(0u64), Array::<u64>::new(4));
+//!     multiproc::spawn(worker, (total.clone(), squares.clone())).join().unwrap();
+//!     assert_eq!(total.get(), 14);
+//!     assert_eq!(squares.to_vec(), [0, 1, 4, 9]);
+//! }
+//! ```
+//!
+//! # Pools
+//!
+//! A [`Pool`] keeps worker processes busy with `map`, `imap`, `apply_async` and friends, and
+//! never hangs: a worker that dies fails only its own task and is replaced, tasks may have
+//! timeouts, and dropping the pool terminates it.
+//!
+//! ```rust,standalone_crate
+//! fn square(x: u64) -> u64 {
+//!     x * x
+//! }
+//!
+//! fn main() {
+//!     multiproc::init();
+//!     let pool = multiproc::Pool::new(2).unwrap();
+//!     assert_eq!(pool.map(square, 0..5).unwrap(), [0, 1, 4, 9, 16]);
+//!     let later = pool.apply_async(square, 12).unwrap();
+//!     assert_eq!(later.get().unwrap(), 144);
+//! }
+//! ```
+//!
+//! # MapReduce
+//!
+//! [`SimpleMapReduce`] is the chapter's design (map, partition, reduce) on any [`Executor`]:
+//! a local pool, or the MPI executor of `multiproc-mpi` to go past one machine. See the
+//! [`mapreduce`] module for an example, and the `wordcount` program for the real job.
+//!
 //! # Start methods
 //!
 //! Children run this same executable. [`StartMethod::ForkServer`] (the default) forks them
@@ -42,6 +155,7 @@ pub mod manager;
 pub mod mapreduce;
 pub mod pool;
 mod process;
+pub mod queue;
 pub mod remote;
 pub mod shared;
 pub mod start;
@@ -49,7 +163,7 @@ pub mod sync;
 mod sys;
 
 pub use codec::{Bytes, Fd};
-pub use connection::Connection;
+pub use connection::{Client, Connection, Listener, pipe};
 pub use logging::{Logger, get_logger, log_to_stderr};
 pub use manager::Manager;
 pub use mapreduce::SimpleMapReduce;
@@ -59,6 +173,7 @@ pub use process::{
     Handle, Process, ProcessError, ProcessInfo, Run, active_children, authkey, cpu_count,
     current_process, exit, parent_process, set_current_name, spawn,
 };
+pub use queue::{JoinableQueue, Queue, SimpleQueue};
 pub use shared::{Array, RawArray, RawValue, SharedMemory, ShmError, Value};
 pub use start::{Context, StartMethod, get_context, get_start_method, init, set_start_method};
 pub use sync::{Barrier, BoundedSemaphore, Condition, Event, HolderDied, Lock, RLock, Semaphore};
@@ -75,12 +190,13 @@ pub mod __private {
         crate::start::enter_test(module_path, name);
     }
 
-    /// A connected pair of connections, for tests written before `pipe()` existed.
-    pub fn connection_pair() -> (crate::Connection, crate::Connection) {
-        let (a, b) = crate::sys::fd::socketpair().expect("socketpair");
-        (
-            crate::Connection::from_socket(a, true, true),
-            crate::Connection::from_socket(b, true, true),
-        )
+    /// Fuzz entry: arbitrary bytes through the connection frame decoder.
+    pub fn fuzz_frames(data: &[u8]) {
+        crate::connection::frame::exercise(data);
+    }
+
+    /// Fuzz entry: arbitrary peer messages through the authkey handshake's parsers.
+    pub fn fuzz_handshake(data: &[u8]) {
+        crate::connection::auth::exercise(data);
     }
 }

@@ -100,7 +100,7 @@ impl Mapping {
             "shared memory access out of bounds"
         );
         assert!(
-            offset % std::mem::align_of::<T>() == 0,
+            offset.is_multiple_of(std::mem::align_of::<T>()),
             "misaligned shared memory access"
         );
         // SAFETY: `offset` is within the mapping (checked above), so the result stays in the

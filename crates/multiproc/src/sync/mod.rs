@@ -102,7 +102,7 @@ pub(crate) mod spin {
             w.get()
         });
         let old = hint.load(Relaxed);
-        let budget = if n % EXPLORE_EVERY == 0 {
+        let budget = if n.is_multiple_of(EXPLORE_EVERY) {
             MAX_SPIN
         } else {
             Duration::from_nanos(u64::from(old) * 2).clamp(MIN_SPIN, MAX_SPIN)
@@ -146,7 +146,7 @@ mod tests {
 
     #[test]
     fn every_primitive_travels_through_a_connection() {
-        let (a, b) = Connection::pair().unwrap();
+        let (a, b) = Connection::pair(true).unwrap();
         let all: All = (
             (
                 Lock::new(),

@@ -27,6 +27,15 @@ pub(crate) fn page_size() -> usize {
 /// Creates an anonymous, zero-filled memfd of `len` bytes (close-on-exec), and seals its size.
 /// `name` only shows in `/proc/<pid>/fd` and `/proc/<pid>/maps`.
 pub(crate) fn memfd_sealed(name: &str, len: usize) -> io::Result<OwnedFd> {
+    let fd = memfd(name, len)?;
+    // SAFETY: F_ADD_SEALS takes an int of seal bits.
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, SIZE_SEALS) })?;
+    Ok(fd)
+}
+
+/// Creates an anonymous, zero-filled memfd of `len` bytes (close-on-exec) whose size may
+/// still change (and be sealed later).
+pub(crate) fn memfd(name: &str, len: usize) -> io::Result<OwnedFd> {
     let cname = CString::new(name.replace('\0', "")).expect("NULs removed");
     // SAFETY: `cname` is a valid NUL-terminated string for the call.
     let fd = cvt(unsafe {
@@ -35,8 +44,6 @@ pub(crate) fn memfd_sealed(name: &str, len: usize) -> io::Result<OwnedFd> {
     // SAFETY: memfd_create just returned this descriptor; nothing else owns it.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     ftruncate(fd.as_fd(), len)?;
-    // SAFETY: F_ADD_SEALS takes an int of seal bits.
-    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, SIZE_SEALS) })?;
     Ok(fd)
 }
 
@@ -65,7 +72,8 @@ pub(crate) fn file_id(fd: BorrowedFd<'_>) -> io::Result<(usize, u64, u64)> {
 }
 
 /// Maps `len` bytes of `fd` from offset 0, readable and writable, shared with every other
-/// mapping of the same file.
+/// mapping of the same file. The mapping may be larger than the file (a file that grows later
+/// fills it); no swap is reserved for it.
 pub(crate) fn map_shared(fd: BorrowedFd<'_>, len: usize) -> io::Result<NonNull<u8>> {
     if len == 0 {
         return Err(io::Error::from(io::ErrorKind::InvalidInput));
@@ -76,7 +84,7 @@ pub(crate) fn map_shared(fd: BorrowedFd<'_>, len: usize) -> io::Result<NonNull<u
             std::ptr::null_mut(),
             len,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
+            libc::MAP_SHARED | libc::MAP_NORESERVE,
             fd.as_raw_fd(),
             0,
         )
