@@ -318,10 +318,6 @@ impl ObjRef {
         self.0.id
     }
 
-    pub(crate) fn link(&self) -> &Arc<Link> {
-        &self.0.link
-    }
-
     /// Runs an operation that does not wait on the server.
     pub(crate) fn call(&self, op: Op) -> Result<Reply, ManagerError> {
         self.call_wait(op, Wait::Forever)

@@ -169,12 +169,15 @@ enum Own {
         server: Arc<Server>,
         thread: Option<std::thread::JoinHandle<()>>,
     },
+    /// A server that another process runs.
+    Remote,
 }
 
 /// Options for a manager, made by [`Manager::builder`]: registered types, authentication key,
 /// start method.
 #[must_use = "a builder does nothing until start() is called"]
 pub struct ManagerBuilder<R = ()> {
+    address: Option<Address>,
     authkey: Option<Vec<u8>>,
     method: Option<StartMethod>,
     _types: PhantomData<fn() -> R>,
@@ -184,6 +187,7 @@ impl<R> fmt::Debug for ManagerBuilder<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ManagerBuilder")
             .field("types", &std::any::type_name::<R>())
+            .field("address", &self.address)
             .field("method", &self.method)
             .finish_non_exhaustive()
     }
@@ -255,9 +259,79 @@ impl Manager {
         Manager::builder().start()
     }
 
+    /// Serves a manager from this process at `address`, to clients that know `authkey`
+    /// (Python's `BaseManager(address, authkey).get_server().serve_forever()`, without the
+    /// blocking: the server runs on background threads until the `Manager` is dropped or
+    /// [`serve_forever`](Manager::serve_forever) returns). Register types with
+    /// [`Manager::builder`] and [`ManagerBuilder::serve`].
+    ///
+    /// Over TCP, anyone who can reach the port and knows the key can use the manager; the
+    /// key is checked with CPython's HMAC handshake, but the traffic is not encrypted.
+    pub fn serve(
+        address: impl Into<Address>,
+        authkey: impl AsRef<[u8]>,
+    ) -> Result<Manager, ManagerError> {
+        Manager::builder().address(address).authkey(authkey).serve()
+    }
+
+    /// Connects to the manager at `address`, served by another program (Python's
+    /// `BaseManager(address, authkey).connect()`). A wrong key is
+    /// [`ManagerError::Authentication`].
+    ///
+    /// Dropping the returned `Manager` leaves the server running;
+    /// [`shutdown`](Manager::shutdown) asks it to stop.
+    pub fn connect(
+        address: impl Into<Address>,
+        authkey: impl AsRef<[u8]>,
+    ) -> Result<Manager, ManagerError> {
+        let address = address.into();
+        let authkey = authkey.as_ref().to_vec();
+        let deadline = deadline_after(link::CONNECT_TIMEOUT);
+        let conn = transport::connect(&address, &authkey, deadline)?;
+        let fail = |source| ManagerError::Connect {
+            address: address.to_string(),
+            source,
+        };
+        conn.send(&protocol::Hello::Probe).map_err(fail)?;
+        let id: u64 = conn.recv_deadline(deadline).map_err(fail)?;
+        let endpoint = Endpoint {
+            id,
+            address,
+            authkey: Bytes(authkey),
+        };
+        Ok(Manager {
+            link: Link::for_endpoint(&endpoint),
+            own: Own::Remote,
+        })
+    }
+
+    /// Where the server listens: give it to [`Manager::connect`] in another program.
+    pub fn address(&self) -> &Address {
+        &self.link.endpoint.address
+    }
+
+    /// Waits until the server stops: until a client calls [`shutdown`](Manager::shutdown) for
+    /// a server this process [`serve`](Manager::serve)s, or until the server process ends for
+    /// a [`start`](Manager::start)ed one. Then stops it (Python's `serve_forever`).
+    pub fn serve_forever(mut self) -> Result<(), ManagerError> {
+        match &self.own {
+            Own::Here { server, .. } => server.wait_stop(),
+            Own::Child { handle, .. } => {
+                handle.wait();
+            }
+            Own::Remote => {
+                return Err(ManagerError::Invalid(
+                    "serve_forever: this process does not run the manager's server".into(),
+                ));
+            }
+        }
+        self.stop()
+    }
+
     /// Options for a manager.
     pub fn builder() -> ManagerBuilder<()> {
         ManagerBuilder {
+            address: None,
             authkey: None,
             method: None,
             _types: PhantomData,
@@ -443,13 +517,20 @@ impl Manager {
     pub fn pid(&self) -> Option<u32> {
         match &self.own {
             Own::Child { handle, .. } => Some(handle.pid()),
-            Own::Here { .. } => None,
+            Own::Here { .. } | Own::Remote => None,
         }
     }
 
     /// Stops the server and waits for it to end (at most about two seconds: it is terminated,
-    /// then killed, if it does not stop when asked, as Python does).
+    /// then killed, if it does not stop when asked, as Python does). For a
+    /// [`connect`](Manager::connect)ed manager, asks the server to stop.
     pub fn shutdown(mut self) -> Result<(), ManagerError> {
+        if let Own::Remote = self.own {
+            return match self.link.call(&Call::Shutdown, Wait::Forever)? {
+                Reply::Unit => Ok(()),
+                other => Err(unexpected(other)),
+            };
+        }
         self.stop()
     }
 
@@ -478,6 +559,7 @@ impl Manager {
                 }
                 Ok(())
             }
+            Own::Remote => Ok(()),
         }
     }
 }
@@ -504,6 +586,7 @@ impl<R: Types> ManagerBuilder<R> {
     /// [`Manager::create`] (Python's `BaseManager.register`).
     pub fn register<T: Shared>(self) -> ManagerBuilder<(T, R)> {
         ManagerBuilder {
+            address: self.address,
             authkey: self.authkey,
             method: self.method,
             _types: PhantomData,
@@ -517,6 +600,44 @@ impl<R: Types> ManagerBuilder<R> {
         self
     }
 
+    /// Where the server listens (default: a fresh abstract Unix socket, reachable from this
+    /// machine only): a TCP address to serve other machines, or a Unix socket path.
+    pub fn address(mut self, address: impl Into<Address>) -> Self {
+        self.address = Some(address.into());
+        self
+    }
+
+    /// Runs the server on threads of this process instead of a child, listening on the
+    /// [`address`](Self::address) (Python's `BaseManager(address, authkey).get_server()`).
+    /// The returned `Manager` makes objects like any other; dropping it stops the server, and
+    /// [`serve_forever`](Manager::serve_forever) waits until a client stops it.
+    pub fn serve(self) -> Result<Manager, ManagerError> {
+        let mut types = TypeRegistry::default();
+        R::register(&mut types);
+        let address = self.address.unwrap_or_else(transport::local_address);
+        let authkey = self.authkey.unwrap_or_else(crate::authkey);
+        let acceptor = Acceptor::bind(&address, &authkey)?;
+        let server = Server::new(types).map_err(|e| ManagerError::StartFailed(e.to_string()))?;
+        let endpoint = Endpoint {
+            id: server.id,
+            address: acceptor.address().clone(),
+            authkey: Bytes(authkey),
+        };
+        let runner = server.clone();
+        let thread = std::thread::Builder::new()
+            .name("manager-server".into())
+            .spawn(move || runner.run(acceptor, None))
+            .map_err(|e| ManagerError::StartFailed(e.to_string()))?;
+        log::info!(target: "multiproc", "manager serving at {}", endpoint.address);
+        Ok(Manager {
+            link: Link::for_endpoint(&endpoint),
+            own: Own::Here {
+                server,
+                thread: Some(thread),
+            },
+        })
+    }
+
     /// How the server process is started (default: [`get_start_method`](crate::get_start_method)).
     pub fn start_method(mut self, method: StartMethod) -> Self {
         self.method = Some(method);
@@ -526,10 +647,7 @@ impl<R: Types> ManagerBuilder<R> {
     /// Starts the server as a child process (a daemon, named `SyncManager-k`, as Python names
     /// it), and waits until it listens.
     pub fn start(self) -> Result<Manager, ManagerError> {
-        self.start_at(None)
-    }
-
-    fn start_at(self, address: Option<Address>) -> Result<Manager, ManagerError> {
+        let address = self.address;
         let io = |e: std::io::Error| ManagerError::Start(ProcessError::Io(e));
         let (mine, theirs) = crate::sys::fd::socketpair().map_err(io)?;
         let mine = Connection::from_socket(mine, true, true);

@@ -1,32 +1,21 @@
-//! How proxies reach a manager server, and how the server accepts them.
+//! How proxies reach a manager server, and how the server accepts them: the connection
+//! module's [`Client`] and [`Listener`], with CPython's authkey handshake.
+//!
+//! The server accepts without authenticating and lets each connection's own thread run the
+//! handshake, so that a client that connects and says nothing holds up nobody else.
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Instant;
-
-use serde::{Deserialize, Serialize};
 
 use super::ManagerError;
 use crate::Connection;
+use crate::connection::{Client, Error as ConnError, Listener};
 
-/// Where a manager listens.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub(crate) enum Address {
-    /// A Linux abstract Unix socket name.
-    Abstract(Vec<u8>),
-}
+pub(crate) use crate::connection::Address;
 
-impl std::fmt::Display for Address {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Address::Abstract(name) => write!(f, "@{}", String::from_utf8_lossy(name)),
-        }
-    }
-}
-
-/// A fresh address for a manager on this machine.
+/// A fresh address for a manager on this machine: an abstract Unix socket, which leaves no file
+/// behind.
 pub(crate) fn local_address() -> Address {
     Address::Abstract(format!("multiproc-manager-{:016x}", super::link::random_u64()).into_bytes())
 }
@@ -34,69 +23,85 @@ pub(crate) fn local_address() -> Address {
 /// Connects to the manager at `address`, proving knowledge of `authkey`.
 pub(crate) fn connect(
     address: &Address,
-    _authkey: &[u8],
-    _deadline: Instant,
+    authkey: &[u8],
+    deadline: Instant,
 ) -> Result<Connection, ManagerError> {
-    let fail = |e: io::Error| ManagerError::Connect {
-        address: address.to_string(),
-        source: crate::connection::Error::Io(e),
-    };
-    match address {
-        Address::Abstract(name) => {
-            let addr = SocketAddr::from_abstract_name(name).map_err(fail)?;
-            let s = UnixStream::connect_addr(&addr).map_err(fail)?;
-            Ok(Connection::from_socket(OwnedFd::from(s), true, true))
-        }
-    }
+    Client::new(address)
+        .authkey(authkey)
+        .connect_deadline(deadline)
+        .map_err(|source| match source {
+            ConnError::Authentication(_) => ManagerError::Authentication {
+                address: address.to_string(),
+                source,
+            },
+            source => ManagerError::Connect {
+                address: address.to_string(),
+                source,
+            },
+        })
 }
 
-/// A listening socket; connections are authenticated by their own thread.
+/// A listening socket, and the key its clients must know.
 #[derive(Debug)]
 pub(crate) struct Acceptor {
-    listener: UnixListener,
-    address: Address,
+    listener: Listener,
+    authkey: Vec<u8>,
 }
 
 impl Acceptor {
-    pub(crate) fn bind(address: &Address, _authkey: &[u8]) -> Result<Acceptor, ManagerError> {
-        let fail = |e: io::Error| ManagerError::Bind {
+    /// Listens on `address`. A Unix socket file that no server listens on any more (left by
+    /// one that was killed) is removed first, so a restarted server can take its address
+    /// again; TCP addresses are reusable at once (`SO_REUSEADDR`).
+    pub(crate) fn bind(address: &Address, authkey: &[u8]) -> Result<Acceptor, ManagerError> {
+        let fail = |source: io::Error| ManagerError::Bind {
             address: address.to_string(),
-            source: e,
+            source,
         };
-        let listener = match address {
-            Address::Abstract(name) => {
-                let addr = SocketAddr::from_abstract_name(name).map_err(fail)?;
-                UnixListener::bind_addr(&addr).map_err(fail)?
+        if let Address::Unix(path) = address {
+            if path.exists() {
+                match std::os::unix::net::UnixStream::connect(path) {
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                        log::info!(target: "multiproc", "removing the stale socket {}", path.display());
+                        std::fs::remove_file(path).map_err(fail)?;
+                    }
+                    Ok(_) => return Err(fail(io::ErrorKind::AddrInUse.into())),
+                    Err(_) => {}
+                }
             }
-        };
-        listener.set_nonblocking(true).map_err(fail)?;
+        }
+        let listener = Listener::builder(address).bind().map_err(fail)?;
         Ok(Acceptor {
             listener,
-            address: address.clone(),
+            authkey: authkey.to_vec(),
         })
     }
 
+    /// Where it listens (for TCP port 0, the port the system chose).
     pub(crate) fn address(&self) -> &Address {
-        &self.address
+        self.listener.address()
     }
 
     /// A waiting client's connection, if there is one.
     pub(crate) fn accept(&self) -> io::Result<Option<Connection>> {
-        match self.listener.accept() {
-            Ok((s, _)) => Ok(Some(Connection::from_socket(OwnedFd::from(s), true, true))),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
-            Err(e) => Err(e),
+        match self.listener.try_accept() {
+            Ok(conn) => Ok(Some(conn)),
+            Err(ConnError::Timeout) => Ok(None),
+            Err(ConnError::Io(e)) => match e.kind() {
+                // A client that gave up before we accepted it.
+                io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted => Ok(None),
+                _ => Err(e),
+            },
+            Err(e) => Err(io::Error::other(e)),
         }
     }
 
     /// Runs the server's side of the authentication handshake.
     pub(crate) fn authenticate(
         &self,
-        _conn: &mut Connection,
-        _deadline: Instant,
-    ) -> Result<(), crate::connection::Error> {
-        Ok(())
+        conn: &mut Connection,
+        deadline: Instant,
+    ) -> Result<(), ConnError> {
+        crate::connection::auth::handshake(conn, &self.authkey, false, true, Some(deadline))
     }
 }
 
