@@ -40,7 +40,7 @@ pub enum ManagerError {
     },
     /// The manager refused this process's authentication key, or proved it does not know it.
     #[doc(alias = "AuthenticationError")]
-    #[error("authentication with the manager at {address} failed")]
+    #[error("wrong authentication key for the manager at {address}")]
     Authentication {
         /// The manager's address.
         address: String,

@@ -310,10 +310,12 @@ impl Manager {
         &self.link.endpoint.address
     }
 
-    /// Waits until the server stops: until a client calls [`shutdown`](Manager::shutdown) for
-    /// a server this process [`serve`](Manager::serve)s, or until the server process ends for
-    /// a [`start`](Manager::start)ed one. Then stops it (Python's `serve_forever`).
-    pub fn serve_forever(mut self) -> Result<(), ManagerError> {
+    /// Waits until a client asks the server to stop ([`shutdown`](Manager::shutdown) on a
+    /// [`connect`](Manager::connect)ed manager), for a server this process
+    /// [`serve`](Manager::serve)s (Python's `serve_forever`). The server goes on serving until
+    /// this `Manager` is dropped, so the program can read the shared state first. For a
+    /// [`start`](Manager::start)ed server, waits until its process ends.
+    pub fn serve_forever(&self) -> Result<(), ManagerError> {
         match &self.own {
             Own::Here { server, .. } => server.wait_stop(),
             Own::Child { handle, .. } => {
@@ -325,7 +327,7 @@ impl Manager {
                 ));
             }
         }
-        self.stop()
+        Ok(())
     }
 
     /// Options for a manager.

@@ -19,7 +19,7 @@ use super::object::{Abandon, Effects, Kind, Object};
 use super::protocol::{Call, Control, Create, Failure, Hello, Reply};
 use super::shared::Registry;
 use super::spin::Spinner;
-use super::transport::Acceptor;
+use super::transport::{Acceptor, Key};
 use crate::Connection;
 use crate::connection::Error as ConnError;
 use crate::sys::fd::{self as sysfd, Interest, deadline_after};
@@ -178,10 +178,13 @@ impl Server {
 
     /// Accepts connections until the server is closed or `owner` (the connection to the
     /// process that started this server) says stop or closes.
+    ///
+    /// With an owner (a server process), a client's stop request ends it too; without one,
+    /// only [`close`](Server::close) does, and [`wait_stop`](Server::wait_stop) tells the
+    /// program that runs it about the request.
     pub(crate) fn run(self: &Arc<Self>, acceptor: Acceptor, owner: Option<Connection>) {
-        let acceptor = Arc::new(acceptor);
         loop {
-            if self.closing.load(Ordering::Relaxed) {
+            if self.closing.load(Ordering::Relaxed) || (owner.is_some() && self.stop_requested()) {
                 break;
             }
             let mut set = vec![
@@ -210,7 +213,7 @@ impl Server {
             if ready[0] {
                 loop {
                     match acceptor.accept() {
-                        Ok(Some(conn)) => self.spawn_connection(&acceptor, conn),
+                        Ok(Some(conn)) => self.spawn_connection(acceptor.key(), conn),
                         Ok(None) => break,
                         Err(e) => {
                             log::warn!(target: "multiproc", "manager: accept failed: {e}");
@@ -221,9 +224,12 @@ impl Server {
             }
         }
         self.close();
+        // The listener goes now (a Unix socket's file with it), not when the last
+        // connection ends.
+        drop(acceptor);
     }
 
-    fn spawn_connection(self: &Arc<Self>, acceptor: &Arc<Acceptor>, mut conn: Connection) {
+    fn spawn_connection(self: &Arc<Self>, key: &Key, mut conn: Connection) {
         let n = self.next_conn.fetch_add(1, Ordering::Relaxed);
         if let Ok(dup) = conn.as_fd().try_clone_to_owned() {
             self.conns
@@ -232,12 +238,12 @@ impl Server {
                 .insert(n, dup);
         }
         let server = self.clone();
-        let acceptor = acceptor.clone();
+        let key = key.clone();
         let spawned = std::thread::Builder::new()
             .name("manager-connection".into())
             .spawn(move || {
                 let deadline = deadline_after(HELLO_TIMEOUT);
-                match acceptor.authenticate(&mut conn, deadline) {
+                match key.authenticate(&mut conn, deadline) {
                     Ok(()) => server.serve(&conn),
                     Err(e) => log::info!(target: "multiproc", "manager: a client failed to authenticate: {e}"),
                 }
@@ -457,11 +463,19 @@ impl Server {
         self.release(ids);
     }
 
-    /// Asks [`run`](Server::run) and [`wait_stop`](Server::wait_stop) to end.
+    /// A client asked the server to stop: wakes [`run`](Server::run) and
+    /// [`wait_stop`](Server::wait_stop).
     pub(crate) fn request_stop(&self) {
         *self.stop.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
         self.stop.1.notify_all();
-        self.closing.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    fn stop_requested(&self) -> bool {
+        *self.stop.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wake(&self) {
         let _ = sysfd::send_with_fds(self.wake.1.as_fd(), &[std::io::IoSlice::new(&[1])], &[]);
     }
 
@@ -475,6 +489,7 @@ impl Server {
 
     /// Stops serving: every connection is shut down, every blocked operation gives up.
     pub(crate) fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
         self.request_stop();
         let conns: Vec<OwnedFd> = self
             .conns

@@ -6,6 +6,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::ManagerError;
@@ -45,7 +46,28 @@ pub(crate) fn connect(
 #[derive(Debug)]
 pub(crate) struct Acceptor {
     listener: Listener,
-    authkey: Vec<u8>,
+    authkey: Key,
+}
+
+/// The key a server's clients must know. `Debug` does not print it.
+#[derive(Clone)]
+pub(crate) struct Key(Arc<[u8]>);
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<hidden>")
+    }
+}
+
+impl Key {
+    /// Runs the server's side of the authentication handshake.
+    pub(crate) fn authenticate(
+        &self,
+        conn: &mut Connection,
+        deadline: Instant,
+    ) -> Result<(), ConnError> {
+        crate::connection::auth::handshake(conn, &self.0, false, true, Some(deadline))
+    }
 }
 
 impl Acceptor {
@@ -72,7 +94,7 @@ impl Acceptor {
         let listener = Listener::builder(address).bind().map_err(fail)?;
         Ok(Acceptor {
             listener,
-            authkey: authkey.to_vec(),
+            authkey: Key(authkey.into()),
         })
     }
 
@@ -95,13 +117,9 @@ impl Acceptor {
         }
     }
 
-    /// Runs the server's side of the authentication handshake.
-    pub(crate) fn authenticate(
-        &self,
-        conn: &mut Connection,
-        deadline: Instant,
-    ) -> Result<(), ConnError> {
-        crate::connection::auth::handshake(conn, &self.authkey, false, true, Some(deadline))
+    /// The key its clients must know.
+    pub(crate) fn key(&self) -> &Key {
+        &self.authkey
     }
 }
 
