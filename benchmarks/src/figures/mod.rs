@@ -4,6 +4,7 @@
 //! registered here once its multiproc side exists.
 
 mod communication;
+mod manager;
 mod pool;
 mod start_join;
 mod sync;
@@ -16,6 +17,7 @@ pub(crate) fn all() -> Vec<Box<dyn Figure>> {
     let mut figures: Vec<Box<dyn Figure>> = Vec::new();
     figures.extend(start_join::figures());
     figures.extend(communication::figures());
+    figures.extend(manager::figures());
     figures.extend(pool::figures());
     figures.extend(sync::figures());
     figures.extend(wordcount::figures());

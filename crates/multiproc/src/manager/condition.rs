@@ -15,15 +15,13 @@ use super::protocol::{Op, Reply, Wait};
 /// [`acquire`](Self::acquire) returns a [`ConditionProxyGuard`], which waits and notifies.
 ///
 /// ```rust,standalone_crate
-/// fn main() {
-///     multiproc::init();
-///     let manager = multiproc::Manager::start().unwrap();
-///     let cond = manager.condition().unwrap();
-///     let guard = cond.acquire().unwrap();
-///     // Nobody notifies: the wait times out (and takes the lock back).
-///     assert!(!guard.wait_timeout(std::time::Duration::from_millis(10)).unwrap());
-///     guard.notify_all().unwrap();
-/// }
+/// multiproc::init();
+/// let manager = multiproc::Manager::start().unwrap();
+/// let cond = manager.condition().unwrap();
+/// let guard = cond.acquire().unwrap();
+/// // Nobody notifies: the wait times out (and takes the lock back).
+/// assert!(!guard.wait_timeout(std::time::Duration::from_millis(10)).unwrap());
+/// guard.notify_all().unwrap();
 /// ```
 pub struct ConditionProxy {
     obj: ObjRef,

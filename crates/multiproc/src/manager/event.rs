@@ -10,14 +10,12 @@ use super::protocol::{Op, Reply, Wait};
 /// An event flag kept in a manager (Python's `Manager().Event()`).
 ///
 /// ```rust,standalone_crate
-/// fn main() {
-///     multiproc::init();
-///     let manager = multiproc::Manager::start().unwrap();
-///     let e = manager.event().unwrap();
-///     assert!(!e.wait_timeout(std::time::Duration::from_millis(10)).unwrap());
-///     e.set().unwrap();
-///     assert!(e.wait().unwrap());
-/// }
+/// multiproc::init();
+/// let manager = multiproc::Manager::start().unwrap();
+/// let e = manager.event().unwrap();
+/// assert!(!e.wait_timeout(std::time::Duration::from_millis(10)).unwrap());
+/// e.set().unwrap();
+/// assert!(e.wait().unwrap());
 /// ```
 pub struct EventProxy {
     obj: ObjRef,

@@ -29,7 +29,6 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::ManagerError;
 use super::protocol::{Call, Control, Hello, Op, Owner, Payload, Reply, Wait};
-use super::spin::Spinner;
 use super::transport::{self, Address};
 use crate::Connection;
 use crate::codec::{self, Bytes};
@@ -83,10 +82,9 @@ enum ControlState {
     Failed,
 }
 
-/// A connection for calls, with what it learned about spinning for replies.
+/// A connection for calls.
 struct Pooled {
     conn: Connection,
-    spinner: Spinner,
 }
 
 /// This process's link to one manager.
@@ -210,10 +208,7 @@ impl Link {
         }
         self.ensure_control()?;
         let conn = self.open(&Hello::Calls { link: self.id })?;
-        Ok(Pooled {
-            conn,
-            spinner: Spinner::default(),
-        })
+        Ok(Pooled { conn })
     }
 
     fn checkin(&self, p: Pooled) {
@@ -228,7 +223,7 @@ impl Link {
             Wait::Now => Some(deadline_after(GRACE)),
             Wait::For(d) => Some(deadline_after(d.saturating_add(GRACE))),
         };
-        let mut p = self.checkout()?;
+        let p = self.checkout()?;
         match p.conn.send(call) {
             Ok(()) => {}
             Err(ConnError::Encode(e)) => {
@@ -237,7 +232,12 @@ impl Link {
             }
             Err(e) => return Err(ManagerError::Disconnected(e)),
         }
-        let reply = p.spinner.recv::<Reply>(&p.conn, deadline);
+        // (The connection looks for the reply for a few microseconds before it sleeps: a
+        // reply often comes that fast.)
+        let reply = match deadline {
+            None => p.conn.recv::<Reply>(),
+            Some(d) => p.conn.recv_deadline::<Reply>(d),
+        };
         match reply {
             Ok(r) => {
                 self.checkin(p);

@@ -17,15 +17,13 @@ use super::protocol::{Op, Reply};
 /// copy: to change an element, [`set`](Self::set) it.
 ///
 /// ```rust,standalone_crate
-/// fn main() {
-///     multiproc::init();
-///     let manager = multiproc::Manager::start().unwrap();
-///     let active = manager.list::<String>().unwrap();
-///     active.push("0".to_string()).unwrap();
-///     active.push("1".to_string()).unwrap();
-///     active.remove("0").unwrap();
-///     assert_eq!(active.to_vec().unwrap(), ["1"]);
-/// }
+/// multiproc::init();
+/// let manager = multiproc::Manager::start().unwrap();
+/// let active = manager.list::<String>().unwrap();
+/// active.push("0".to_string()).unwrap();
+/// active.push("1".to_string()).unwrap();
+/// active.remove("0").unwrap();
+/// assert_eq!(active.to_vec().unwrap(), ["1"]);
 /// ```
 pub struct ListProxy<T> {
     obj: ObjRef,

@@ -83,16 +83,14 @@ impl fmt::Debug for ProxyGuard<'_> {
 /// memory is far faster; this one reaches other machines.
 ///
 /// ```rust,standalone_crate
-/// fn main() {
-///     multiproc::init();
-///     let manager = multiproc::Manager::start().unwrap();
-///     let lock = manager.lock().unwrap();
-///     let guard = lock.acquire().unwrap();
-///     assert!(lock.locked().unwrap());
-///     assert!(lock.try_acquire().is_err());
-///     drop(guard);
-///     assert!(!lock.locked().unwrap());
-/// }
+/// multiproc::init();
+/// let manager = multiproc::Manager::start().unwrap();
+/// let lock = manager.lock().unwrap();
+/// let guard = lock.acquire().unwrap();
+/// assert!(lock.locked().unwrap());
+/// assert!(lock.try_acquire().is_err());
+/// drop(guard);
+/// assert!(!lock.locked().unwrap());
 /// ```
 pub struct LockProxy {
     obj: ObjRef,

@@ -107,7 +107,6 @@ mod rlock;
 mod semaphore;
 mod server;
 mod shared;
-mod spin;
 mod transport;
 mod value;
 

@@ -18,15 +18,13 @@ use super::protocol::{Op, Reply};
 /// it again), as the chapter's `multiprocessing_namespaces_mutable.py` shows.
 ///
 /// ```rust,standalone_crate
-/// fn main() {
-///     multiproc::init();
-///     let manager = multiproc::Manager::start().unwrap();
-///     let ns = manager.namespace().unwrap();
-///     let err = ns.get::<String>("value").unwrap_err();
-///     assert_eq!(err.to_string(), "'Namespace' object has no attribute 'value'");
-///     ns.set("value", "This is the value").unwrap();
-///     assert_eq!(ns.get::<String>("value").unwrap(), "This is the value");
-/// }
+/// multiproc::init();
+/// let manager = multiproc::Manager::start().unwrap();
+/// let ns = manager.namespace().unwrap();
+/// let err = ns.get::<String>("value").unwrap_err();
+/// assert_eq!(err.to_string(), "'Namespace' object has no attribute 'value'");
+/// ns.set("value", "This is the value").unwrap();
+/// assert_eq!(ns.get::<String>("value").unwrap(), "This is the value");
 /// ```
 pub struct Namespace {
     obj: ObjRef,

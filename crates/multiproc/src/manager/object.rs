@@ -379,7 +379,7 @@ impl Object {
                     Waited::Gone => Err(Failure::ShuttingDown),
                 };
             }
-            Op::Acquire { owner, wait } => return self.acquire(id, g, owner, wait, abandon, fx),
+            Op::Acquire { owner, wait } => self.acquire(id, g, owner, wait, abandon, fx),
             Op::WaitFlag(wait) => {
                 let Kind::Event(_) = &g.kind else {
                     return Err(wrong(&g.kind));
@@ -391,8 +391,8 @@ impl Object {
                     Waited::Gone => Err(Failure::ShuttingDown),
                 };
             }
-            Op::CondWait { owner, wait } => return self.cond_wait(id, g, owner, wait, abandon, fx),
-            Op::BarrierWait(wait) => return self.barrier_wait(id, g, wait, abandon),
+            Op::CondWait { owner, wait } => self.cond_wait(id, g, owner, wait, abandon, fx),
+            Op::BarrierWait(wait) => self.barrier_wait(id, g, wait, abandon),
             op => {
                 let reply = self.apply_now(id, &mut g, op, fx)?;
                 Ok((reply, Some(g)))

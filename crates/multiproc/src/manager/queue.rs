@@ -19,18 +19,16 @@ use super::protocol::{Op, Reply, Wait};
 /// the same for `get` ([`ManagerError::Empty`]). An item that could not be put is not given
 /// back: it was encoded and sent.
 ///
-/// Between processes of one machine, `multiproc::Queue` in shared memory is far
+/// Between processes of one machine, [`multiproc::Queue`](crate::Queue) in shared memory is far
 /// faster; this one lives in the manager, so it survives its users and crosses machines.
 ///
 /// ```rust,standalone_crate
-/// fn main() {
-///     multiproc::init();
-///     let manager = multiproc::Manager::start().unwrap();
-///     let q = manager.queue::<String>().unwrap();
-///     q.put("job".into()).unwrap();
-///     assert_eq!(q.get().unwrap(), "job");
-///     assert!(matches!(q.try_get(), Err(multiproc::manager::ManagerError::Empty)));
-/// }
+/// multiproc::init();
+/// let manager = multiproc::Manager::start().unwrap();
+/// let q = manager.queue::<String>().unwrap();
+/// q.put("job".into()).unwrap();
+/// assert_eq!(q.get().unwrap(), "job");
+/// assert!(matches!(q.try_get(), Err(multiproc::manager::ManagerError::Empty)));
 /// ```
 pub struct QueueProxy<T> {
     obj: ObjRef,

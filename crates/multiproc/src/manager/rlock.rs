@@ -14,17 +14,15 @@ use super::protocol::{Op, Wait};
 /// process dies is released by the manager.
 ///
 /// ```rust,standalone_crate
-/// fn main() {
-///     multiproc::init();
-///     let manager = multiproc::Manager::start().unwrap();
-///     let lock = manager.rlock().unwrap();
-///     let outer = lock.acquire().unwrap();
-///     let inner = lock.acquire().unwrap();
-///     drop(inner);
-///     assert!(lock.locked().unwrap());
-///     drop(outer);
-///     assert!(!lock.locked().unwrap());
-/// }
+/// multiproc::init();
+/// let manager = multiproc::Manager::start().unwrap();
+/// let lock = manager.rlock().unwrap();
+/// let outer = lock.acquire().unwrap();
+/// let inner = lock.acquire().unwrap();
+/// drop(inner);
+/// assert!(lock.locked().unwrap());
+/// drop(outer);
+/// assert!(!lock.locked().unwrap());
 /// ```
 pub struct RLockProxy {
     obj: ObjRef,

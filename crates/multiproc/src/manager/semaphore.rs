@@ -14,16 +14,14 @@ use super::protocol::{Op, Reply, Wait};
 /// ([`ManagerError::TooManyReleases`]).
 ///
 /// ```rust,standalone_crate
-/// fn main() {
-///     multiproc::init();
-///     let manager = multiproc::Manager::start().unwrap();
-///     let s = manager.semaphore(2).unwrap();
-///     let a = s.acquire().unwrap();
-///     let b = s.acquire().unwrap();
-///     assert!(s.try_acquire().is_err());
-///     drop((a, b));
-///     assert_eq!(s.get_value().unwrap(), 2);
-/// }
+/// multiproc::init();
+/// let manager = multiproc::Manager::start().unwrap();
+/// let s = manager.semaphore(2).unwrap();
+/// let a = s.acquire().unwrap();
+/// let b = s.acquire().unwrap();
+/// assert!(s.try_acquire().is_err());
+/// drop((a, b));
+/// assert_eq!(s.get_value().unwrap(), 2);
 /// ```
 pub struct SemaphoreProxy {
     obj: ObjRef,

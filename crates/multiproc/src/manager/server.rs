@@ -18,7 +18,6 @@ use std::time::Duration;
 use super::object::{Abandon, Effects, Kind, Object};
 use super::protocol::{Call, Control, Create, Failure, Hello, Reply};
 use super::shared::Registry;
-use super::spin::Spinner;
 use super::transport::{Acceptor, Key};
 use crate::Connection;
 use crate::connection::Error as ConnError;
@@ -283,9 +282,8 @@ impl Server {
     }
 
     fn serve_calls(&self, conn: &Connection, link: u64) {
-        let mut spinner = Spinner::default();
         loop {
-            let call = match spinner.recv::<Call>(conn, None) {
+            let call = match conn.recv::<Call>() {
                 Ok(c) => c,
                 Err(ConnError::Decode(e)) => {
                     let reply = Reply::Error(Failure::Invalid(format!("unreadable call: {e}")));

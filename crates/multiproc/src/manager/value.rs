@@ -15,13 +15,11 @@ use super::protocol::{Op, Reply};
 /// memory is much faster; this one holds any type, and reaches other machines.
 ///
 /// ```rust,standalone_crate
-/// fn main() {
-///     multiproc::init();
-///     let manager = multiproc::Manager::start().unwrap();
-///     let v = manager.value(String::from("before")).unwrap();
-///     assert_eq!(v.swap("after".into()).unwrap(), "before");
-///     assert_eq!(v.get().unwrap(), "after");
-/// }
+/// multiproc::init();
+/// let manager = multiproc::Manager::start().unwrap();
+/// let v = manager.value(String::from("before")).unwrap();
+/// assert_eq!(v.swap("after".into()).unwrap(), "before");
+/// assert_eq!(v.get().unwrap(), "after");
 /// ```
 pub struct ValueProxy<T> {
     obj: ObjRef,
