@@ -574,3 +574,90 @@ fn registered_types() {
     let err = m.create::<Unregistered>(()).unwrap_err();
     assert!(matches!(err, ManagerError::UnknownType(_)), "{err}");
 }
+
+// ----- proxies travel -----
+
+type Carriers = (
+    multiproc::Queue<DictProxy<u32, u32>>,
+    QueueProxy<DictProxy<u32, u32>>,
+);
+
+fn take_from_queues((q, mq): Carriers) {
+    let a = q.get_timeout(LONG).expect("a proxy through a Queue");
+    a.set(1, 10).unwrap();
+    let b = mq
+        .get_timeout(LONG)
+        .expect("a proxy through a manager queue");
+    b.set(2, 20).unwrap();
+}
+
+#[multiproc::test]
+fn proxies_pass_through_queues() {
+    let m = Manager::start().unwrap();
+    let base = m.object_count().unwrap();
+    let d = m.dict::<u32, u32>().unwrap();
+    let q = multiproc::Queue::new();
+    let mq = m.queue().unwrap();
+    q.put(d.clone()).unwrap();
+    mq.put(d.clone()).unwrap();
+    let child = multiproc::spawn(take_from_queues, (q, mq.clone()));
+    join(child);
+    assert_eq!(d.items().unwrap(), [(1, 10), (2, 20)]);
+    drop((d, mq));
+    let deadline = Instant::now() + LONG;
+    while m.object_count().unwrap() != base {
+        assert!(Instant::now() < deadline, "objects were not freed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn proxies_are_send_sync_and_cheap_to_clone() {
+    fn send_sync<T: Send + Sync + Clone>() {}
+    send_sync::<DictProxy<String, Vec<u8>>>();
+    send_sync::<ListProxy<String>>();
+    send_sync::<Namespace>();
+    send_sync::<ValueProxy<u8>>();
+    send_sync::<QueueProxy<u8>>();
+    send_sync::<JoinableQueueProxy<u8>>();
+    send_sync::<LockProxy>();
+    send_sync::<RLockProxy>();
+    send_sync::<SemaphoreProxy>();
+    send_sync::<EventProxy>();
+    send_sync::<ConditionProxy>();
+    send_sync::<BarrierProxy>();
+    send_sync::<SharedProxy<Account>>();
+    fn send_sync_manager<T: Send + Sync>() {}
+    send_sync_manager::<Manager>();
+}
+
+#[multiproc::test]
+fn threads_of_one_process_share_a_proxy() {
+    let m = Manager::start().unwrap();
+    let d = m.dict::<(u32, u32), u32>().unwrap();
+    let rlock = m.rlock().unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (d, rlock) = (&d, &rlock);
+            s.spawn(move || {
+                for i in 0..200 {
+                    d.set((t, i), i).unwrap();
+                }
+                // The rlock belongs to a thread: another thread cannot release it.
+                let g = rlock.acquire_timeout(LONG).unwrap();
+                let g2 = rlock.acquire().unwrap();
+                drop(g2);
+                drop(g);
+            });
+        }
+    });
+    assert_eq!(d.len().unwrap(), 800);
+    let g = rlock.acquire().unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            assert!(matches!(rlock.release(), Err(ManagerError::NotHeld)));
+            assert!(matches!(rlock.try_acquire(), Err(ManagerError::WouldBlock)));
+        });
+    });
+    drop(g);
+}

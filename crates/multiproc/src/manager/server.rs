@@ -497,7 +497,7 @@ impl Server {
             .map(|(_, fd)| fd)
             .collect();
         for fd in conns {
-            let _ = std::os::unix::net::UnixStream::from(fd).shutdown(std::net::Shutdown::Both);
+            let _ = sysfd::shutdown(fd.as_fd());
         }
     }
 
@@ -513,5 +513,127 @@ impl std::fmt::Debug for Server {
             .field("id", &format_args!("{:016x}", self.id))
             .field("objects", &self.object_count())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::Bytes;
+    use crate::manager::protocol::{Op, Owner, Payload, Wait};
+
+    const A: u64 = 1;
+    const B: u64 = 2;
+
+    fn server() -> Arc<Server> {
+        let s = Server::new(Registry::default()).unwrap();
+        for link in [A, B] {
+            s.table().links.entry(link).or_default();
+        }
+        s
+    }
+
+    fn create(s: &Server, link: u64, c: Create) -> u64 {
+        match s.call(link, Call::Create(c)) {
+            Reply::Created(id) => id,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_claim_may_come_before_its_hold() {
+        let s = server();
+        let id = create(&s, A, Create::Dict);
+        assert_eq!(s.object_count(), 2);
+        s.control(B, Control::Claim { nonce: 7, id });
+        s.control(A, Control::Hold { nonce: 7, id });
+        s.control(A, Control::DecRef(id));
+        assert_eq!(s.object_count(), 2, "B holds it");
+        s.control(B, Control::DecRef(id));
+        assert_eq!(s.object_count(), 1);
+        assert!(s.table().floating.is_empty() && s.table().early.is_empty());
+    }
+
+    #[test]
+    fn a_hold_keeps_the_object_until_claimed() {
+        let s = server();
+        let id = create(&s, A, Create::Dict);
+        s.control(A, Control::Hold { nonce: 9, id });
+        s.control(A, Control::DecRef(id));
+        assert_eq!(s.object_count(), 2, "in transit");
+        s.control(B, Control::Claim { nonce: 9, id });
+        s.control(B, Control::DecRef(id));
+        assert_eq!(s.object_count(), 1);
+    }
+
+    #[test]
+    fn stored_proxies_keep_their_objects_and_die_with_the_store() {
+        let s = server();
+        let outer = create(&s, A, Create::Dict);
+        let inner = create(&s, A, Create::List(Vec::new()));
+        let value = Payload {
+            bytes: Bytes(vec![1]),
+            fds: Vec::new(),
+            refs: vec![inner],
+        };
+        let op = Op::Insert {
+            key: Bytes(vec![0]),
+            value,
+            old: false,
+        };
+        assert!(matches!(s.call(A, Call::Op { id: outer, op }), Reply::Unit));
+        s.control(A, Control::DecRef(inner));
+        assert_eq!(s.object_count(), 3, "the dict holds the list");
+        // A reply carrying the stored value credits the caller a reference.
+        let Reply::Value(Some(p)) = s.call(
+            B,
+            Call::Op {
+                id: outer,
+                op: Op::Get(Bytes(vec![0])),
+            },
+        ) else {
+            panic!("a value")
+        };
+        assert_eq!(p.refs, [inner]);
+        s.control(A, Control::DecRef(outer));
+        assert_eq!(s.object_count(), 2, "B's credit keeps the list");
+        s.control(B, Control::DecRef(inner));
+        assert_eq!(s.object_count(), 1);
+    }
+
+    #[test]
+    fn a_closed_link_releases_its_references_and_locks() {
+        let s = server();
+        let lock = create(&s, B, Create::Lock);
+        let _ = create(&s, B, Create::Dict);
+        let owner = Owner { link: B, thread: 1 };
+        let acquire = Op::Acquire {
+            owner,
+            wait: Wait::Now,
+        };
+        assert!(matches!(
+            s.call(
+                B,
+                Call::Op {
+                    id: lock,
+                    op: acquire
+                }
+            ),
+            Reply::Bool(true)
+        ));
+        s.control(A, Control::IncRef(lock));
+        s.link_closed(B);
+        assert_eq!(s.object_count(), 2, "A's lock remains, B's dict is gone");
+        let locked = s.call(
+            A,
+            Call::Op {
+                id: lock,
+                op: Op::Locked,
+            },
+        );
+        assert!(matches!(locked, Reply::Bool(false)), "{locked:?}");
+        // Whatever a closed link is credited is dropped at once.
+        let _ = create(&s, B, Create::Dict);
+        assert_eq!(s.object_count(), 2);
     }
 }
