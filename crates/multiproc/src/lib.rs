@@ -112,6 +112,34 @@
 //! }
 //! ```
 //!
+//! # Managers
+//!
+//! A [`Manager`] keeps dicts, lists, namespaces, queues and locks in a server process, and
+//! hands out proxies to them: serializable, cheap to clone, usable from any process that gets
+//! one, including programs on other machines that [`Manager::connect`] to a manager
+//! [`Manager::serve`]d over TCP with an authkey. Your own types can live there too
+//! ([`manager::Shared`]). See [`manager`].
+//!
+//! ```rust,standalone_crate
+//! use multiproc::manager::{DictProxy, Namespace};
+//!
+//! fn worker((d, ns, key): (DictProxy<u32, u32>, Namespace, u32)) {
+//!     d.set(key, key * 2).unwrap();
+//!     ns.set("last", &key).unwrap();
+//! }
+//!
+//! fn main() {
+//!     multiproc::init();
+//!     let manager = multiproc::Manager::start().unwrap();
+//!     let (d, ns) = (manager.dict().unwrap(), manager.namespace().unwrap());
+//!     multiproc::spawn(worker, (d.clone(), ns.clone(), 21)).join().unwrap();
+//!     assert_eq!(d.get(&21).unwrap(), Some(42));
+//!     assert_eq!(ns.get::<u32>("last").unwrap(), 21);
+//!     let err = ns.get::<u32>("value").unwrap_err();
+//!     assert_eq!(err.to_string(), "'Namespace' object has no attribute 'value'");
+//! }
+//! ```
+//!
 //! # Pools
 //!
 //! A [`Pool`] keeps worker processes busy with `map`, `imap`, `apply_async` and friends, and
