@@ -661,3 +661,26 @@ fn threads_of_one_process_share_a_proxy() {
     });
     drop(g);
 }
+
+fn wait_at_barrier(b: BarrierProxy) -> Result<usize, String> {
+    b.wait_timeout(LONG).map_err(|e| e.to_string())
+}
+
+#[multiproc::test]
+fn resetting_a_barrier_breaks_the_round_in_progress() {
+    let m = Manager::start().unwrap();
+    let b = m.barrier(2).unwrap();
+    let child = multiproc::spawn(wait_at_barrier, b.clone());
+    let deadline = Instant::now() + LONG;
+    while b.n_waiting().unwrap() != 1 {
+        assert!(Instant::now() < deadline, "the child never waited");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    b.reset().unwrap();
+    assert_eq!(join(child), Err("the barrier is broken".to_string()));
+    assert!(!b.broken().unwrap());
+    // The next round works.
+    let child = multiproc::spawn(wait_at_barrier, b.clone());
+    let mine = b.wait_timeout(LONG).unwrap();
+    assert_eq!(mine + join(child).unwrap(), 1);
+}

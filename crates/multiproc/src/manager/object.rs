@@ -50,8 +50,20 @@ pub(crate) struct CondState {
 pub(crate) struct BarrierState {
     parties: u32,
     count: u32,
+    /// Rounds completed.
     generation: u64,
+    /// Rounds broken.
+    breaks: u64,
     broken: bool,
+}
+
+impl BarrierState {
+    /// Ends the current round in failure: its waiters get `BrokenBarrier`.
+    fn break_round(&mut self) {
+        self.breaks += 1;
+        self.count = 0;
+        self.broken = true;
+    }
 }
 
 /// The kinds of objects, with their data.
@@ -139,6 +151,7 @@ impl Kind {
                     parties,
                     count: 0,
                     generation: 0,
+                    breaks: 0,
                     broken: false,
                 })
             }
@@ -528,34 +541,26 @@ impl Object {
             self.changed.notify_all();
             return Ok((Reply::Count(u64::from(index)), None));
         }
-        let generation = b.generation;
-        let passed = move |s: &mut State| match &s.kind {
-            Kind::Barrier(b) => b.generation != generation || b.broken,
+        // A round ends in one of two ways: every party arrives (`generation` moves on), or
+        // the barrier breaks (`breaks` moves on: an abort, a reset, a timed-out wait).
+        let (generation, breaks) = (b.generation, b.breaks);
+        let ended = move |s: &mut State| match &s.kind {
+            Kind::Barrier(b) => b.generation != generation || b.breaks != breaks,
             _ => true,
         };
-        let broken = |g: &mut MutexGuard<'a, State>, timed_out: bool| {
-            if let Kind::Barrier(b) = &mut g.kind {
-                if timed_out && b.generation == generation {
-                    // A timeout breaks the barrier for everyone, as in Python.
-                    b.broken = true;
-                    b.count = b.count.saturating_sub(1);
-                    self.changed.notify_all();
-                    return true;
-                }
-                return b.broken && b.generation == generation;
-            }
-            true
-        };
-        match self.wait_until(g, deadline_of(wait), abandon, passed) {
-            Waited::Ready(mut g) => {
-                if broken(&mut g, false) {
-                    Err(Failure::BrokenBarrier)
-                } else {
+        match self.wait_until(g, deadline_of(wait), abandon, ended) {
+            Waited::Ready(g) => match &g.kind {
+                Kind::Barrier(b) if b.breaks == breaks => {
                     Ok((Reply::Count(u64::from(index)), None))
                 }
-            }
+                _ => Err(Failure::BrokenBarrier),
+            },
             Waited::TimedOut(mut g) => {
-                broken(&mut g, true);
+                // A timeout breaks the barrier for every party, as in Python.
+                if let Kind::Barrier(b) = &mut g.kind {
+                    b.break_round();
+                    self.changed.notify_all();
+                }
                 Err(Failure::BrokenBarrier)
             }
             Waited::Gone => Err(Failure::ShuttingDown),
@@ -845,19 +850,15 @@ impl Object {
             }
             // ----- barrier -----
             (Kind::Barrier(b), Op::Abort) => {
-                b.broken = true;
+                b.break_round();
                 self.changed.notify_all();
                 Reply::Unit
             }
             (Kind::Barrier(b), Op::Reset) => {
                 // Waiters of the current round see it broken; the barrier starts afresh.
-                if b.count > 0 {
-                    b.broken = true;
-                    self.changed.notify_all();
-                }
-                b.generation += 1;
-                b.count = 0;
+                b.break_round();
                 b.broken = false;
+                self.changed.notify_all();
                 Reply::Unit
             }
             (Kind::Barrier(b), Op::Parties) => Reply::Count(u64::from(b.parties)),
