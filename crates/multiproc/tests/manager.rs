@@ -684,3 +684,40 @@ fn resetting_a_barrier_breaks_the_round_in_progress() {
     let mine = b.wait_timeout(LONG).unwrap();
     assert_eq!(mine + join(child).unwrap(), 1);
 }
+
+fn wait_for_ready((cond, ns): (ConditionProxy, Namespace)) -> bool {
+    let g = cond.acquire_timeout(LONG).unwrap();
+    let ready = || ns.get::<bool>("ready").unwrap_or(false);
+    let ok = g.wait_for_deadline(Instant::now() + LONG, ready).unwrap();
+    // Still held after the wait: notify the parent back.
+    ns.set("seen", &true).unwrap();
+    g.notify_all().unwrap();
+    ok
+}
+
+#[multiproc::test]
+fn a_condition_between_processes() {
+    let m = Manager::start().unwrap();
+    let cond = m.condition().unwrap();
+    let ns = m.namespace().unwrap();
+    let child = multiproc::spawn(wait_for_ready, (cond.clone(), ns.clone()));
+    {
+        let g = cond.acquire().unwrap();
+        ns.set("ready", &true).unwrap();
+        g.notify(1).unwrap();
+        // Wait (releasing the lock) until the child has seen it.
+        let seen = || ns.get::<bool>("seen").unwrap_or(false);
+        assert!(g.wait_for_deadline(Instant::now() + LONG, seen).unwrap());
+    }
+    assert!(join(child));
+    // Waiting or notifying without the lock is an error.
+    let other = m.condition().unwrap();
+    let g = other.acquire().unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let g2 = other.try_acquire();
+            assert!(matches!(g2, Err(ManagerError::WouldBlock)));
+        });
+    });
+    g.release().unwrap();
+}

@@ -252,7 +252,8 @@ fn deadline_of(wait: Wait) -> Option<Instant> {
 enum Waited<'a> {
     Ready(MutexGuard<'a, State>),
     TimedOut(MutexGuard<'a, State>),
-    Gone,
+    /// The object was dropped, or the caller or the server is going away.
+    Gone(Failure),
 }
 
 impl Object {
@@ -271,6 +272,7 @@ impl Object {
     /// `abandon` says so.
     fn wait_until<'a>(
         &'a self,
+        id: u64,
         mut g: MutexGuard<'a, State>,
         deadline: Option<Instant>,
         abandon: &dyn Abandon,
@@ -278,7 +280,7 @@ impl Object {
     ) -> Waited<'a> {
         loop {
             if g.dead {
-                return Waited::Gone;
+                return Waited::Gone(Failure::NoSuchObject(id));
             }
             if ready(&mut g) {
                 return Waited::Ready(g);
@@ -295,7 +297,7 @@ impl Object {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
             if abandon.abandoned() {
-                return Waited::Gone;
+                return Waited::Gone(Failure::ShuttingDown);
             }
         }
     }
@@ -341,7 +343,7 @@ impl Object {
                     Kind::Queue(q) => q.maxsize == 0 || (q.items.len() as u64) < q.maxsize,
                     _ => true,
                 };
-                return match self.wait_until(g, deadline_of(wait), abandon, full) {
+                return match self.wait_until(id, g, deadline_of(wait), abandon, full) {
                     Waited::Ready(mut g) => {
                         let Kind::Queue(q) = &mut g.kind else {
                             unreachable!()
@@ -353,7 +355,7 @@ impl Object {
                         Ok((Reply::Unit, Some(g)))
                     }
                     Waited::TimedOut(_) => Err(Failure::Full),
-                    Waited::Gone => Err(Failure::ShuttingDown),
+                    Waited::Gone(f) => Err(f),
                 };
             }
             Op::Take(wait) => {
@@ -364,7 +366,7 @@ impl Object {
                     Kind::Queue(q) => !q.items.is_empty(),
                     _ => true,
                 };
-                return match self.wait_until(g, deadline_of(wait), abandon, some) {
+                return match self.wait_until(id, g, deadline_of(wait), abandon, some) {
                     Waited::Ready(mut g) => {
                         let Kind::Queue(q) = &mut g.kind else {
                             unreachable!()
@@ -375,7 +377,7 @@ impl Object {
                         Ok((Reply::Value(Some(item)), Some(g)))
                     }
                     Waited::TimedOut(_) => Err(Failure::Empty),
-                    Waited::Gone => Err(Failure::ShuttingDown),
+                    Waited::Gone(f) => Err(f),
                 };
             }
             Op::JoinQueue(wait) => {
@@ -386,10 +388,10 @@ impl Object {
                     Kind::Queue(q) => q.unfinished == 0,
                     _ => true,
                 };
-                return match self.wait_until(g, deadline_of(wait), abandon, done) {
+                return match self.wait_until(id, g, deadline_of(wait), abandon, done) {
                     Waited::Ready(_) => Ok((Reply::Unit, None)),
                     Waited::TimedOut(_) => Ok((Reply::Timeout, None)),
-                    Waited::Gone => Err(Failure::ShuttingDown),
+                    Waited::Gone(f) => Err(f),
                 };
             }
             Op::Acquire { owner, wait } => self.acquire(id, g, owner, wait, abandon, fx),
@@ -398,10 +400,10 @@ impl Object {
                     return Err(wrong(&g.kind));
                 };
                 let set = |s: &mut State| matches!(s.kind, Kind::Event(true));
-                return match self.wait_until(g, deadline_of(wait), abandon, set) {
+                return match self.wait_until(id, g, deadline_of(wait), abandon, set) {
                     Waited::Ready(_) => Ok((Reply::Bool(true), None)),
                     Waited::TimedOut(_) => Ok((Reply::Bool(false), None)),
-                    Waited::Gone => Err(Failure::ShuttingDown),
+                    Waited::Gone(f) => Err(f),
                 };
             }
             Op::CondWait { owner, wait } => self.cond_wait(id, g, owner, wait, abandon, fx),
@@ -438,7 +440,7 @@ impl Object {
                 });
             }
         }
-        match self.wait_until(g, deadline_of(wait), abandon, free) {
+        match self.wait_until(id, g, deadline_of(wait), abandon, free) {
             Waited::Ready(mut g) => {
                 match &mut g.kind {
                     Kind::Lock(h) => *h = Some(owner),
@@ -456,7 +458,7 @@ impl Object {
                 Ok((Reply::Bool(true), Some(g)))
             }
             Waited::TimedOut(_) => Ok((Reply::Timeout, None)),
-            Waited::Gone => Err(Failure::ShuttingDown),
+            Waited::Gone(f) => Err(f),
         }
     }
 
@@ -490,10 +492,10 @@ impl Object {
             Kind::Condition(c) => c.notified.contains(&ticket),
             _ => true,
         };
-        let (mut g, woken) = match self.wait_until(g, deadline_of(wait), abandon, notified) {
+        let (mut g, woken) = match self.wait_until(id, g, deadline_of(wait), abandon, notified) {
             Waited::Ready(g) => (g, true),
             Waited::TimedOut(g) => (g, false),
-            Waited::Gone => return Err(Failure::ShuttingDown),
+            Waited::Gone(f) => return Err(f),
         };
         if let Kind::Condition(c) = &mut g.kind {
             c.notified.remove(&ticket);
@@ -504,7 +506,7 @@ impl Object {
             Kind::Condition(c) => c.owner.is_none(),
             _ => true,
         };
-        match self.wait_until(g, None, abandon, free) {
+        match self.wait_until(id, g, None, abandon, free) {
             Waited::Ready(mut g) => {
                 if let Kind::Condition(c) = &mut g.kind {
                     c.owner = Some(owner);
@@ -513,7 +515,8 @@ impl Object {
                 fx.locked_by = true;
                 Ok((Reply::Bool(woken), Some(g)))
             }
-            _ => Err(Failure::ShuttingDown),
+            Waited::Gone(f) => Err(f),
+            Waited::TimedOut(_) => unreachable!("no deadline"),
         }
     }
 
@@ -548,7 +551,7 @@ impl Object {
             Kind::Barrier(b) => b.generation != generation || b.breaks != breaks,
             _ => true,
         };
-        match self.wait_until(g, deadline_of(wait), abandon, ended) {
+        match self.wait_until(id, g, deadline_of(wait), abandon, ended) {
             Waited::Ready(g) => match &g.kind {
                 Kind::Barrier(b) if b.breaks == breaks => {
                     Ok((Reply::Count(u64::from(index)), None))
@@ -563,7 +566,7 @@ impl Object {
                 }
                 Err(Failure::BrokenBarrier)
             }
-            Waited::Gone => Err(Failure::ShuttingDown),
+            Waited::Gone(f) => Err(f),
         }
     }
 
