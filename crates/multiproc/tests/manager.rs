@@ -544,7 +544,12 @@ fn deposit_from_child(account: SharedProxy<Account>) {
 
 #[multiproc::test]
 fn registered_types() {
-    let m = Manager::builder().register::<Account>().start().unwrap();
+    // A server started by spawning a fresh executable knows the registered types too.
+    let m = Manager::builder()
+        .register::<Account>()
+        .start_method(multiproc::StartMethod::Spawn)
+        .start()
+        .unwrap();
     let account = m.create::<Account>(("ada".into(), 100)).unwrap();
     let children: Vec<_> = (0..3)
         .map(|_| multiproc::spawn(deposit_from_child, account.clone()))

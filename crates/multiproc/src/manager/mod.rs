@@ -49,6 +49,40 @@
 //! [`ManagerError::Connect`] or [`ManagerError::Disconnected`], and a call in flight when the
 //! server dies returns that error at once rather than waiting.
 //!
+//! # Remote managers
+//!
+//! A program serves a manager with [`Manager::serve`] on a TCP address (or a Unix socket
+//! path), and programs elsewhere reach it with [`Manager::connect`], proving that they know
+//! the authkey with CPython's HMAC handshake; a wrong key is
+//! [`ManagerError::Authentication`]. The server publishes proxies in its [`root`](Manager::root)
+//! namespace, where clients find them by name (Python registers a `get_queue` callable for
+//! this):
+//!
+//! ```rust,standalone_crate
+//! use multiproc::Manager;
+//! use multiproc::connection::Address;
+//! use multiproc::manager::QueueProxy;
+//!
+//! fn main() {
+//!     multiproc::init();
+//!     // The server program:
+//!     let server = Manager::serve("127.0.0.1:0".parse::<Address>().unwrap(), b"secret").unwrap();
+//!     let jobs = server.queue::<String>().unwrap();
+//!     server.root().unwrap().set("jobs", &jobs).unwrap();
+//!     jobs.put("a job".into()).unwrap();
+//!
+//!     // A client program, given the address and the key:
+//!     let client = Manager::connect(server.address().clone(), b"secret").unwrap();
+//!     let jobs: QueueProxy<String> = client.root().unwrap().get("jobs").unwrap();
+//!     assert_eq!(jobs.get().unwrap(), "a job");
+//!     assert!(Manager::connect(server.address().clone(), b"guess").is_err());
+//! }
+//! ```
+//!
+//! The `manager_server` and `manager_client` examples are the two programs, with commands to
+//! run them. A server restarted on the address of one that was killed binds it again (a
+//! stale Unix socket file is removed).
+//!
 //! # Speed
 //!
 //! Each call is a round trip to the server. Calls that move many values at once
