@@ -1,0 +1,143 @@
+//! Telling whether a process on this machine is still alive, from `/proc`, without being its
+//! parent; and a backoff for polling loops.
+
+use std::time::Duration;
+
+use crate::wire::Peer;
+
+/// This process, as a [`Peer`].
+pub(crate) fn this_peer() -> Peer {
+    let pid = std::process::id();
+    Peer {
+        pid,
+        host: mpi::environment::processor_name().unwrap_or_else(|_| "?".into()),
+        machine: machine_key(),
+        start_time: start_time(pid),
+    }
+}
+
+/// Hostname, boot id and pid namespace: two processes that share it see the same pids.
+fn machine_key() -> String {
+    let read = |p: &str| std::fs::read_to_string(p).map(|s| s.trim().to_owned());
+    let host = read("/proc/sys/kernel/hostname").unwrap_or_default();
+    let boot = read("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let ns = std::fs::read_link("/proc/self/ns/pid")
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    format!("{host}/{boot}/{ns}")
+}
+
+/// Field 22 of `/proc/<pid>/stat`, or `None` if the process is gone or a zombie.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold anything: skip past it.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    // `rest` starts at field 3 (state); the start time is field 22.
+    fields.nth(22 - 4)?.parse().ok()
+}
+
+impl Peer {
+    /// Whether this process can see `self` in `/proc`.
+    pub(crate) fn is_local(&self) -> bool {
+        self.machine == machine_key() && self.start_time.is_some()
+    }
+
+    /// For a local peer: `false` once it has exited (or its pid was reused). Always `true`
+    /// for a peer on another machine.
+    pub(crate) fn is_alive(&self) -> bool {
+        if !self.is_local() {
+            return true;
+        }
+        start_time(self.pid) == self.start_time
+    }
+}
+
+/// A polling loop's pause: a few yields, then sleeps that double up to a cap.
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    step: u32,
+}
+
+impl Backoff {
+    const YIELDS: u32 = 64;
+    const MAX: Duration = Duration::from_millis(1);
+
+    pub(crate) fn new() -> Self {
+        Backoff { step: 0 }
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.step = 0;
+    }
+
+    /// How long to wait now (zero: just yield).
+    pub(crate) fn next(&mut self) -> Duration {
+        self.step = self.step.saturating_add(1);
+        if self.step <= Self::YIELDS {
+            return Duration::ZERO;
+        }
+        let k = (self.step - Self::YIELDS).min(16);
+        (Duration::from_micros(20) * (1 << k.min(10))).min(Self::MAX)
+    }
+
+    /// Waits as [`next`](Self::next) says.
+    pub(crate) fn wait(&mut self) {
+        let d = self.next();
+        if d.is_zero() {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(d);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_and_local() {
+        let me = this_peer();
+        assert!(me.is_local());
+        assert!(me.is_alive());
+    }
+
+    #[test]
+    fn an_exited_process_is_dead() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let peer = Peer {
+            start_time: start_time(pid).or(Some(0)),
+            ..this_peer()
+        };
+        let peer = Peer { pid, ..peer };
+        child.wait().unwrap();
+        assert!(!peer.is_alive());
+    }
+
+    #[test]
+    fn a_remote_peer_counts_as_alive() {
+        let peer = Peer {
+            machine: "elsewhere".into(),
+            ..this_peer()
+        };
+        assert!(!peer.is_local());
+        assert!(peer.is_alive());
+    }
+
+    #[test]
+    fn backoff_grows_to_its_cap() {
+        let mut b = Backoff::new();
+        assert_eq!(b.next(), Duration::ZERO);
+        let waits: Vec<Duration> = (0..200).map(|_| b.next()).collect();
+        assert!(waits.iter().any(|d| !d.is_zero()));
+        assert_eq!(*waits.last().unwrap(), Backoff::MAX);
+        b.reset();
+        assert_eq!(b.next(), Duration::ZERO);
+    }
+}
