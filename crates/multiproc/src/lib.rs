@@ -42,7 +42,9 @@ pub mod mapreduce;
 pub mod pool;
 mod process;
 pub mod remote;
+pub mod shared;
 pub mod start;
+pub mod sync;
 mod sys;
 
 pub use codec::{Bytes, Fd};
@@ -55,7 +57,9 @@ pub use process::{
     Handle, Process, ProcessError, ProcessInfo, Run, active_children, authkey, cpu_count,
     current_process, exit, parent_process, set_current_name, spawn,
 };
+pub use shared::{Array, RawArray, RawValue, SharedMemory, ShmError, Value};
 pub use start::{Context, StartMethod, get_context, get_start_method, init, set_start_method};
+pub use sync::{Barrier, BoundedSemaphore, Condition, Event, HolderDied, Lock, RLock, Semaphore};
 
 /// Re-exported for users of the attribute macros and of log levels.
 pub use log::LevelFilter;

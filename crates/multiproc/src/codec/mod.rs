@@ -1,7 +1,8 @@
 //! Encoding of values that cross process boundaries.
 //!
-//! Every payload is a serde value encoded with [postcard], a compact binary format that was the
-//! fastest of the serde formats we measured on our message shapes (see `benchmarks/`). Raw bytes
+//! Every payload is a serde value encoded with [postcard], a compact binary format: the
+//! smallest encoding of every message shape we measured, and the fastest maintained serde format
+//! on most of them (`benchmarks/RESULTS.md`, "Codec"). Raw bytes
 //! bypass serde entirely (`Connection::send_bytes`).
 //!
 //! Descriptors travel out of band. When a value that holds a handle (a [`Fd`], a `Connection`, a
@@ -64,6 +65,13 @@ thread_local! {
 fn fail<E: std::fmt::Display, T>(reason: String, make: impl FnOnce(String) -> E) -> Result<T, E> {
     REASON.with(|r| *r.borrow_mut() = Some(reason.clone()));
     Err(make(reason))
+}
+
+/// A custom error for a handle's `Deserialize` impl whose text survives postcard (which keeps
+/// none of its own for custom errors).
+pub(crate) fn de_error<E: serde::de::Error>(reason: String) -> E {
+    REASON.with(|r| *r.borrow_mut() = Some(reason.clone()));
+    E::custom(reason)
 }
 
 /// The reason recorded by [`fail`], or the format's own message.

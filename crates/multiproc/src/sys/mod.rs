@@ -10,5 +10,9 @@
 pub(crate) mod fd;
 pub(crate) mod fork_method;
 pub(crate) mod forkserver;
+pub(crate) mod futex;
+pub(crate) mod mman;
+pub(crate) mod owner;
 pub(crate) mod proc;
+pub(crate) mod shm_tracker;
 pub(crate) mod target;

@@ -1,0 +1,143 @@
+//! What a figure is: the trait every benchmark figure implements, and the other
+//! implementations (Python's, C programs, commands) it is compared with.
+
+use std::error::Error;
+
+/// The error type of a measurement.
+pub(crate) type BoxError = Box<dyn Error + Send + Sync>;
+
+/// How long a run may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Counts sized so that the whole `--quick` run stays under a minute.
+    Quick,
+    /// Counts sized for stable figures.
+    Full,
+}
+
+impl Mode {
+    /// `quick` in quick mode, `full` otherwise.
+    pub(crate) fn pick<T>(self, full: T, quick: T) -> T {
+        match self {
+            Mode::Quick => quick,
+            Mode::Full => full,
+        }
+    }
+}
+
+/// One benchmark figure, measured for multiproc and for Python's `multiprocessing`.
+///
+/// Adding a figure is one module in `figures/` implementing this trait, plus one line in
+/// `figures::all`. A figure whose multiproc side does not exist yet is not registered.
+pub(crate) trait Figure {
+    /// `group.name`, for example `start_join.forkserver`.
+    fn name(&self) -> &'static str;
+
+    /// One line saying what is measured, for `--list`.
+    fn description(&self) -> &'static str;
+
+    /// The unit of the value, for example `ms` or `MB/s`. Python's script must report the same.
+    fn unit(&self) -> &'static str;
+
+    /// Whether a larger value is better (throughput) rather than a smaller one (time).
+    fn higher_is_better(&self) -> bool;
+
+    /// The value multiproc aims for, if the project set one.
+    fn target(&self) -> Option<f64> {
+        None
+    }
+
+    /// One round of multiproc's measurement, run in this process.
+    fn measure(&self, mode: Mode) -> Result<f64, BoxError>;
+
+    /// The Python script that measures the same figure with `multiprocessing`.
+    fn python(&self) -> Option<Script>;
+
+    /// Further implementations to compare with (a C program, a command, a Rust peer).
+    fn peers(&self) -> Vec<Peer> {
+        Vec::new()
+    }
+}
+
+/// A script in `benchmarks/python/`, run as `python3 SCRIPT FIGURE [--quick] [ARGS...]`; it
+/// prints one JSON line `{"value": ..., "unit": ...}`.
+#[derive(Clone, Debug)]
+pub(crate) struct Script {
+    /// The file name in `benchmarks/python/`.
+    pub(crate) file: &'static str,
+    /// Arguments after the figure name and `--quick`.
+    pub(crate) args: Vec<String>,
+}
+
+impl Script {
+    /// `file` with no further arguments.
+    pub(crate) fn new(file: &'static str) -> Script {
+        Script {
+            file,
+            args: Vec::new(),
+        }
+    }
+
+    /// `file` with further arguments.
+    #[allow(dead_code)] // for figures such as wordcount.mbps (`--variant counter`)
+    pub(crate) fn with_args(file: &'static str, args: &[&str]) -> Script {
+        Script {
+            file,
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+        }
+    }
+}
+
+/// Another implementation of a figure, reported under its own `impl` name.
+#[derive(Clone, Debug)]
+pub(crate) struct Peer {
+    /// The `impl` value in the JSON lines, for example `"c"` or `"wc"`.
+    pub(crate) name: &'static str,
+    pub(crate) kind: PeerKind,
+}
+
+/// How a peer is run.
+#[derive(Clone, Debug)]
+pub(crate) enum PeerKind {
+    /// A C program, compiled with `cc -O2` into the target directory on first use and run as
+    /// `PROGRAM FIGURE [--quick]`; it prints `{"value": ..., "unit": ...}`.
+    C {
+        /// The program's name (and the compiled binary's file name).
+        program: &'static str,
+        /// Its source text (`include_str!` of a file in `benchmarks/c/`).
+        source: &'static str,
+    },
+    /// Another Python script (a variant of the Python implementation).
+    Python(Script),
+    /// Anything else: a function that measures one round in this process (it may run
+    /// commands, for example `wc -w` over a corpus, and time them).
+    Custom(fn(Mode) -> Result<f64, BoxError>),
+}
+
+impl Peer {
+    /// A C program peer.
+    pub(crate) fn c(name: &'static str, program: &'static str, source: &'static str) -> Peer {
+        Peer {
+            name,
+            kind: PeerKind::C { program, source },
+        }
+    }
+
+    /// A Python script peer.
+    #[allow(dead_code)] // for figures such as wordcount.mbps (its Counter variant)
+    pub(crate) fn python(name: &'static str, script: Script) -> Peer {
+        Peer {
+            name,
+            kind: PeerKind::Python(script),
+        }
+    }
+
+    /// A peer measured by a function.
+    #[allow(dead_code)] // for figures such as wordcount.mbps (`wc -w`)
+    pub(crate) fn custom(name: &'static str, measure: fn(Mode) -> Result<f64, BoxError>) -> Peer {
+        Peer {
+            name,
+            kind: PeerKind::Custom(measure),
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The figures: one module per group, each contributing its figures to [`all`].
+//!
+//! The Python side of every planned figure is already in `benchmarks/python/`; a figure is
+//! registered here once its multiproc side exists.
+
+mod pool;
+mod start_join;
+
+use crate::figure::Figure;
+
+/// Every registered figure, in the order they are run and reported.
+pub(crate) fn all() -> Vec<Box<dyn Figure>> {
+    let mut figures: Vec<Box<dyn Figure>> = Vec::new();
+    figures.extend(start_join::figures());
+    figures.extend(pool::figures());
+    figures
+}
