@@ -58,7 +58,10 @@ pub enum Error {
     },
     /// A worker rank that owed the driver a reply sent nothing for too long (its host may be
     /// gone, or the rank stopped).
-    #[error("MPI rank {rank} (pid {pid} on {host}) sent nothing for {silent:?}; giving up on it")]
+    #[error(
+        "MPI rank {rank} (pid {pid} on {host}) sent nothing for {:.1} s; giving up on it",
+        silent.as_secs_f64()
+    )]
     RankSilent {
         /// The rank.
         rank: i32,

@@ -18,8 +18,14 @@ use crate::liveness::{Backoff, this_peer};
 use crate::outbox::Outbox;
 use crate::wire::{self, FromWorker, Outcome, Peer, ToWorker};
 
-/// Chunks sent ahead to each worker rank, so that it never waits for the driver between two.
-const DEPTH: usize = 2;
+/// Chunks sent ahead to each worker rank: at least two, so that a rank never waits for the
+/// driver between two chunks; more (up to [`MAX_DEPTH`]) while its chunks take less than
+/// [`QUICK`] each, so that tiny chunks are not paced by the driver's polling.
+const MIN_DEPTH: usize = 2;
+/// The most chunks a rank may owe.
+const MAX_DEPTH: usize = 32;
+/// A chunk quicker than this lets its rank be fed one chunk further ahead.
+const QUICK: Duration = Duration::from_millis(1);
 
 /// How often the driver looks whether worker ranks on its own machine are still alive.
 const WATCH_EVERY: Duration = Duration::from_millis(100);
@@ -34,11 +40,13 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// [`Mpi::executor`](crate::Mpi::executor) (under `mpirun`) or
 /// [`Mpi::spawn`](crate::Mpi::spawn) (from a single process).
 ///
-/// Work is scheduled dynamically: each rank holds at most two chunks, and gets the next one
-/// when it returns a result. Each worker rank runs its chunks in a one-process local pool,
-/// so a task that panics *or* crashes its process is a task error
-/// ([`TaskError::Panicked`], [`TaskError::WorkerDied`]), as on the local [`Pool`](multiproc::Pool);
-/// a chunk whose process crashed runs again task by task to find the task to blame.
+/// Work is scheduled dynamically: each rank holds two chunks (more while its chunks take
+/// under a millisecond each, up to 32), and gets the next one when it returns a result.
+///
+/// Each worker rank runs its chunks in a one-process local pool, so a task that panics *or*
+/// crashes its process is a task error ([`TaskError::Panicked`], [`TaskError::WorkerDied`]),
+/// as on the local [`Pool`](multiproc::Pool); a chunk whose process crashed runs again task
+/// by task to find the task to blame.
 ///
 /// A rank that dies, or owes a reply and sends nothing (not even its heartbeat) for longer
 /// than the [timeout](crate::Mpi::timeout), fails the call with [`PoolError::Executor`]
@@ -68,6 +76,10 @@ pub(crate) struct Worker {
     pub(crate) peer: Peer,
     /// Chunks sent and not answered.
     owed: usize,
+    /// How many chunks it may owe.
+    depth: usize,
+    /// When it last finished a chunk.
+    last_done: Option<Instant>,
     /// When it was last heard from, or when it started owing.
     last_heard: Instant,
 }
@@ -78,7 +90,25 @@ impl Worker {
             rank,
             peer,
             owed: 0,
+            depth: MIN_DEPTH,
+            last_done: None,
             last_heard: Instant::now(),
+        }
+    }
+
+    /// Books a reply, and adapts how far ahead it is fed: deeper while its chunks come back
+    /// quickly one after the other, back to the minimum when they take long.
+    fn finished_one(&mut self) {
+        let now = Instant::now();
+        let busy = self.owed > 1;
+        self.owed -= 1;
+        if let Some(last) = self.last_done.replace(now) {
+            let took = now - last;
+            if busy && took < QUICK {
+                self.depth = (self.depth + 1).min(MAX_DEPTH);
+            } else if took > QUICK * 5 {
+                self.depth = MIN_DEPTH;
+            }
         }
     }
 
@@ -265,7 +295,7 @@ impl State {
                 let Some((owner, span)) = in_flight.remove(&chunk) else {
                     return Err(self.protocol(rank, format!("a reply to unknown chunk {chunk}")));
                 };
-                self.workers[owner].owed -= 1;
+                self.workers[owner].finished_one();
                 let worker = self.workers[owner].describe();
                 match outcome {
                     Outcome::Reply(reply) => match remote::decode_reply::<R>(&reply.0, span.len) {
@@ -320,7 +350,7 @@ impl State {
             if busy {
                 backoff.reset();
             } else {
-                backoff.wait();
+                backoff.wait(Backoff::BUSY);
             }
         }
         if let Some(e) = failure {
@@ -338,8 +368,8 @@ impl State {
             .workers
             .iter()
             .enumerate()
-            .min_by_key(|(_, w)| w.owed)?;
-        (w.owed < DEPTH).then_some(i)
+            .min_by_key(|(_, w)| (w.owed * MAX_DEPTH) / w.depth)?;
+        (w.owed < w.depth).then_some(i)
     }
 
     fn worker_index(&self, rank: Rank) -> Result<usize, PoolError> {
@@ -508,7 +538,7 @@ pub(crate) fn start(
         if busy {
             backoff.reset();
         } else {
-            backoff.wait();
+            backoff.wait(Backoff::BUSY);
         }
     }
     if let Some(e) = garbled {

@@ -58,6 +58,10 @@ impl Peer {
 }
 
 /// A polling loop's pause: a few yields, then sleeps that double up to a cap.
+///
+/// MPI offers no way to sleep until a message arrives (Open MPI's blocking calls spin), so
+/// the loops poll. The cap bounds the latency that polling adds while work is in flight;
+/// [`IDLE`](Self::IDLE) spares the CPU of a rank that waits for the next call.
 #[derive(Debug)]
 pub(crate) struct Backoff {
     step: u32,
@@ -65,7 +69,10 @@ pub(crate) struct Backoff {
 
 impl Backoff {
     const YIELDS: u32 = 64;
-    const MAX: Duration = Duration::from_millis(1);
+    /// The longest pause while work is in flight.
+    pub(crate) const BUSY: Duration = Duration::from_micros(200);
+    /// The longest pause of a rank with nothing to do.
+    pub(crate) const IDLE: Duration = Duration::from_millis(2);
 
     pub(crate) fn new() -> Self {
         Backoff { step: 0 }
@@ -75,19 +82,19 @@ impl Backoff {
         self.step = 0;
     }
 
-    /// How long to wait now (zero: just yield).
-    pub(crate) fn next(&mut self) -> Duration {
+    /// How long to wait now (zero: just yield), at most `cap`.
+    pub(crate) fn next(&mut self, cap: Duration) -> Duration {
         self.step = self.step.saturating_add(1);
         if self.step <= Self::YIELDS {
             return Duration::ZERO;
         }
         let k = (self.step - Self::YIELDS).min(16);
-        (Duration::from_micros(20) * (1 << k.min(10))).min(Self::MAX)
+        (Duration::from_micros(10) * (1 << k)).min(cap)
     }
 
     /// Waits as [`next`](Self::next) says.
-    pub(crate) fn wait(&mut self) {
-        let d = self.next();
+    pub(crate) fn wait(&mut self, cap: Duration) {
+        let d = self.next(cap);
         if d.is_zero() {
             std::thread::yield_now();
         } else {
@@ -133,11 +140,13 @@ mod tests {
     #[test]
     fn backoff_grows_to_its_cap() {
         let mut b = Backoff::new();
-        assert_eq!(b.next(), Duration::ZERO);
-        let waits: Vec<Duration> = (0..200).map(|_| b.next()).collect();
+        assert_eq!(b.next(Backoff::IDLE), Duration::ZERO);
+        let waits: Vec<Duration> = (0..200).map(|_| b.next(Backoff::IDLE)).collect();
         assert!(waits.iter().any(|d| !d.is_zero()));
-        assert_eq!(*waits.last().unwrap(), Backoff::MAX);
+        assert!(waits.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(*waits.last().unwrap(), Backoff::IDLE);
+        assert_eq!(b.next(Backoff::BUSY), Backoff::BUSY);
         b.reset();
-        assert_eq!(b.next(), Duration::ZERO);
+        assert_eq!(b.next(Backoff::IDLE), Duration::ZERO);
     }
 }

@@ -84,7 +84,8 @@ impl Outbox {
     /// Completes every send, or gives up at `deadline`; returns whether all completed.
     /// `between` runs between tries (to keep receiving, so that peers can progress).
     pub(crate) fn flush(&mut self, deadline: Instant, mut between: impl FnMut()) -> bool {
-        let mut backoff = crate::liveness::Backoff::new();
+        use crate::liveness::Backoff;
+        let mut backoff = Backoff::new();
         loop {
             if self.progress() {
                 backoff.reset();
@@ -96,7 +97,7 @@ impl Outbox {
                 return false;
             }
             between();
-            backoff.wait();
+            backoff.wait(Backoff::BUSY);
         }
     }
 

@@ -69,7 +69,7 @@ fn handshake(link: &Link, outbox: &mut Outbox, rank: mpi::Rank) -> Result<(Peer,
         if let Some((_, bytes)) = link.try_receive() {
             break bytes;
         }
-        backoff.wait();
+        backoff.wait(Backoff::IDLE);
     };
     let (theirs, driver, heartbeat_ms) = match wire::decode::<ToWorker>(&bytes) {
         Ok(ToWorker::Check {
@@ -216,7 +216,11 @@ fn run(
             backoff.reset();
             continue;
         }
-        let pause = backoff.next();
+        let pause = backoff.next(if running.is_empty() {
+            Backoff::IDLE
+        } else {
+            Backoff::BUSY
+        });
         if pause.is_zero() {
             std::thread::yield_now();
         } else if let Ok(chunk) = done_rx.recv_timeout(pause) {
