@@ -139,11 +139,17 @@ fn main() {
     let remote = match executor.map_each(task, inputs.clone(), None) {
         Ok(r) => r,
         Err(e) => {
-            say(&format!("mpi_map: the MPI map failed: {e}"));
+            say(&format!("mpi_map: the MPI map failed: {}", chain(&e)));
             std::process::exit(1);
         }
     };
     println!("mpi:   {}", summary(&remote));
+    // The executor serves call after call: an empty one, and one task per message.
+    let empty: Vec<u64> = executor.map(task, Vec::new(), None).expect("an empty map");
+    let small = executor
+        .map(task, (0..5).map(|x| (x, Trouble::None)).collect(), Some(1))
+        .expect("a second map");
+    println!("again: {} and {small:?}", empty.len());
     if matches!(trouble, Trouble::KillRank | Trouble::StopRank) {
         // Here the task would kill this process, the local pool's parent.
         return;
@@ -158,4 +164,16 @@ fn main() {
     if !same {
         std::process::exit(1);
     }
+}
+
+/// An error and its sources, on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    s
 }

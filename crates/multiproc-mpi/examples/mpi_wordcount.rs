@@ -61,7 +61,7 @@ fn main() {
     });
     println!("workers: {}, files: {}", executor.workers(), args.len());
     let remote = count(&executor, &args).unwrap_or_else(|e| {
-        eprintln!("mpi_wordcount: the MPI run failed: {e}");
+        eprintln!("mpi_wordcount: the MPI run failed: {}", chain(&e));
         std::process::exit(1);
     });
     println!("mpi:   {} words; top: {}", remote.len(), top(&remote));
@@ -73,4 +73,16 @@ fn main() {
     if !same {
         std::process::exit(1);
     }
+}
+
+/// An error and its sources, on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    s
 }

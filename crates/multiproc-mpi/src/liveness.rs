@@ -10,17 +10,28 @@ pub(crate) fn this_peer() -> Peer {
     let pid = std::process::id();
     Peer {
         pid,
-        host: mpi::environment::processor_name().unwrap_or_else(|_| "?".into()),
+        host: hostname(),
         machine: machine_key(),
         start_time: start_time(pid),
     }
 }
 
+fn read_trimmed(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// This machine's host name (what `MPI_Get_processor_name` says under Open MPI).
+fn hostname() -> String {
+    let host = read_trimmed("/proc/sys/kernel/hostname");
+    if host.is_empty() { "?".into() } else { host }
+}
+
 /// Hostname, boot id and pid namespace: two processes that share it see the same pids.
 fn machine_key() -> String {
-    let read = |p: &str| std::fs::read_to_string(p).map(|s| s.trim().to_owned());
-    let host = read("/proc/sys/kernel/hostname").unwrap_or_default();
-    let boot = read("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let host = hostname();
+    let boot = read_trimmed("/proc/sys/kernel/random/boot_id");
     let ns = std::fs::read_link("/proc/self/ns/pid")
         .map(|p| p.display().to_string())
         .unwrap_or_default();

@@ -22,6 +22,9 @@ use crate::wire::{self, FromWorker, Outcome, Peer, ToWorker};
 /// The driver's rank, on either kind of link.
 const DRIVER: mpi::Rank = 0;
 
+/// How long a result may take to be stored after the pool's callback said it is done.
+const STORE_GRACE: Duration = Duration::from_secs(10);
+
 /// How often a worker looks whether a driver on its own machine is still there.
 const WATCH_EVERY: Duration = Duration::from_millis(200);
 
@@ -61,8 +64,10 @@ fn finish(universe: Universe, link: Link) {
 }
 
 /// Waits for the driver's first message. Returns the driver and the heartbeat period if this
-/// rank is to serve, or the exit code: 0 if it was told to stop, 1 if it runs a different
-/// executable (or the message made no sense).
+/// rank is to serve, or the exit code: 0 if it was told to stop or runs a different
+/// executable, 1 if the message made no sense. A rank that refuses exits with 0 on purpose:
+/// under `mpirun`, a non-zero exit would end the job before the driver could say why it
+/// failed; the driver's failure gives the job its status.
 fn handshake(link: &Link, outbox: &mut Outbox, rank: mpi::Rank) -> Result<(Peer, Duration), i32> {
     let mut backoff = Backoff::new();
     let bytes = loop {
@@ -79,11 +84,15 @@ fn handshake(link: &Link, outbox: &mut Outbox, rank: mpi::Rank) -> Result<(Peer,
         }) => (fingerprint, driver, heartbeat_ms),
         Ok(ToWorker::Stop) => return Err(0),
         Ok(other) => {
-            eprintln!("multiproc-mpi: rank {rank}: expected the driver's check, got {other:?}");
+            say(&format!(
+                "multiproc-mpi: rank {rank}: expected the driver's check, got {other:?}"
+            ));
             return Err(1);
         }
         Err(e) => {
-            eprintln!("multiproc-mpi: rank {rank}: garbled first message from the driver: {e}");
+            say(&format!(
+                "multiproc-mpi: rank {rank}: garbled first message from the driver: {e}"
+            ));
             return Err(1);
         }
     };
@@ -91,11 +100,11 @@ fn handshake(link: &Link, outbox: &mut Outbox, rank: mpi::Rank) -> Result<(Peer,
     let accepted = ours == theirs;
     let me = this_peer();
     if !accepted {
-        eprintln!(
+        say(&format!(
             "multiproc-mpi: rank {rank} (pid {} on {}) runs a different executable than the \
              driver (fingerprint {ours:016x}, driver {theirs:016x}); it runs nothing",
             me.pid, me.host
-        );
+        ));
     }
     let hello = FromWorker::Hello {
         fingerprint: ours,
@@ -106,7 +115,7 @@ fn handshake(link: &Link, outbox: &mut Outbox, rank: mpi::Rank) -> Result<(Peer,
     if accepted {
         Ok((driver, Duration::from_millis(heartbeat_ms.max(1))))
     } else {
-        Err(1)
+        Err(0)
     }
 }
 
@@ -169,7 +178,9 @@ fn run(
                     log::warn!(target: "multiproc_mpi", "rank {rank}: a second check; ignored");
                 }
                 Err(e) => {
-                    eprintln!("multiproc-mpi: rank {rank}: garbled message from the driver: {e}");
+                    say(&format!(
+                        "multiproc-mpi: rank {rank}: garbled message from the driver: {e}"
+                    ));
                 }
             }
         }
@@ -179,7 +190,8 @@ fn run(
             let Some(result) = running.remove(&chunk) else {
                 continue;
             };
-            let outcome = match result.try_get() {
+            // The pool calls back just before it stores the result: wait for it.
+            let outcome = match result.get_timeout(STORE_GRACE) {
                 Ok(reply) => Outcome::Reply(reply),
                 Err(PoolError::Task {
                     error: TaskError::WorkerDied { worker, exitcode },
@@ -201,10 +213,10 @@ fn run(
         if last_watch.elapsed() >= WATCH_EVERY {
             last_watch = Instant::now();
             if !driver.is_alive() {
-                eprintln!(
+                say(&format!(
                     "multiproc-mpi: rank {rank}: the driver (pid {} on {}) is gone; exiting",
                     driver.pid, driver.host
-                );
+                ));
                 if let Ok(pool) = &pool {
                     pool.terminate();
                 }
@@ -239,4 +251,10 @@ fn describe(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     s
+}
+
+/// Prints a line on stderr in one write, so that `mpirun` does not interleave it with others.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
 }
