@@ -5,6 +5,7 @@
 
 mod pool;
 mod start_join;
+mod sync;
 
 use crate::figure::Figure;
 
@@ -13,5 +14,6 @@ pub(crate) fn all() -> Vec<Box<dyn Figure>> {
     let mut figures: Vec<Box<dyn Figure>> = Vec::new();
     figures.extend(start_join::figures());
     figures.extend(pool::figures());
+    figures.extend(sync::figures());
     figures
 }

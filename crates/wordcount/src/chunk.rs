@@ -1,0 +1,308 @@
+//! Planning: input paths → chunks of work, byte ranges aligned to lines.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, IoAction, Result};
+
+/// Default target size of a chunk: 4 MiB.
+pub const DEFAULT_CHUNK_SIZE: u64 = 4 << 20;
+
+/// One unit of map work: a byte range of a file.
+///
+/// A chunk starts at the beginning of a line and ends at the end of one (just
+/// after a `\n`, or after a `\r` not followed by `\n`), so every chunk can be
+/// tokenized on its own and the counts of the chunks of a file add up to the
+/// counts of the whole file. It carries everything the map step needs, so it
+/// can be sent as is to another thread, process or machine (the path must
+/// name the same file there).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Chunk {
+    /// The file to read.
+    pub path: PathBuf,
+    /// Offset of the first byte.
+    pub start: u64,
+    /// Offset just past the last byte; `None` reads to the end of the stream
+    /// (used for inputs that are not regular files, such as pipes).
+    pub end: Option<u64>,
+    /// Replace invalid UTF-8 by U+FFFD (as Python's `errors='replace'`)
+    /// instead of failing.
+    pub lossy: bool,
+}
+
+impl Chunk {
+    /// The whole of `path`, read to its end.
+    pub fn whole(path: impl Into<PathBuf>) -> Self {
+        Chunk {
+            path: path.into(),
+            start: 0,
+            end: None,
+            lossy: false,
+        }
+    }
+
+    /// Number of bytes in the chunk, when known.
+    pub fn len(&self) -> Option<u64> {
+        self.end.map(|end| end.saturating_sub(self.start))
+    }
+
+    /// Whether the chunk is known to hold no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == Some(0)
+    }
+}
+
+/// How [`plan_with`] cuts inputs into chunks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Target chunk size in bytes: files larger than this are split at the
+    /// first line boundary at or after each multiple of it (so a chunk is at
+    /// least this large, plus the rest of its last line). At least 1.
+    pub chunk_size: u64,
+    /// Sets [`Chunk::lossy`] on every chunk.
+    pub lossy: bool,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            lossy: false,
+        }
+    }
+}
+
+/// [`plan_with`] with the default options.
+pub fn plan<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<Chunk>> {
+    plan_with(paths, &PlanOptions::default())
+}
+
+/// Cuts the inputs into chunks.
+///
+/// Each path may be a file or a directory. Directories are walked
+/// recursively, entries sorted by name, so the plan is deterministic; inside
+/// them, symbolic links to files are followed, symbolic links to directories
+/// are not (no cycles), and special files (pipes, sockets, devices) are
+/// skipped. A path given explicitly that is neither a regular file nor a
+/// directory (such as a pipe) becomes one chunk read to its end. Empty files
+/// give no chunk.
+///
+/// Fails on the first path that cannot be read or listed, before any
+/// counting is done.
+pub fn plan_with<P: AsRef<Path>>(paths: &[P], options: &PlanOptions) -> Result<Vec<Chunk>> {
+    let mut inputs = Vec::new();
+    for path in paths {
+        collect(path.as_ref(), &mut inputs)?;
+    }
+    let chunk_size = options.chunk_size.max(1);
+    let mut chunks = Vec::new();
+    for input in inputs {
+        match input {
+            Input::Stream(path) => chunks.push(Chunk {
+                lossy: options.lossy,
+                ..Chunk::whole(path)
+            }),
+            Input::File(path, len) => split(&path, len, chunk_size, options.lossy, &mut chunks)?,
+        }
+    }
+    Ok(chunks)
+}
+
+enum Input {
+    /// A regular file and its length.
+    File(PathBuf, u64),
+    /// Anything else that can be read: read to its end.
+    Stream(PathBuf),
+}
+
+fn collect(path: &Path, out: &mut Vec<Input>) -> Result<()> {
+    let meta = fs::metadata(path).map_err(|e| Error::io(path, IoAction::Stat, &e))?;
+    if meta.is_dir() {
+        walk(path, out)
+    } else if meta.is_file() {
+        out.push(Input::File(path.to_owned(), meta.len()));
+        Ok(())
+    } else {
+        out.push(Input::Stream(path.to_owned()));
+        Ok(())
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<Input>) -> Result<()> {
+    let list_err = |e: io::Error| Error::io(dir, IoAction::ListDirectory, &e);
+    let mut entries = fs::read_dir(dir)
+        .map_err(list_err)?
+        .collect::<io::Result<Vec<_>>>()
+        .map_err(list_err)?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let stat_err = |e: io::Error| Error::io(&path, IoAction::Stat, &e);
+        let file_type = entry.file_type().map_err(stat_err)?;
+        if file_type.is_dir() {
+            walk(&path, out)?;
+        } else if file_type.is_file() {
+            let len = entry.metadata().map_err(stat_err)?.len();
+            out.push(Input::File(path, len));
+        } else if file_type.is_symlink() {
+            let meta = fs::metadata(&path).map_err(stat_err)?;
+            if meta.is_file() {
+                out.push(Input::File(path, meta.len()));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn split(path: &Path, len: u64, chunk_size: u64, lossy: bool, out: &mut Vec<Chunk>) -> Result<()> {
+    let mut push = |start, end| {
+        out.push(Chunk {
+            path: path.to_owned(),
+            start,
+            end: Some(end),
+            lossy,
+        });
+    };
+    if len == 0 {
+        return Ok(());
+    }
+    if len <= chunk_size {
+        push(0, len);
+        return Ok(());
+    }
+    let mut file = File::open(path).map_err(|e| Error::io(path, IoAction::Open, &e))?;
+    let mut start = 0;
+    while start < len {
+        let target = start.saturating_add(chunk_size);
+        let end = if target >= len {
+            len
+        } else {
+            next_line_boundary(&mut file, target, len)
+                .map_err(|e| Error::io(path, IoAction::Read, &e))?
+        };
+        push(start, end);
+        start = end;
+    }
+    Ok(())
+}
+
+/// The first line boundary at or after `target` (with `0 < target < len`):
+/// the offset just after a `\n`, or just after a `\r` that is not followed by
+/// `\n`; `len` when there is none.
+fn next_line_boundary(file: &mut File, target: u64, len: u64) -> io::Result<u64> {
+    let mut buf = vec![0u8; 64 << 10];
+    // Start one byte early: a `\n` just before `target` makes `target` itself
+    // a boundary.
+    let mut pos = target - 1;
+    file.seek(SeekFrom::Start(pos))?;
+    let mut after_cr = false;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            return Ok(len);
+        }
+        for (k, &byte) in buf[..n].iter().enumerate() {
+            let here = pos + k as u64;
+            if after_cr && byte != b'\n' {
+                return Ok(here);
+            }
+            after_cr = byte == b'\r';
+            if byte == b'\n' {
+                return Ok(here + 1);
+            }
+        }
+        pos += n as u64;
+        if pos >= len {
+            return Ok(len);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cuts(content: &[u8], chunk_size: u64) -> Vec<(u64, u64)> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f.txt");
+        fs::write(&path, content).expect("write");
+        let options = PlanOptions {
+            chunk_size,
+            lossy: false,
+        };
+        plan_with(&[&path], &options)
+            .expect("plan")
+            .iter()
+            .map(|c| (c.start, c.end.expect("regular file")))
+            .collect()
+    }
+
+    #[test]
+    fn splits_after_line_ends_only() {
+        assert_eq!(cuts(b"ab\ncd\nef\n", 1), [(0, 3), (3, 6), (6, 9)]);
+        assert_eq!(cuts(b"ab\ncd\nef\n", 3), [(0, 3), (3, 6), (6, 9)]);
+        assert_eq!(cuts(b"ab\ncd\nef\n", 4), [(0, 6), (6, 9)]);
+        assert_eq!(cuts(b"ab\r\ncd\r\n", 3), [(0, 4), (4, 8)]);
+        assert_eq!(cuts(b"ab\rcd\ref", 2), [(0, 3), (3, 6), (6, 8)]);
+        assert_eq!(cuts(b"abcdef", 2), [(0, 6)]);
+        assert_eq!(cuts(b"\n\n\n", 1), [(0, 1), (1, 2), (2, 3)]);
+        assert_eq!(cuts(b"", 1), []);
+        assert_eq!(cuts(b"abc", 0), [(0, 3)]);
+    }
+
+    #[test]
+    fn never_splits_a_crlf_or_a_character() {
+        let text = "αβγ\r\nδ\r\n\r\nεζη\rθ\n".repeat(7);
+        for size in 1..12 {
+            let chunks = cuts(text.as_bytes(), size);
+            let mut at = 0;
+            for (start, end) in chunks {
+                assert_eq!(start, at);
+                assert!(end > start);
+                let end = end as usize;
+                assert!(text.is_char_boundary(end));
+                assert!(
+                    end == text.len()
+                        || !text[..end].ends_with('\r')
+                        || !text[end..].starts_with('\n')
+                );
+                assert!(text[..end].ends_with(['\n', '\r']));
+                at = end as u64;
+            }
+            assert_eq!(at, text.len() as u64);
+        }
+    }
+
+    #[test]
+    fn walks_directories_sorted_and_reports_missing_paths() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        fs::create_dir_all(root.join("b/sub")).expect("mkdir");
+        fs::write(root.join("b/sub/z.txt"), "z\n").expect("write");
+        fs::write(root.join("b/a.txt"), "a\n").expect("write");
+        fs::write(root.join("c.txt"), "c\n").expect("write");
+        fs::write(root.join("a.txt"), "").expect("write");
+        let chunks = plan(&[root]).expect("plan");
+        let names: Vec<_> = chunks
+            .iter()
+            .map(|c| c.path.strip_prefix(root).expect("prefix").to_owned())
+            .collect();
+        let expect: Vec<PathBuf> = ["b/a.txt", "b/sub/z.txt", "c.txt"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        assert_eq!(names, expect);
+
+        let missing = root.join("nope");
+        let err = plan(&[&missing]).expect_err("missing path");
+        assert_eq!(err.path(), missing);
+        assert!(err.to_string().contains("nope"), "{err}");
+    }
+}

@@ -1,0 +1,288 @@
+//! `wordcount`: the word frequencies of files, as the "Counting Words in
+//! Files" MapReduce example of the multiprocessing chapter of *Python Module
+//! of the Week* computes them.
+
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+use wordcount::report::{Format, write_report};
+use wordcount::{Error, PlanOptions, RunError, Source, count_on_pool, embedded_sources, plan_with};
+
+/// Counts words the way the multiprocessing chapter's MapReduce example does:
+/// lines starting with `..` are skipped, punctuation becomes space, words are
+/// lowercased and kept when alphabetic and not stop words (Python 3
+/// semantics).
+#[derive(Debug, Parser)]
+#[command(name = "wordcount", version)]
+struct Cli {
+    /// Files or directories (walked recursively) to count; the chapter's own
+    /// source, built in, when none is given.
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+
+    /// Number of worker processes [default: the available parallelism].
+    #[arg(long, short = 'j', value_name = "N")]
+    workers: Option<NonZeroUsize>,
+
+    /// Number of words in the `text` table.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    top: usize,
+
+    /// Output format: `text` is the chapter's table of the top words; `tsv`
+    /// and `json` list all words, by count descending then word ascending.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
+
+    /// Where the map and reduce steps run.
+    #[arg(long, value_enum, default_value_t = Executor::Local)]
+    executor: Executor,
+
+    /// Show a progress bar (by bytes) on stderr [default: only when stderr
+    /// is a terminal].
+    #[arg(long, overrides_with = "no_progress")]
+    progress: bool,
+
+    /// Never show a progress bar.
+    #[arg(long, overrides_with = "progress")]
+    no_progress: bool,
+
+    /// Replace invalid UTF-8 by U+FFFD, as Python's `errors='replace'` does,
+    /// instead of failing.
+    #[arg(long)]
+    lossy: bool,
+
+    /// Target size of the chunks large files are split into, at line
+    /// boundaries: bytes, or with a K, M or G suffix (powers of 1024).
+    #[arg(long, value_name = "SIZE", default_value = "4M", value_parser = parse_size)]
+    chunk_size: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OutputFormat {
+    /// The chapter's table of the top words.
+    Text,
+    /// `word<TAB>count` lines, all words.
+    Tsv,
+    /// A JSON array of {"word", "count"} objects, all words.
+    Json,
+}
+
+impl From<OutputFormat> for Format {
+    fn from(f: OutputFormat) -> Self {
+        match f {
+            OutputFormat::Text => Format::Text,
+            OutputFormat::Tsv => Format::Tsv,
+            OutputFormat::Json => Format::Json,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Executor {
+    /// Worker processes on this machine.
+    Local,
+    /// MPI ranks (needs a build with MPI support).
+    Mpi,
+}
+
+/// Parses `4096`, `64K`, `4M`, `1G` (also `4MiB`, `4mb`): powers of 1024.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let lower = t.to_ascii_lowercase();
+    let digits_end = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(digits_end);
+    let shift = match unit.trim_end_matches("ib").trim_end_matches('b') {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        _ => return Err(format!("`{t}`: unknown size unit (use K, M or G)")),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{t}` is not a size in bytes"))?;
+    let size = n
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("`{t}` is too large"))?;
+    if size == 0 {
+        return Err("the chunk size must be at least 1 byte".to_owned());
+    }
+    Ok(size)
+}
+
+fn main() -> ExitCode {
+    // First: in a worker process this runs the worker and never returns.
+    multiproc::init();
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("wordcount: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), String> {
+    if cli.executor == Executor::Mpi {
+        return Err(
+            "the `mpi` executor is not available: wordcount was built without MPI support"
+                .to_owned(),
+        );
+    }
+    let sources = if cli.paths.is_empty() {
+        embedded_sources()
+    } else {
+        let options = PlanOptions {
+            chunk_size: cli.chunk_size,
+            lossy: cli.lossy,
+        };
+        let chunks = plan_with(&cli.paths, &options).map_err(describe)?;
+        chunks.into_iter().map(Source::File).collect()
+    };
+    let total: u64 = sources.iter().filter_map(Source::len).sum();
+    let workers = cli.workers.unwrap_or_else(wordcount::default_workers).get();
+    let pool =
+        multiproc::Pool::new(workers).map_err(|e| format!("cannot start the workers: {e}"))?;
+    let bar = progress_bar(cli, total);
+    let counts = count_on_pool(&pool, sources, &|n| bar.inc(n));
+    bar.finish_and_clear();
+    let counts = counts.map_err(|e| match e {
+        RunError::Input(e) => describe(e),
+        e => with_causes(&e),
+    })?;
+    let sorted = counts.into_sorted();
+    let mut out = BufWriter::with_capacity(64 << 10, io::stdout().lock());
+    match write_report(&mut out, &sorted, cli.format.into(), cli.top).and_then(|()| out.flush()) {
+        // A reader that stopped early (`| head`) is no error.
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(format!("cannot write output: {e}")),
+        _ => Ok(()),
+    }
+}
+
+/// An error's message followed by those of its causes.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
+/// The message for an input error.
+fn describe(e: Error) -> String {
+    match e {
+        Error::InvalidUtf8 { .. } => format!("{e} (pass --lossy to replace invalid sequences)"),
+        _ => e.to_string(),
+    }
+}
+
+fn progress_bar(cli: &Cli, total: u64) -> ProgressBar {
+    let target = if cli.no_progress {
+        ProgressDrawTarget::hidden()
+    } else if cli.progress && !io::stderr().is_terminal() {
+        ProgressDrawTarget::term_like(Box::new(StderrLines::default()))
+    } else {
+        // Hidden by indicatif itself unless stderr is a terminal.
+        ProgressDrawTarget::stderr()
+    };
+    let bar = ProgressBar::with_draw_target(Some(total), target);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{elapsed_precise} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// Draws a forced progress bar on a stderr that is not a terminal (a log
+/// file, say): a plain line at most once a second, no cursor movements.
+#[derive(Debug, Default)]
+struct StderrLines {
+    last: Mutex<Option<Instant>>,
+}
+
+impl StderrLines {
+    fn line(&self, s: &str) -> io::Result<()> {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if s.is_empty() || last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            return Ok(());
+        }
+        *last = Some(Instant::now());
+        writeln!(io::stderr(), "{s}")
+    }
+}
+
+impl TermLike for StderrLines {
+    fn width(&self) -> u16 {
+        80
+    }
+
+    fn move_cursor_up(&self, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn move_cursor_down(&self, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn move_cursor_right(&self, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn move_cursor_left(&self, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn write_line(&self, s: &str) -> io::Result<()> {
+        self.line(s)
+    }
+
+    fn write_str(&self, s: &str) -> io::Result<()> {
+        self.line(s)
+    }
+
+    fn clear_line(&self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        io::stderr().flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64K"), Ok(64 << 10));
+        assert_eq!(parse_size("4M"), Ok(4 << 20));
+        assert_eq!(parse_size("4MiB"), Ok(4 << 20));
+        assert_eq!(parse_size("1g"), Ok(1 << 30));
+        assert_eq!(parse_size("7b"), Ok(7));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("4X").is_err());
+        assert!(parse_size("M").is_err());
+        assert!(parse_size("99999999999G").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,194 @@
+//! Python 3 `str` character semantics, from tables generated out of Python
+//! itself (see `tools/gen_tables.py`).
+//!
+//! Rust's own character predicates differ from Python's in ways that change
+//! word counts: [`char::is_whitespace`] is false for U+001C..U+001F, which
+//! Python's `str.isspace()` accepts; [`char::is_alphabetic`] is the Unicode
+//! `Alphabetic` property, which includes letter numbers such as `Ⅻ` and many
+//! combining marks that `str.isalpha()` rejects; and [`char::to_lowercase`]
+//! knows nothing of the final-sigma rule of `str.lower()`. The functions here
+//! follow Python 3.11 (Unicode 14.0.0) exactly.
+
+use crate::tables;
+
+/// Unicode version the tables were generated from (that of Python 3.11's
+/// `unicodedata`).
+pub const UNICODE_VERSION: &str = tables::UNICODE_VERSION;
+
+/// Python's `string.punctuation`: the 32 ASCII punctuation characters that the
+/// chapter's code turns into spaces.
+pub const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+
+/// `str.isspace()` of a single character: the characters Python's
+/// `str.split()` splits on.
+#[inline]
+pub fn is_space(c: char) -> bool {
+    let cp = u32::from(c);
+    if cp < 0x80 {
+        matches!(cp, 0x09..=0x0d | 0x1c..=0x20)
+    } else {
+        bitmap_lookup(&tables::SPACE_INDEX, &tables::SPACE_BLOCKS, c)
+    }
+}
+
+/// Whether `c` is in Python's `string.punctuation` (ASCII punctuation only).
+#[inline]
+pub fn is_punctuation(c: char) -> bool {
+    c.is_ascii_punctuation()
+}
+
+/// `str.isalpha()` of a single character: its general category is one of
+/// Lu, Ll, Lt, Lm or Lo.
+#[inline]
+pub fn is_alpha(c: char) -> bool {
+    bitmap_lookup(&tables::ALPHA_INDEX, &tables::ALPHA_BLOCKS, c)
+}
+
+/// `c.lower().isalpha()`: whether a word containing `c` can still pass the
+/// chapter's `word.lower().isalpha()` test.
+///
+/// A word passes that test exactly when every one of its characters has this
+/// property (both lowercase forms of `Σ`, `σ` and `ς`, are letters, so the
+/// final-sigma rule cannot change the outcome). It differs from [`is_alpha`]
+/// for characters such as `İ`, a letter whose lowercase `i̇` ends in a
+/// combining mark.
+#[inline]
+pub fn lower_is_alpha(c: char) -> bool {
+    bitmap_lookup(&tables::KEEP_INDEX, &tables::KEEP_BLOCKS, c)
+}
+
+#[inline]
+fn bitmap_lookup(index: &[u8], blocks: &[u64], c: char) -> bool {
+    let cp = u32::from(c) as usize;
+    match index.get(cp >> 6) {
+        Some(&block) => (blocks[usize::from(block)] >> (cp & 63)) & 1 != 0,
+        None => false,
+    }
+}
+
+fn in_ranges(ranges: &[(u32, u32)], c: char) -> bool {
+    let cp = u32::from(c);
+    let i = ranges.partition_point(|&(_, hi)| hi < cp);
+    ranges.get(i).is_some_and(|&(lo, _)| lo <= cp)
+}
+
+/// GREEK CAPITAL LETTER SIGMA, the one character whose lowercase depends on
+/// its context.
+const CAPITAL_SIGMA: char = '\u{3a3}';
+const SMALL_SIGMA: char = '\u{3c3}';
+const FINAL_SIGMA: char = '\u{3c2}';
+
+/// Appends the lowercase of `c` taken on its own (as `c.lower()` in Python;
+/// `Σ` gives `σ`).
+#[inline]
+pub fn push_lower_char(c: char, out: &mut String) {
+    if c.is_ascii() {
+        out.push(c.to_ascii_lowercase());
+        return;
+    }
+    let cp = u32::from(c);
+    let delta = match tables::LOWER_INDEX.get((cp >> 6) as usize) {
+        Some(&block) => tables::LOWER_BLOCKS[usize::from(block)][(cp & 63) as usize],
+        None => 0,
+    };
+    if delta != 0 {
+        // The generator only writes deltas to valid scalar values.
+        out.push(char::from_u32(cp.wrapping_add_signed(delta)).unwrap_or(c));
+    } else if let Ok(i) = tables::LOWER_MULTI.binary_search_by_key(&cp, |&(from, _)| from) {
+        out.push_str(tables::LOWER_MULTI[i].1);
+    } else {
+        out.push(c);
+    }
+}
+
+/// Appends `s.lower()` to `out`, exactly as Python 3's `str.lower()` computes
+/// it: full lowercase mappings (`İ` becomes two code points) and the
+/// final-sigma rule for `Σ`.
+pub fn push_lower(s: &str, out: &mut String) {
+    if s.is_ascii() {
+        let start = out.len();
+        out.push_str(s);
+        out[start..].make_ascii_lowercase();
+        return;
+    }
+    for (i, c) in s.char_indices() {
+        if c == CAPITAL_SIGMA {
+            out.push(if is_final_sigma(s, i) {
+                FINAL_SIGMA
+            } else {
+                SMALL_SIGMA
+            });
+        } else {
+            push_lower_char(c, out);
+        }
+    }
+}
+
+/// Python 3's `str.lower()`.
+pub fn lower(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    push_lower(s, &mut out);
+    out
+}
+
+/// CPython's `handle_capital_sigma`: the `Σ` at byte `i` of `s` is final when
+/// a cased character precedes it and none follows it, skipping
+/// case-ignorable characters in both directions.
+fn is_final_sigma(s: &str, i: usize) -> bool {
+    let before = s[..i]
+        .chars()
+        .rev()
+        .find(|&c| !in_ranges(&tables::SIGMA_IGNORABLE, c));
+    if !before.is_some_and(|c| in_ranges(&tables::SIGMA_CASED, c)) {
+        return false;
+    }
+    let after = s[i + CAPITAL_SIGMA.len_utf8()..]
+        .chars()
+        .find(|&c| !in_ranges(&tables::SIGMA_IGNORABLE, c));
+    !after.is_some_and(|c| in_ranges(&tables::SIGMA_CASED, c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spaces_follow_python() {
+        for c in ['\t', '\n', '\x0b', '\x0c', '\r', '\x1c', '\x1f', ' '] {
+            assert!(is_space(c), "{c:?}");
+        }
+        for c in [
+            '\u{85}', '\u{a0}', '\u{1680}', '\u{2000}', '\u{200a}', '\u{3000}',
+        ] {
+            assert!(is_space(c), "{c:?}");
+        }
+        for c in ['\u{200b}', '\u{feff}', '\u{180e}', 'a', '_', '\0'] {
+            assert!(!is_space(c), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn alpha_is_letter_categories_only() {
+        assert!(is_alpha('a') && is_alpha('É') && is_alpha('ß') && is_alpha('中'));
+        assert!(is_alpha('ʰ'), "Lm counts");
+        assert!(!is_alpha('Ⅻ'), "Nl does not count");
+        assert!(!is_alpha('\u{301}'), "Mn does not count");
+        assert!(!is_alpha('1') && !is_alpha('_') && !is_alpha('\u{10ffff}'));
+        assert!(is_alpha('İ') && !lower_is_alpha('İ'));
+        assert!(lower_is_alpha('Σ') && lower_is_alpha('\u{212a}'));
+    }
+
+    #[test]
+    fn lower_follows_python() {
+        assert_eq!(lower("ΟΔΟΣ"), "οδος");
+        assert_eq!(lower("ΣΑΣ"), "σας");
+        assert_eq!(lower("Σ"), "σ");
+        assert_eq!(lower("AΣ"), "aς");
+        assert_eq!(lower("ΑΣʰ"), "αςʰ", "modifier letters are case-ignorable");
+        assert_eq!(lower("ʰΣ"), "ʰσ");
+        assert_eq!(lower("ΑΣΑ"), "ασα");
+        assert_eq!(lower("İ"), "i\u{307}");
+        assert_eq!(lower("\u{212a}ELVIN"), "kelvin");
+        assert_eq!(lower("Straße"), "straße");
+    }
+}
