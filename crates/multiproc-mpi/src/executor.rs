@@ -53,7 +53,14 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// holding an [`Error`], and every later call fails too. (Under `mpirun`, Open MPI itself
 /// usually ends the whole job first, saying which rank died.)
 ///
-/// Dropping it stops the workers and finalizes MPI.
+/// Dropping it stops the workers and finalizes MPI. It is neither `Send` nor `Sync`: MPI is
+/// initialized `MPI_THREAD_FUNNELED`, so every call goes through the thread that called
+/// [`init`](crate::init).
+///
+/// ```compile_fail
+/// fn send<T: Send>() {}
+/// send::<multiproc_mpi::MpiExecutor>();
+/// ```
 pub struct MpiExecutor {
     state: RefCell<State>,
 }

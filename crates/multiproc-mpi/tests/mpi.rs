@@ -109,9 +109,10 @@ const SQUARES: &str = "1000 results, sum 332833500, errors []";
 fn mpirun_np3_map_equals_the_local_pool() {
     let r = run(mpirun(3, "mpi_map", &[]));
     r.assert_equal();
+    let host = host();
     assert_eq!(
         r.line("workers:"),
-        "workers: 2 (mpirun, hosts: vm, vm)".replace("vm", &host())
+        format!("workers: 2 (mpirun, hosts: {host}, {host})")
     );
     assert!(r.line("mpi:").ends_with(SQUARES), "{}", r.describe());
     assert_eq!(r.line("again:"), "again: 0 and [0, 1, 4, 9, 16]");
