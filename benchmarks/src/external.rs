@@ -73,7 +73,7 @@ pub(crate) fn measure(
 }
 
 /// Runs a program to completion (killing it after `limit`); returns (success, stdout, stderr).
-fn run_bounded(
+pub(crate) fn run_bounded(
     program: &Path,
     args: &[String],
     limit: Duration,

@@ -79,7 +79,6 @@ impl Script {
     }
 
     /// `file` with further arguments.
-    #[allow(dead_code)] // for figures such as wordcount.mbps (`--variant counter`)
     pub(crate) fn with_args(file: &'static str, args: &[&str]) -> Script {
         Script {
             file,
@@ -124,7 +123,6 @@ impl Peer {
     }
 
     /// A Python script peer.
-    #[allow(dead_code)] // for figures such as wordcount.mbps (its Counter variant)
     pub(crate) fn python(name: &'static str, script: Script) -> Peer {
         Peer {
             name,
@@ -133,7 +131,6 @@ impl Peer {
     }
 
     /// A peer measured by a function.
-    #[allow(dead_code)] // for figures such as wordcount.mbps (`wc -w`)
     pub(crate) fn custom(name: &'static str, measure: fn(Mode) -> Result<f64, BoxError>) -> Peer {
         Peer {
             name,

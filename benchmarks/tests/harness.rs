@@ -102,14 +102,25 @@ fn list_names_the_wired_figures() {
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(
-        names,
-        [
-            "start_join.forkserver",
-            "start_join.spawn",
-            "start_join.fork"
-        ]
-    );
+    for wired in [
+        "start_join.forkserver",
+        "start_join.spawn",
+        "start_join.fork",
+        "pool.map_default",
+        "lock.uncontended",
+        "event.pingpong",
+        "wordcount.mbps",
+    ] {
+        assert!(names.contains(&wired), "{wired} missing from {names:?}");
+    }
+    let mut unique = names.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "duplicate names in {names:?}");
+    assert!(names.iter().all(|n| {
+        n.split_once('.')
+            .is_some_and(|(g, f)| !g.is_empty() && !f.is_empty())
+    }));
 }
 
 #[test]

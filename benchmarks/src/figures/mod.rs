@@ -6,6 +6,7 @@
 mod pool;
 mod start_join;
 mod sync;
+mod wordcount;
 
 use crate::figure::Figure;
 
@@ -15,5 +16,6 @@ pub(crate) fn all() -> Vec<Box<dyn Figure>> {
     figures.extend(start_join::figures());
     figures.extend(pool::figures());
     figures.extend(sync::figures());
+    figures.extend(wordcount::figures());
     figures
 }

@@ -36,7 +36,9 @@ fn uncontended(n: u64) -> Result<f64, BoxError> {
     let lock = Lock::new();
     let t0 = Instant::now();
     for _ in 0..n {
-        drop(black_box(lock.acquire().map_err(|_| "the lock holder died")?));
+        drop(black_box(
+            lock.acquire().map_err(|_| "the lock holder died")?,
+        ));
     }
     Ok(n as f64 / t0.elapsed().as_secs_f64())
 }

@@ -25,6 +25,41 @@
 //! (name, daemon, start method); [`Handle`] is what `start` returns: `join`, `join_timeout`,
 //! `exitcode`, `terminate`, `kill`, `is_alive`.
 //!
+//! # Pipes and queues
+//!
+//! A [`pipe`] is a pair of [`Connection`]s; a [`Queue`] is shared by any number of producer
+//! and consumer processes. Both travel to a child as (part of) its argument, and carry any
+//! serde type.
+//!
+//! ```rust,standalone_crate
+//! use multiproc::{Connection, Queue};
+//!
+//! fn worker(args: (Connection, Queue<u64>)) {
+//!     let (conn, results) = args;
+//!     while let Ok(n) = conn.recv::<u64>() {
+//!         results.put(n * n).unwrap();
+//!     }
+//! }
+//!
+//! fn main() {
+//!     multiproc::init();
+//!     let (here, there) = multiproc::pipe(true);
+//!     let results = Queue::new();
+//!     let child = multiproc::spawn(worker, (there, results.clone()));
+//!     for n in 1..=3u64 {
+//!         here.send(&n).unwrap();
+//!     }
+//!     drop(here); // the worker sees the end of the stream and returns
+//!     child.join().unwrap();
+//!     let squares: Vec<u64> = (0..3).map(|_| results.get().unwrap()).collect();
+//!     assert_eq!(squares, [1, 4, 9]);
+//! }
+//! ```
+//!
+//! [`Listener`] and [`Client`] connect unrelated programs, with CPython's wire format and
+//! authkey handshake, so a Python program can be either end. [`JoinableQueue`] counts
+//! unfinished tasks; [`SimpleQueue`] is the plain queue. See [`connection`] and [`queue`].
+//!
 //! # Start methods
 //!
 //! Children run this same executable. [`StartMethod::ForkServer`] (the default) forks them
@@ -41,6 +76,7 @@ mod logging;
 pub mod mapreduce;
 pub mod pool;
 mod process;
+pub mod queue;
 pub mod remote;
 pub mod shared;
 pub mod start;
@@ -48,7 +84,7 @@ pub mod sync;
 mod sys;
 
 pub use codec::{Bytes, Fd};
-pub use connection::Connection;
+pub use connection::{Client, Connection, Listener, pipe};
 pub use logging::{Logger, get_logger, log_to_stderr};
 pub use mapreduce::SimpleMapReduce;
 pub use multiproc_macros::{main, test};
@@ -57,6 +93,7 @@ pub use process::{
     Handle, Process, ProcessError, ProcessInfo, Run, active_children, authkey, cpu_count,
     current_process, exit, parent_process, set_current_name, spawn,
 };
+pub use queue::{JoinableQueue, Queue, SimpleQueue};
 pub use shared::{Array, RawArray, RawValue, SharedMemory, ShmError, Value};
 pub use start::{Context, StartMethod, get_context, get_start_method, init, set_start_method};
 pub use sync::{Barrier, BoundedSemaphore, Condition, Event, HolderDied, Lock, RLock, Semaphore};
@@ -73,12 +110,13 @@ pub mod __private {
         crate::start::enter_test(module_path, name);
     }
 
-    /// A connected pair of connections, for tests written before `pipe()` existed.
-    pub fn connection_pair() -> (crate::Connection, crate::Connection) {
-        let (a, b) = crate::sys::fd::socketpair().expect("socketpair");
-        (
-            crate::Connection::from_socket(a, true, true),
-            crate::Connection::from_socket(b, true, true),
-        )
+    /// Fuzz entry: arbitrary bytes through the connection frame decoder.
+    pub fn fuzz_frames(data: &[u8]) {
+        crate::connection::frame::exercise(data);
+    }
+
+    /// Fuzz entry: arbitrary peer messages through the authkey handshake's parsers.
+    pub fn fuzz_handshake(data: &[u8]) {
+        crate::connection::auth::exercise(data);
     }
 }

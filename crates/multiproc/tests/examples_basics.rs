@@ -224,3 +224,76 @@ fn nothing_is_logged_by_default() {
     assert_eq!(code, Some(0));
     assert_eq!(err, "");
 }
+
+/// The pids of the processes in process group `pgid`, running or not yet reaped (from /proc).
+fn group_members(pgid: u32) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let rest: Vec<&str> = stat[close + 2..].split(' ').collect();
+        // state ppid pgrp ...
+        if rest[2].parse::<u32>().ok() == Some(pgid) {
+            out.push(format!(
+                "{pid} {} {} ppid {}",
+                &stat[stat.find('(').unwrap_or(0)..=close],
+                rest[0],
+                rest[1]
+            ));
+        }
+    }
+    out
+}
+
+/// Regression: the fork server used to die of its parent-death signal a moment after the
+/// program exited; the exit sequence now stops it and waits, so nothing outlives the program.
+#[test]
+fn no_process_outlives_the_program() {
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    for name in ["simple", "pool", "daemon"] {
+        let mut child = common::example(name)
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pgid = child.id();
+        // A watchdog bounds the blocking wait, which returns the instant the program exits.
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watchdog = {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+                while !done.load(std::sync::atomic::Ordering::SeqCst)
+                    && std::time::Instant::now() < deadline
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                if !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    let _ = std::process::Command::new("kill")
+                        .args(["-9", &format!("-{pgid}")])
+                        .status();
+                }
+            })
+        };
+        let status = child.wait().unwrap();
+        let members = group_members(pgid);
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        watchdog.join().unwrap();
+        assert!(status.success(), "{name}: {status}");
+        // Checked at once: anything still there outlived the program.
+        assert_eq!(
+            members,
+            Vec::<String>::new(),
+            "{name} left processes behind"
+        );
+    }
+}

@@ -1,13 +1,17 @@
 //! The MapReduce on processes: chunks are mapped to [`Counts`] in the workers of a
 //! [`multiproc`] executor (a local [`Pool`] or the MPI executor), and the counts are reduced in
-//! this process as they arrive.
+//! this process.
 //!
-//! Workers send counts, never `(word, 1)` pairs: each task counts a *group* of consecutive
-//! chunks into one table (map-side combining), so what crosses process boundaries is one
-//! vocabulary-sized table per group. There are about four groups per worker, so a slow worker
-//! does not hold the others back for long.
+//! Workers send counts, never `(word, 1)` pairs (map-side combining): what crosses process
+//! boundaries is one vocabulary-sized table per task. On a local pool, [`count_on_pool`] gives
+//! each worker one task that claims chunks through a counter in shared memory until none is
+//! left, so each worker sends a single table. On other executors, [`count_on`] sends *groups*
+//! of consecutive chunks, about four per worker, so a slow worker does not hold the others
+//! back for long.
 
-use multiproc::{Executor, Pool, PoolError};
+use std::time::Duration;
+
+use multiproc::{Executor, Pool, PoolError, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::chunk::Chunk;
@@ -71,23 +75,29 @@ pub fn group(sources: Vec<Source>, workers: usize) -> Vec<Vec<Source>> {
     groups
 }
 
+/// Counts one source into `counts`.
+fn count_source_into(source: &Source, counts: &mut Counts) -> Result<()> {
+    match source {
+        Source::File(chunk) => count_chunk_into(chunk, counts),
+        Source::Embedded(i) => {
+            let file = CORPUS.get(*i).ok_or_else(|| Error::Io {
+                path: format!("<embedded #{i}>").into(),
+                action: crate::IoAction::Open,
+                kind: crate::IoKind::NotFound,
+                message: "no such embedded file".into(),
+            })?;
+            counts.merge_from(count_text(file.text));
+            Ok(())
+        }
+    }
+}
+
 /// The map task: counts one group of sources into one table. On error, the error of the
 /// group's first failing source.
 fn count_group(group: Vec<Source>) -> Result<Counts> {
     let mut counts = Counts::new();
     for s in &group {
-        match s {
-            Source::File(chunk) => count_chunk_into(chunk, &mut counts)?,
-            Source::Embedded(i) => {
-                let file = CORPUS.get(*i).ok_or_else(|| Error::Io {
-                    path: format!("<embedded #{i}>").into(),
-                    action: crate::IoAction::Open,
-                    kind: crate::IoKind::NotFound,
-                    message: "no such embedded file".into(),
-                })?;
-                counts.merge_from(count_text(file.text));
-            }
-        }
+        count_source_into(s, &mut counts)?;
     }
     Ok(counts)
 }
@@ -125,33 +135,67 @@ fn reduce(results: impl IntoIterator<Item = (usize, Result<Counts>)>) -> Result<
     }
 }
 
-/// Counts `sources` on a local pool, calling `progress` with the bytes of each group as it
-/// finishes.
+/// What a local worker is given: every source, and the shared counters through which the
+/// workers claim sources one after another and report the bytes they have counted.
+type Claim = (Vec<Source>, Value<u64>, Value<u64>);
+
+/// The map task on a local pool: claims sources until none is left, counting them all into
+/// one table, so each worker sends back a single table however many chunks it counted. On an
+/// error, stops and returns it with the source's position.
+fn count_claimed((sources, next, done): Claim) -> Result<Counts, (usize, Error)> {
+    let mut counts = Counts::new();
+    loop {
+        let i = next.with_lock(|n| {
+            let i = *n;
+            *n += 1;
+            i
+        }) as usize;
+        let Some(source) = sources.get(i) else {
+            return Ok(counts);
+        };
+        count_source_into(source, &mut counts).map_err(|e| (i, e))?;
+        done.with_lock(|d| *d += source.len().unwrap_or(0));
+    }
+}
+
+/// Counts `sources` on a local pool, calling `progress` with the bytes counted so far, about
+/// ten times a second. Workers claim sources dynamically through shared memory, so a slow
+/// worker holds nothing back, and each sends back one table.
 pub fn count_on_pool(
     pool: &Pool,
     sources: Vec<Source>,
     progress: &dyn Fn(u64),
 ) -> Result<Counts, RunError> {
-    let groups = group(sources, pool.processes());
-    let n = groups.len();
-    let sizes: Vec<u64> = groups
-        .iter()
-        .map(|g| g.iter().filter_map(Source::len).sum())
+    let next = Value::new(0u64);
+    let done = Value::new(0u64);
+    let workers = pool.processes().min(sources.len()).max(1);
+    let tasks: Vec<Claim> = (0..workers)
+        .map(|_| (sources.clone(), next.clone(), done.clone()))
         .collect();
-    let mut results = Vec::with_capacity(n);
-    // Results in completion order, merged while the other groups are still counted.
-    let input = groups.into_iter().enumerate().map(Ok::<_, String>);
-    for r in pool.try_imap(count_indexed, input, multiproc::MapOptions::new(), false) {
-        let (i, counts) = r?;
-        progress(sizes[i]);
-        results.push((i, counts));
+    let pending = pool.map_async(count_claimed, tasks)?;
+    let mut reported = 0;
+    while !pending.wait_timeout(Duration::from_millis(100)) {
+        let now = done.get();
+        progress(now - reported);
+        reported = now;
     }
-    // Every group is collected: the first failing one in input order decides the error.
-    Ok(reduce(results)?)
-}
-
-fn count_indexed((i, group): (usize, Vec<Source>)) -> (usize, Result<Counts>) {
-    (i, count_group(group))
+    progress(done.get() - reported);
+    let mut total = Counts::new();
+    let mut first_error: Option<(usize, Error)> = None;
+    for r in pending.get()? {
+        match r {
+            Ok(c) => total.merge_from(c),
+            Err((i, e)) => {
+                if first_error.as_ref().is_none_or(|(j, _)| i < *j) {
+                    first_error = Some((i, e));
+                }
+            }
+        }
+    }
+    match first_error {
+        Some((_, e)) => Err(e.into()),
+        None => Ok(total),
+    }
 }
 
 /// Counts `sources` on any executor (for example the MPI executor).

@@ -47,7 +47,35 @@ pub enum Error {
     /// The process being watched during this operation exited.
     #[error("the peer process exited")]
     PeerExited,
+    /// The message did not fit in the buffer given to `recv_bytes_into`; it was consumed, and
+    /// here it is, whole (Python's `BufferTooShort`, whose `args[0]` is the message).
+    #[error("buffer too short for a message of {} bytes", .0.len())]
+    BufferTooShort(Vec<u8>),
+    /// An offset (and size) outside the buffer given; nothing was sent or received.
+    #[error("{}", out_of_range(*.offset, *.size, *.len))]
+    OutOfRange {
+        /// The offset asked for.
+        offset: usize,
+        /// The size asked for, if any.
+        size: Option<usize>,
+        /// The buffer's length.
+        len: usize,
+    },
+    /// The authkey handshake failed: the keys differ, the peer refused ours, or it did not
+    /// follow the protocol. The connection is closed.
+    #[doc(alias = "AuthenticationError")]
+    #[error("authentication failed: {0}")]
+    Authentication(String),
     /// An operating-system error.
     #[error("connection i/o failed")]
     Io(#[source] std::io::Error),
+}
+
+fn out_of_range(offset: usize, size: Option<usize>, len: usize) -> String {
+    match size {
+        None => format!("offset {offset} is past the end of a buffer of {len} bytes"),
+        Some(size) => {
+            format!("offset {offset} and size {size} reach past the end of a buffer of {len} bytes")
+        }
+    }
 }

@@ -79,6 +79,7 @@ pub(crate) fn shutdown() {
     }
     log::debug!(target: "multiproc", "running the remaining \"atexit\" finalizers");
     run_finalizers(None);
+    crate::start::forkserver::shutdown();
 }
 
 /// Ends the current process with `code`, like Python's `sys.exit(code)` in a process.

@@ -118,6 +118,27 @@ impl Server {
     }
 }
 
+/// Stops the fork server at exit and waits for it (a second at most, then SIGKILL), so that it
+/// never outlives this process, even briefly.
+pub(crate) fn shutdown() {
+    let server = match SERVER.try_lock() {
+        Ok(mut g) => g.take(),
+        Err(_) => None,
+    };
+    let Some(server) = server else { return };
+    if server.owner != std::process::id() {
+        return;
+    }
+    let Server { ctl, pidfd, .. } = server;
+    // End of stream on its control socket: it exits.
+    drop(ctl);
+    let deadline = sys::fd::deadline_after(std::time::Duration::from_secs(1));
+    if !sys::fd::poll(&[(pidfd.as_fd(), Interest::Read)], Some(deadline)).is_ok_and(|r| r[0]) {
+        let _ = sys::proc::pidfd_send_signal(pidfd.as_fd(), sys::proc::signal::KILL);
+    }
+    let _ = sys::proc::waitid_pidfd(pidfd.as_fd(), true);
+}
+
 /// Drops a fork server inherited through `fork` (it belongs to the parent).
 pub(crate) fn forget() {
     if let Ok(mut g) = SERVER.try_lock() {

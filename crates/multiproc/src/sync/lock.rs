@@ -288,7 +288,7 @@ mod tests {
 
     #[test]
     fn travels_through_a_connection() {
-        let (a, b) = crate::Connection::pair().unwrap();
+        let (a, b) = crate::Connection::pair(true).unwrap();
         let lock = Lock::new();
         a.send(&lock).unwrap();
         let got: Lock = b.recv().unwrap();

@@ -146,7 +146,7 @@ mod tests {
 
     #[test]
     fn every_primitive_travels_through_a_connection() {
-        let (a, b) = Connection::pair().unwrap();
+        let (a, b) = Connection::pair(true).unwrap();
         let all: All = (
             (
                 Lock::new(),

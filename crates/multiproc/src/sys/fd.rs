@@ -2,7 +2,7 @@
 
 use std::io::{self, IoSlice};
 use std::mem::{MaybeUninit, size_of};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 /// The most descriptors one `sendmsg`/`recvmsg` carries. Larger sets are sent in several calls.
@@ -86,6 +86,17 @@ pub(crate) fn send_with_fds(
     bufs: &[IoSlice<'_>],
     fds: &[BorrowedFd<'_>],
 ) -> io::Result<usize> {
+    send_msg(sock, bufs, fds, false)
+}
+
+/// Like [`send_with_fds`], blocking in the kernel until everything is taken when `block` is
+/// set (a signal may still cut it short).
+pub(crate) fn send_msg(
+    sock: BorrowedFd<'_>,
+    bufs: &[IoSlice<'_>],
+    fds: &[BorrowedFd<'_>],
+    block: bool,
+) -> io::Result<usize> {
     assert!(fds.len() <= MAX_FDS_PER_MSG);
     let mut cmsg_buf = [MaybeUninit::<u64>::uninit(); cmsg_words(MAX_FDS_PER_MSG)];
     // SAFETY: an all-zero msghdr is a valid empty header.
@@ -111,14 +122,13 @@ pub(crate) fn send_with_fds(
             }
         }
     }
-    // SAFETY: `msg` points at live iovecs and a control buffer set up above.
-    let r = unsafe {
-        libc::sendmsg(
-            sock.as_raw_fd(),
-            &msg,
-            libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
-        )
+    let flags = if block {
+        libc::MSG_NOSIGNAL
+    } else {
+        libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT
     };
+    // SAFETY: `msg` points at live iovecs and a control buffer set up above.
+    let r = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, flags) };
     cvt_size(r)
 }
 
@@ -135,10 +145,70 @@ pub(crate) fn recv_with_fds(
     buf: &mut [u8],
     fds: &mut Vec<OwnedFd>,
 ) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of its length; the kernel writes only initialized bytes.
+    unsafe { recv_raw(sock, buf.as_mut_ptr(), buf.len(), fds, false) }
+}
+
+/// Like [`recv_with_fds`], into memory that need not be initialized, and blocking in the
+/// kernel until something arrives when `block` is set. Returns how many bytes at the front of
+/// `buf` are now initialized.
+pub(crate) fn recv_uninit(
+    sock: BorrowedFd<'_>,
+    buf: &mut [MaybeUninit<u8>],
+    fds: &mut Vec<OwnedFd>,
+    block: bool,
+) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of its length, and MaybeUninit<u8> has u8's layout.
+    unsafe { recv_raw(sock, buf.as_mut_ptr().cast(), buf.len(), fds, block) }
+}
+
+/// Receives at most `max` bytes onto the end of `buf` (into its spare capacity, which must
+/// hold `max` bytes), blocking in the kernel when `block` is set. Returns the count appended.
+pub(crate) fn recv_append(
+    sock: BorrowedFd<'_>,
+    buf: &mut Vec<u8>,
+    max: usize,
+    fds: &mut Vec<OwnedFd>,
+    block: bool,
+) -> io::Result<usize> {
+    let spare = buf.spare_capacity_mut();
+    assert!(
+        spare.len() >= max,
+        "recv_append needs {max} bytes of spare capacity"
+    );
+    let n = recv_uninit(sock, &mut spare[..max], fds, block)?;
+    // SAFETY: recvmsg initialized the first `n` bytes of the spare capacity (n <= max, which is
+    // within the capacity, as asserted above).
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
+}
+
+/// Like [`recv_with_fds`], blocking in the kernel until something arrives when `block` is set.
+pub(crate) fn recv_blocking(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+    fds: &mut Vec<OwnedFd>,
+    block: bool,
+) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of its length; the kernel writes only initialized bytes.
+    unsafe { recv_raw(sock, buf.as_mut_ptr(), buf.len(), fds, block) }
+}
+
+/// `recvmsg` into `len` bytes at `ptr`, collecting `SCM_RIGHTS` descriptors.
+///
+/// # Safety
+/// `ptr` must be valid for writes of `len` bytes for the duration of the call.
+unsafe fn recv_raw(
+    sock: BorrowedFd<'_>,
+    ptr: *mut u8,
+    len: usize,
+    fds: &mut Vec<OwnedFd>,
+    block: bool,
+) -> io::Result<usize> {
     let mut cmsg_buf = [MaybeUninit::<u64>::uninit(); cmsg_words(MAX_FDS_PER_MSG)];
     let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
+        iov_base: ptr.cast(),
+        iov_len: len,
     };
     // SAFETY: an all-zero msghdr is a valid empty header.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -146,14 +216,14 @@ pub(crate) fn recv_with_fds(
     msg.msg_iovlen = 1;
     msg.msg_control = cmsg_buf.as_mut_ptr().cast();
     msg.msg_controllen = std::mem::size_of_val(&cmsg_buf) as _;
-    // SAFETY: `msg` points at `buf` (valid for writes of its length) and a control buffer.
-    let r = unsafe {
-        libc::recvmsg(
-            sock.as_raw_fd(),
-            &mut msg,
-            libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT,
-        )
+    let flags = if block {
+        libc::MSG_CMSG_CLOEXEC
+    } else {
+        libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT
     };
+    // SAFETY: `msg` points at the caller's buffer (valid for writes of `len` bytes, as the
+    // caller promises) and at a control buffer on our stack.
+    let r = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, flags) };
     let n = cvt_size(r)?;
     // SAFETY: after a successful recvmsg the kernel has filled msg_control up to msg_controllen
     // with well-formed headers; the CMSG_* walk stays inside that buffer.
@@ -174,6 +244,18 @@ pub(crate) fn recv_with_fds(
         return Err(io::Error::other("too many descriptors in one message"));
     }
     Ok(n)
+}
+
+/// Closes `fd`, reporting the error that dropping an `OwnedFd` would ignore.
+pub(crate) fn close(fd: OwnedFd) -> io::Result<()> {
+    // SAFETY: `into_raw_fd` gives up ownership, so the descriptor is closed exactly once, here.
+    cvt(unsafe { libc::close(fd.into_raw_fd()) }).map(drop)
+}
+
+/// Shuts down both directions of a socket (every duplicate of it sees the end of stream).
+pub(crate) fn shutdown(sock: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: shutdown only changes the state of the socket behind the descriptor.
+    cvt(unsafe { libc::shutdown(sock.as_raw_fd(), libc::SHUT_RDWR) }).map(drop)
 }
 
 /// Readiness interest for [`poll`].
@@ -245,4 +327,11 @@ pub(crate) fn take_inherited(fd: RawFd) -> Option<OwnedFd> {
     // SAFETY: the descriptor is open (checked above) and was created by our parent for this
     // process alone; nothing else in this process knows its number, so we become its only owner.
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Sets the backlog of a listening socket (calling `listen` again only changes the backlog).
+pub(crate) fn listen(sock: BorrowedFd<'_>, backlog: u32) -> io::Result<()> {
+    let backlog = backlog.min(libc::c_int::MAX as u32) as libc::c_int;
+    // SAFETY: listen only changes the state of the socket behind the descriptor.
+    cvt(unsafe { libc::listen(sock.as_raw_fd(), backlog) }).map(drop)
 }

@@ -14,5 +14,7 @@ pub(crate) mod futex;
 pub(crate) mod mman;
 pub(crate) mod owner;
 pub(crate) mod proc;
+pub(crate) mod queue_ring;
+pub(crate) mod queue_shm;
 pub(crate) mod shm_tracker;
 pub(crate) mod target;

@@ -6,17 +6,29 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The path of a built example. `cargo test` and `cargo nextest run` build every example next
-/// to the test binaries (`target/<profile>/examples/`); if it is missing, it is built here.
+/// The path of a built example, built (again) if it is missing or older than the library it
+/// links: a filtered `cargo test --test X` does not rebuild the examples, and an old example
+/// binary would test old code.
 pub fn example_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     // target/<profile>/deps/<test> -> target/<profile>/examples/<name>
-    let profile_dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target/<profile>");
+    let deps = exe.parent().expect("target/<profile>/deps");
+    let profile_dir = deps.parent().expect("target/<profile>");
     let path = profile_dir.join("examples").join(name);
-    if !path.exists() {
+    let modified = |p: &std::path::Path| p.metadata().and_then(|m| m.modified()).ok();
+    let newest_lib = std::fs::read_dir(deps)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("libmultiproc-"))
+        .filter_map(|e| modified(&e.path()))
+        .max();
+    let stale = match (modified(&path), newest_lib) {
+        (None, _) => true,
+        (Some(example), Some(lib)) => example < lib,
+        (Some(_), None) => false,
+    };
+    if stale {
         let status = Command::new(env!("CARGO"))
             .args(["build", "--quiet", "-p", "multiproc", "--example", name])
             .status()
@@ -82,5 +94,5 @@ pub fn assert_before(text: &str, first: &str, second: &str) {
 
 /// A connected pair of connections for tests (through a pipe between processes).
 pub fn connection_pair() -> (multiproc::Connection, multiproc::Connection) {
-    multiproc::__private::connection_pair()
+    multiproc::pipe(true)
 }

@@ -1,0 +1,124 @@
+//! [`Client`]: connects to a [`Listener`](super::Listener), ours or CPython's.
+
+use std::io;
+use std::net::TcpStream;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use super::listener::{Auth, DEFAULT_HANDSHAKE_TIMEOUT, Key, authenticate};
+use super::{Address, Connection, DEFAULT_MAX_FRAME, Error};
+use crate::sys::fd::deadline_after;
+
+/// Connects to a listener and returns a [`Connection`] (Python's
+/// `multiprocessing.connection.Client`).
+///
+/// With an authkey, the client answers the listener's challenge and then challenges it in
+/// turn, CPython's way, so it can connect to a Python `Listener(address, authkey=...)` as well
+/// as to ours. See [`Listener`](super::Listener) for an example.
+#[must_use = "a Client does nothing until connect() is called"]
+#[derive(Debug)]
+pub struct Client {
+    address: Address,
+    key: Option<Key>,
+    strict: bool,
+    handshake_timeout: Duration,
+    max_frame: u64,
+}
+
+impl Client {
+    /// A client for `address`, with no authkey.
+    pub fn new(address: impl Into<Address>) -> Client {
+        Client {
+            address: address.into(),
+            key: None,
+            strict: false,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            max_frame: DEFAULT_MAX_FRAME,
+        }
+    }
+
+    /// Authenticates with `key` (the listener must use the same key).
+    pub fn authkey(mut self, key: impl AsRef<[u8]>) -> Self {
+        self.key = Some(Key(key.as_ref().to_vec()));
+        self
+    }
+
+    /// Refuses the legacy HMAC-MD5 handshake of Python 3.11 and older (default: accepted).
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
+        self
+    }
+
+    /// How long [`connect`](Client::connect) waits for the handshake (default 30 s): a
+    /// listener that never answers cannot hold it longer.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// The largest frame the connection accepts (see [`Connection::set_max_frame_size`]).
+    pub fn max_frame_size(mut self, bytes: u64) -> Self {
+        self.max_frame = bytes;
+        self
+    }
+
+    /// Connects, then runs the handshake if there is an authkey (bounded by the handshake
+    /// timeout). A wrong key is an [`Error::Authentication`].
+    pub fn connect(self) -> Result<Connection, Error> {
+        let deadline = deadline_after(self.handshake_timeout);
+        self.connect_inner(None, deadline)
+    }
+
+    /// Connects and authenticates, within `timeout` in all.
+    pub fn connect_timeout(self, timeout: Duration) -> Result<Connection, Error> {
+        self.connect_deadline(deadline_after(timeout))
+    }
+
+    /// Connects and authenticates, by `deadline` at most.
+    pub fn connect_deadline(self, deadline: Instant) -> Result<Connection, Error> {
+        let limit = deadline.min(deadline_after(self.handshake_timeout));
+        self.connect_inner(Some(deadline), limit)
+    }
+
+    fn connect_inner(
+        self,
+        deadline: Option<Instant>,
+        handshake_deadline: Instant,
+    ) -> Result<Connection, Error> {
+        let fd = connect_socket(&self.address, deadline).map_err(|e| match e.kind() {
+            io::ErrorKind::TimedOut => Error::Timeout,
+            _ => Error::Io(e),
+        })?;
+        let mut conn = Connection::from_socket(fd, true, true);
+        conn.set_max_frame_size(self.max_frame);
+        let auth = Auth::new(self.key, self.strict);
+        authenticate(&mut conn, auth.as_ref(), false, handshake_deadline)?;
+        Ok(conn)
+    }
+}
+
+fn connect_socket(address: &Address, deadline: Option<Instant>) -> io::Result<OwnedFd> {
+    match address {
+        Address::Unix(path) => UnixStream::connect(path).map(OwnedFd::from),
+        Address::Abstract(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+            UnixStream::connect_addr(&addr).map(OwnedFd::from)
+        }
+        Address::Tcp(addr) => {
+            let stream = match deadline {
+                None => TcpStream::connect(addr)?,
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(io::ErrorKind::TimedOut.into());
+                    }
+                    TcpStream::connect_timeout(addr, left)?
+                }
+            };
+            stream.set_nodelay(true)?;
+            Ok(stream.into())
+        }
+    }
+}
