@@ -518,3 +518,26 @@ fn quick_tasks_under_a_timeout_never_time_out() {
         .unwrap();
     assert_eq!(results, vec![400; 12]);
 }
+
+/// A process that starts a pool and exits while it is alive (`exit` runs no destructors).
+fn exits_with_a_live_pool(code: i32) {
+    let pool = Pool::new(2).unwrap();
+    assert_eq!(pool.apply(square, 3).unwrap(), 9);
+    std::mem::forget(pool);
+    multiproc::exit(code);
+}
+
+/// Regression: exiting while a pool was alive hung in the exit sequence, which joined the
+/// pool's workers while they waited for work. They are daemons now, as in Python, and are
+/// terminated instead.
+#[multiproc::test]
+fn exit_with_a_live_pool_does_not_hang() {
+    let child = multiproc::Process::new(exits_with_a_live_pool, 3)
+        .start()
+        .unwrap();
+    let code = child.join_timeout(Duration::from_secs(20));
+    if code.is_none() {
+        let _ = child.kill();
+    }
+    assert_eq!(code, Some(3));
+}

@@ -87,7 +87,8 @@ impl From<OutputFormat> for Format {
 enum Executor {
     /// Worker processes on this machine.
     Local,
-    /// MPI ranks (needs a build with MPI support).
+    /// MPI ranks: those of `mpirun -np N`, or `--workers` ranks spawned
+    /// when started alone (needs a build with `--features mpi`).
     Mpi,
 }
 
@@ -122,6 +123,18 @@ fn main() -> ExitCode {
     // First: in a worker process this runs the worker and never returns.
     multiproc::init();
     let cli = Cli::parse();
+    #[cfg(feature = "mpi")]
+    if cli.executor == Executor::Mpi {
+        // Before anything else: on worker ranks this serves and never returns.
+        let mpi = multiproc_mpi::init();
+        return match run_mpi(&cli, mpi) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("wordcount: error: {message}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -134,20 +147,12 @@ fn main() -> ExitCode {
 fn run(cli: &Cli) -> Result<(), String> {
     if cli.executor == Executor::Mpi {
         return Err(
-            "the `mpi` executor is not available: wordcount was built without MPI support"
+            "the `mpi` executor is not available: wordcount was built without MPI support \
+             (build it with `--features mpi`)"
                 .to_owned(),
         );
     }
-    let sources = if cli.paths.is_empty() {
-        embedded_sources()
-    } else {
-        let options = PlanOptions {
-            chunk_size: cli.chunk_size,
-            lossy: cli.lossy,
-        };
-        let chunks = plan_with(&cli.paths, &options).map_err(describe)?;
-        chunks.into_iter().map(Source::File).collect()
-    };
+    let sources = sources(cli)?;
     let total: u64 = sources.iter().filter_map(Source::len).sum();
     let workers = cli.workers.unwrap_or_else(wordcount::default_workers).get();
     let pool =
@@ -159,6 +164,40 @@ fn run(cli: &Cli) -> Result<(), String> {
         RunError::Input(e) => describe(e),
         e => with_causes(&e),
     })?;
+    report(cli, counts)
+}
+
+/// What to count: the files given, cut into chunks, or the built-in corpus.
+fn sources(cli: &Cli) -> Result<Vec<Source>, String> {
+    if cli.paths.is_empty() {
+        return Ok(embedded_sources());
+    }
+    let options = PlanOptions {
+        chunk_size: cli.chunk_size,
+        lossy: cli.lossy,
+    };
+    let chunks = plan_with(&cli.paths, &options).map_err(describe)?;
+    Ok(chunks.into_iter().map(Source::File).collect())
+}
+
+/// Counts on MPI ranks: those of `mpirun -np N`, or, started alone, `--workers` spawned ones.
+/// The ranks open the files by the paths given: on a cluster, a shared file system.
+#[cfg(feature = "mpi")]
+fn run_mpi(cli: &Cli, mpi: multiproc_mpi::Mpi) -> Result<(), String> {
+    let workers = cli.workers.unwrap_or_else(wordcount::default_workers).get();
+    let executor = mpi
+        .executor_or_spawn(workers)
+        .map_err(|e| format!("cannot start the MPI workers: {e}"))?;
+    let sources = sources(cli)?;
+    let counts = wordcount::count_on(&executor, sources).map_err(|e| match e {
+        RunError::Input(e) => describe(e),
+        e => with_causes(&e),
+    })?;
+    report(cli, counts)
+}
+
+/// Writes the report of `counts` on stdout.
+fn report(cli: &Cli, counts: wordcount::Counts) -> Result<(), String> {
     let sorted = counts.into_sorted();
     let mut out = BufWriter::with_capacity(64 << 10, io::stdout().lock());
     match write_report(&mut out, &sorted, cli.format.into(), cli.top).and_then(|()| out.flush()) {

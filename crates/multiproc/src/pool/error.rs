@@ -79,6 +79,10 @@ pub enum PoolError {
     /// Starting a worker failed.
     #[error("cannot start a pool worker")]
     Start(#[source] Box<crate::ProcessError>),
+    /// The executor itself failed, not a task: for example a rank of the MPI executor died or
+    /// stopped answering. The inner error says what happened; the call's results are lost.
+    #[error(transparent)]
+    Executor(Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 impl PoolError {

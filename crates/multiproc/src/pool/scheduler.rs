@@ -148,7 +148,9 @@ pub(crate) fn start_worker(
         spec.init.as_ref(),
         spec.max_tasks,
     )?;
-    let mut p = Process::new(worker_main, args);
+    // Daemons, as in Python: a program that exits with a pool alive terminates its workers
+    // rather than waiting for them.
+    let mut p = Process::new(worker_main, args).daemon(true);
     let name = p.get_name().replacen("Process", "PoolWorker", 1);
     p = p.name(name);
     if let Some(m) = spec.method {
