@@ -43,6 +43,12 @@ fn big_arg(v: Vec<u8>) -> usize {
 fn child_killed_during_bootstrap_is_an_error_not_a_hang() {
     // A 64 MiB argument keeps the bootstrap busy while a watcher kills every new child.
     let me = std::process::id();
+    // The fork server first, so that it is running (and named) before the watcher looks.
+    Process::new(big_arg, Vec::new())
+        .start()
+        .unwrap()
+        .join()
+        .unwrap();
     let before: HashSet<u32> = children_of(me).into_iter().map(|(p, _, _)| p).collect();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watcher = {

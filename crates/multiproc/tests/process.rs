@@ -481,3 +481,49 @@ fn context_and_global_method() {
 fn cpu_count_is_positive() {
     assert!(multiproc::cpu_count() >= 1);
 }
+
+/// The descriptors open in this process (without the one that lists them).
+fn my_fds(_: ()) -> Vec<String> {
+    let dir = std::fs::read_dir("/proc/self/fd").unwrap();
+    let mut fds: Vec<(String, String)> = dir
+        .flatten()
+        .map(|e| {
+            let target = std::fs::read_link(e.path())
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            (e.file_name().to_string_lossy().into_owned(), target)
+        })
+        .collect();
+    // Not the descriptor of the listing itself.
+    fds.retain(|(_, t)| !t.starts_with("/proc/"));
+    fds.into_iter()
+        .map(|(n, t)| format!("{n} -> {t}"))
+        .collect()
+}
+
+/// A child started by executing the binary (spawn, and the fork server behind forkserver)
+/// keeps only its standard streams and its bootstrap socket, whatever its parent had open
+/// without close-on-exec (here, for example, cargo's jobserver pipes).
+#[multiproc::test]
+fn children_hold_only_their_own_descriptors() {
+    for method in [StartMethod::Spawn, StartMethod::ForkServer] {
+        let fds = Process::new(my_fds, ())
+            .start_method(method)
+            .start()
+            .unwrap()
+            .join()
+            .unwrap();
+        let others: Vec<&String> = fds
+            .iter()
+            .filter(|f| !["0 ", "1 ", "2 "].iter().any(|s| f.starts_with(s)))
+            .collect();
+        assert!(
+            others.len() <= 1,
+            "{method}: unexpected descriptors {fds:?}"
+        );
+        assert!(
+            others.iter().all(|f| f.contains("socket:")),
+            "{method}: {fds:?}"
+        );
+    }
+}

@@ -62,15 +62,16 @@ fn run(boot_sock: OwnedFd) -> ! {
     super::forkserver::forget();
 
     let conn = Connection::from_socket(boot_sock, true, true);
-    let boot: Boot = match conn.recv() {
+    let mut boot: Boot = match conn.recv() {
         Ok(b) => b,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "multiproc: child bootstrap failed: {e}");
             sys::proc::exit_immediately(1);
         }
     };
-    for (i, fd) in boot.stdio.iter().enumerate() {
-        if let Some(fd) = fd {
+    // The parent's standard streams become ours; the copies that carried them are closed.
+    for (i, fd) in boot.stdio.iter_mut().enumerate() {
+        if let Some(fd) = fd.take() {
             let _ = sys::fd::dup_onto(fd.as_fd(), i as i32);
         }
     }

@@ -27,7 +27,7 @@ pub use crate::sys::fork_method::ForkPermit;
 
 use std::ffi::{CString, OsString};
 use std::fmt;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::str::FromStr;
 use std::sync::{Mutex, OnceLock};
@@ -210,9 +210,11 @@ pub(crate) fn enter_test(module_path: &str, name: &str) {
 fn enter(reexec: Reexec) {
     let _ = REEXEC.set(reexec);
     if let Some((fd, _)) = inherited(ENV_BOOT) {
+        sys::fd::close_inherited_except(fd.as_fd());
         child::run_spawned(fd);
     }
     if let Some((fd, ppid)) = inherited(ENV_FORKSERVER) {
+        sys::fd::close_inherited_except(fd.as_fd());
         forkserver::serve(fd, ppid);
     }
     crate::process::exit::install();

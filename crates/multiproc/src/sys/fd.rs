@@ -335,3 +335,21 @@ pub(crate) fn listen(sock: BorrowedFd<'_>, backlog: u32) -> io::Result<()> {
     // SAFETY: listen only changes the state of the socket behind the descriptor.
     cvt(unsafe { libc::listen(sock.as_raw_fd(), backlog) }).map(drop)
 }
+
+/// Closes every descriptor of this process except the standard streams and `keep`: what a
+/// re-executed child inherited without asking (descriptors its parent's libraries opened
+/// without close-on-exec), as Python's `close_fds` does.
+///
+/// Called at the very start of a child that was started by executing this binary, from
+/// `init()`, before any code of the program has run, so nothing in the process owns them.
+pub(crate) fn close_inherited_except(keep: BorrowedFd<'_>) {
+    let keep = keep.as_raw_fd() as libc::c_uint;
+    let ranges = [(3, keep.saturating_sub(1)), (keep + 1, libc::c_uint::MAX)];
+    for (first, last) in ranges {
+        if first <= last && first >= 3 {
+            // SAFETY: close_range only closes descriptors; at this point no object of this
+            // process owns any of them (see above), so no OwnedFd is left dangling.
+            unsafe { libc::syscall(libc::SYS_close_range, first, last, 0 as libc::c_uint) };
+        }
+    }
+}
