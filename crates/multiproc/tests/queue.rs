@@ -334,3 +334,84 @@ fn simple_queues_pass_as_arguments() {
     p.join().unwrap();
     assert!(a.is_empty() && b.is_empty());
 }
+
+/// Unlike Python, items may hold handles: a lock, an event, a connection and another queue
+/// travel through a queue to another process, which uses them.
+fn use_handles(
+    q: Queue<(
+        multiproc::Lock,
+        multiproc::Event,
+        multiproc::Connection,
+        Queue<u32>,
+    )>,
+) -> bool {
+    let (lock, event, conn, inner) = q.get_timeout(Duration::from_secs(30)).expect("an item");
+    let held = lock.try_acquire().is_err(); // the parent holds it
+    event.set();
+    conn.send(&"through a queue".to_string()).expect("send");
+    inner.put(7).expect("put");
+    held
+}
+
+#[multiproc::test]
+fn handles_travel_through_queues() {
+    let q = Queue::new();
+    let (lock, event, inner) = (
+        multiproc::Lock::new(),
+        multiproc::Event::new(),
+        Queue::<u32>::new(),
+    );
+    let (here, there) = multiproc::pipe(true);
+    let guard = lock.acquire().unwrap();
+    let child = Process::new(use_handles, q.clone()).start().unwrap();
+    q.put((lock.clone(), event.clone(), there, inner.clone()))
+        .unwrap();
+    assert!(event.wait_timeout(Duration::from_secs(30)));
+    assert_eq!(
+        here.recv_timeout::<String>(Duration::from_secs(30))
+            .unwrap(),
+        "through a queue"
+    );
+    assert_eq!(inner.get_timeout(Duration::from_secs(30)).unwrap(), 7);
+    assert!(child.join().unwrap(), "the child saw the lock held");
+    drop(guard);
+}
+
+/// Many items holding descriptors, interleaved with plain ones, from several producers:
+/// each consumer gets the descriptors of the item it took.
+fn put_files((q, n, tag): (Queue<(u32, Option<multiproc::Fd>)>, u32, u32)) {
+    for i in 0..n {
+        let item = if i % 3 == 0 {
+            let mut f = tempfile::tempfile().unwrap();
+            std::io::Write::write_all(&mut f, format!("{tag}:{i}").as_bytes()).unwrap();
+            (tag * 1000 + i, Some(multiproc::Fd::from(f)))
+        } else {
+            (tag * 1000 + i, None)
+        };
+        q.put(item).unwrap();
+    }
+}
+
+#[multiproc::test]
+fn descriptors_follow_their_items() {
+    use std::io::{Read, Seek};
+    let q = Queue::new();
+    let producers: Vec<_> = (1..=3)
+        .map(|t| Process::new(put_files, (q.clone(), 60, t)).start().unwrap())
+        .collect();
+    for _ in 0..180 {
+        let (id, fd) = q.get_timeout(Duration::from_secs(30)).unwrap();
+        let (tag, i) = (id / 1000, id % 1000);
+        assert_eq!(fd.is_some(), i % 3 == 0, "item {id}");
+        if let Some(fd) = fd {
+            let mut f = std::fs::File::from(fd);
+            f.rewind().unwrap();
+            let mut s = String::new();
+            f.read_to_string(&mut s).unwrap();
+            assert_eq!(s, format!("{tag}:{i}"));
+        }
+    }
+    for p in producers {
+        p.join().unwrap();
+    }
+}

@@ -24,7 +24,7 @@ pub enum PutError<T> {
     /// This handle was closed with [`close`](super::Queue::close).
     #[error("put on a closed queue")]
     Closed(T),
-    /// The value cannot be encoded (or holds a handle, which queues do not carry).
+    /// The value cannot be encoded.
     #[error("cannot put the value: it cannot be encoded")]
     Encode {
         /// The value.

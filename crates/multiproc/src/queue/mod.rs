@@ -36,8 +36,11 @@
 //! returned may or may not have put its item. A consumer that took a [`JoinableQueue`] task and
 //! died before `task_done` leaves that task unfinished, so `join` then waits until its deadline.
 //!
-//! Items cannot hold handles (a `Connection`, a `Queue`, an [`Fd`]): send those
-//! through a `Connection`, or as process arguments.
+//! Items may hold handles (a `Lock`, an `Event`, a `Connection`, an [`Fd`], another queue):
+//! their descriptors travel beside the item, through a socket that every holder of the queue
+//! shares, in item order. That socket holds the descriptors of a few hundred waiting items at
+//! most: past that, a `put` of an item holding handles waits for consumers (or fails at its
+//! deadline), even on an unbounded queue. Items without handles never touch it.
 
 #![forbid(unsafe_code)]
 
@@ -55,15 +58,16 @@ pub use simple::SimpleQueue;
 use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::codec::{self, DecodeError, EncodeError, Fd};
+use crate::sys;
 use crate::sys::fd::deadline_after;
 use crate::sys::queue_ring::{
     DEFAULT_MAP_LEN, DEFAULT_SEGMENT, PopError, PushError, Ring, RingConfig,
@@ -96,6 +100,16 @@ pub struct Queue<T> {
 struct Shared {
     ring: Ring,
     closed: AtomicBool,
+    /// Where the descriptors of items that hold handles travel, in item order: producers send
+    /// on `tx` under the producer lock, consumers receive on `rx` under the consumer lock.
+    side: Side,
+}
+
+/// The two ends of a queue's descriptor channel (a sequenced-packet socket pair).
+#[derive(Debug)]
+struct Side {
+    tx: OwnedFd,
+    rx: OwnedFd,
 }
 
 /// Which kind of queue a ring belongs to (checked when one is received).
@@ -139,7 +153,7 @@ impl QueueBuilder {
 
     /// Makes a [`Queue`].
     pub fn build<T: Serialize + DeserializeOwned>(self) -> std::io::Result<Queue<T>> {
-        self.ring(false).map(Queue::from_ring)
+        self.ring(false).and_then(Queue::from_ring)
     }
 
     /// Makes a [`JoinableQueue`].
@@ -147,14 +161,16 @@ impl QueueBuilder {
         self,
     ) -> std::io::Result<JoinableQueue<T>> {
         self.ring(true)
-            .map(|r| JoinableQueue::from_queue(Queue::from_ring(r)))
+            .and_then(Queue::from_ring)
+            .map(JoinableQueue::from_queue)
     }
 
     /// Makes a [`SimpleQueue`] (which is never bounded: `maxsize` is ignored).
     pub fn build_simple<T: Serialize + DeserializeOwned>(self) -> std::io::Result<SimpleQueue<T>> {
         self.maxsize(0)
             .ring(false)
-            .map(|r| SimpleQueue::from_queue(Queue::from_ring(r)))
+            .and_then(Queue::from_ring)
+            .map(SimpleQueue::from_queue)
     }
 
     fn ring(self, joinable: bool) -> std::io::Result<Ring> {
@@ -230,14 +246,9 @@ thread_local! {
 const KEEP_ENCODE_BUF: usize = 4 << 20;
 
 impl<T: Serialize + DeserializeOwned> Queue<T> {
-    fn from_ring(ring: Ring) -> Queue<T> {
-        Queue {
-            shared: Arc::new(Shared {
-                ring,
-                closed: AtomicBool::new(false),
-            }),
-            _items: PhantomData,
-        }
+    fn from_ring(ring: Ring) -> std::io::Result<Queue<T>> {
+        let (tx, rx) = sys::fd::seqpacket_pair()?;
+        Ok(Queue::from_parts(ring, Side { tx, rx }))
     }
 
     fn ring(&self) -> &Ring {
@@ -294,14 +305,39 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         }
         let mut buf = ENCODE_BUF.with(|b| b.take());
         buf.clear();
+        buf.resize(WITH_FDS_HEADER, 0);
         let result = match codec::encode_into(value, &mut buf) {
-            Ok(fds) if !fds.is_empty() => Err(PutFailure::Encode(handles_refused::<T>())),
-            Ok(_) => self.ring().push(&buf, deadline).map_err(|e| match e {
-                PushError::Full => PutFailure::Full,
-                PushError::Io(e) => PutFailure::Io(e),
-            }),
-            Err(e) => Err(PutFailure::Encode(e)),
-        };
+            Ok(fds) if fds.is_empty() => {
+                buf[WITH_FDS_HEADER - 1] = NO_FDS;
+                self.ring().push(&buf[WITH_FDS_HEADER - 1..], deadline)
+            }
+            Ok(fds) if fds.len() > sys::fd::MAX_FDS_PER_MSG => {
+                return Err(PutFailure::Encode(EncodeError {
+                    type_name: std::any::type_name::<T>(),
+                    reason: format!(
+                        "an item can hold at most {} handles",
+                        sys::fd::MAX_FDS_PER_MSG
+                    ),
+                }));
+            }
+            Ok(fds) => {
+                let token = next_token();
+                buf[0] = HAS_FDS;
+                buf[1..9].copy_from_slice(&token.to_le_bytes());
+                buf[9..13].copy_from_slice(&(fds.len() as u32).to_le_bytes());
+                let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
+                let side = self.shared.side.tx.as_fd();
+                self.ring().push_with(&buf, deadline, || {
+                    send_fds(side, token, &borrowed, deadline)
+                })
+            }
+            Err(e) => return Err(PutFailure::Encode(e)),
+        }
+        .map_err(|e| match e {
+            PushError::Full => PutFailure::Full,
+            PushError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => PutFailure::Full,
+            PushError::Io(e) => PutFailure::Io(e),
+        });
         if buf.capacity() <= KEEP_ENCODE_BUF {
             ENCODE_BUF.with(|b| *b.borrow_mut() = buf);
         }
@@ -354,12 +390,14 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         if self.is_closed() {
             return Err(GetFailure::Closed);
         }
+        let side = self.shared.side.rx.as_fd();
         match self
             .ring()
-            .pop(deadline, |bytes| codec::decode::<T>(bytes, Vec::new()))
+            .pop(deadline, |bytes| decode_item::<T>(bytes, side))
         {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(GetFailure::Decode(e)),
+            Ok(Err(ItemError::Decode(e))) => Err(GetFailure::Decode(e)),
+            Ok(Err(ItemError::Corrupt(why))) => Err(GetFailure::Corrupt(why)),
             Err(PopError::Empty) => Err(GetFailure::Empty),
             Err(PopError::Corrupt(why)) => Err(GetFailure::Corrupt(why)),
         }
@@ -419,11 +457,81 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 }
 
-fn handles_refused<T>() -> EncodeError {
-    EncodeError {
-        type_name: std::any::type_name::<T>(),
-        reason: "queue items cannot hold handles (descriptors); send them through a Connection"
-            .into(),
+/// The first byte of an item: whether descriptors travel beside it.
+const NO_FDS: u8 = 0;
+const HAS_FDS: u8 = 1;
+/// An item with descriptors starts with HAS_FDS, a u64 token and a u32 descriptor count.
+const WITH_FDS_HEADER: usize = 13;
+
+/// A token naming one put's descriptors: this process's id and a counter.
+fn next_token() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    (u64::from(std::process::id()) << 32) | (NEXT.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff)
+}
+
+/// Sends one put's descriptors on the queue's descriptor channel, waiting for room until
+/// `deadline` (a full channel is a full queue for this put).
+fn send_fds(
+    side: BorrowedFd<'_>,
+    token: u64,
+    fds: &[BorrowedFd<'_>],
+    deadline: Option<Instant>,
+) -> std::io::Result<()> {
+    let body = token.to_le_bytes();
+    loop {
+        match sys::fd::send_with_fds(side, &[std::io::IoSlice::new(&body)], fds) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let ready = sys::fd::poll(&[(side, sys::fd::Interest::Write)], deadline)?;
+                if !ready[0] && deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(std::io::ErrorKind::TimedOut.into());
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Why an item could not be taken out.
+enum ItemError {
+    Decode(DecodeError),
+    Corrupt(String),
+}
+
+/// Decodes an item, receiving its descriptors from the channel if it has any. Descriptors of
+/// puts that never published their item (their producer died in between) come first, and are
+/// dropped.
+fn decode_item<T: DeserializeOwned>(bytes: &[u8], side: BorrowedFd<'_>) -> Result<T, ItemError> {
+    match bytes.first() {
+        Some(&NO_FDS) => codec::decode::<T>(&bytes[1..], Vec::new()).map_err(ItemError::Decode),
+        Some(&HAS_FDS) if bytes.len() >= WITH_FDS_HEADER => {
+            let token = u64::from_le_bytes(bytes[1..9].try_into().expect("8 bytes"));
+            loop {
+                let mut body = [0u8; 8];
+                let mut fds = Vec::new();
+                match sys::fd::recv_with_fds(side, &mut body, &mut fds) {
+                    Ok(8) if u64::from_le_bytes(body) == token => {
+                        return codec::decode::<T>(&bytes[WITH_FDS_HEADER..], fds)
+                            .map_err(ItemError::Decode);
+                    }
+                    // An orphan: its descriptors close as `fds` drops.
+                    Ok(n) if n > 0 => continue,
+                    Ok(_) => {
+                        return Err(ItemError::Corrupt(
+                            "the descriptor channel is closed".into(),
+                        ));
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        return Err(ItemError::Corrupt(format!(
+                            "the descriptors of an item are missing: {e}"
+                        )));
+                    }
+                }
+            }
+        }
+        _ => Err(ItemError::Corrupt("an item without its header".into())),
     }
 }
 
@@ -459,6 +567,8 @@ impl Serialize for FdRef<'_> {
 #[derive(Serialize)]
 struct WireOut<'a> {
     fd: FdRef<'a>,
+    side_tx: FdRef<'a>,
+    side_rx: FdRef<'a>,
     map_len: u64,
     kind: Kind,
 }
@@ -466,14 +576,29 @@ struct WireOut<'a> {
 #[derive(Deserialize)]
 struct WireIn {
     fd: Fd,
+    side_tx: Fd,
+    side_rx: Fd,
     map_len: u64,
     kind: Kind,
 }
 
 impl<T> Queue<T> {
+    fn from_parts(ring: Ring, side: Side) -> Queue<T> {
+        Queue {
+            shared: Arc::new(Shared {
+                ring,
+                closed: AtomicBool::new(false),
+                side,
+            }),
+            _items: PhantomData,
+        }
+    }
+
     fn serialize_as<S: Serializer>(&self, kind: Kind, s: S) -> Result<S::Ok, S::Error> {
         WireOut {
             fd: FdRef(self.shared.ring.fd()),
+            side_tx: FdRef(self.shared.side.tx.as_fd()),
+            side_rx: FdRef(self.shared.side.rx.as_fd()),
             map_len: self.shared.ring.map_len(),
             kind,
         }
@@ -491,13 +616,11 @@ impl<T> Queue<T> {
         }
         let ring = Ring::attach(w.fd.into(), w.map_len)
             .map_err(|e| D::Error::custom(format!("cannot map the queue: {e}")))?;
-        Ok(Queue {
-            shared: Arc::new(Shared {
-                ring,
-                closed: AtomicBool::new(false),
-            }),
-            _items: PhantomData,
-        })
+        let side = Side {
+            tx: w.side_tx.into(),
+            rx: w.side_rx.into(),
+        };
+        Ok(Queue::from_parts(ring, side))
     }
 }
 
@@ -535,13 +658,15 @@ mod tests {
 
     #[test]
     fn unencodable_value_fails_at_put_and_queue_goes_on() {
+        // More handles than one item can carry.
         let q = Queue::<Vec<Fd>>::new();
-        let f = tempfile::tempfile().unwrap();
-        let err = q.put(vec![Fd::from(f)]).unwrap_err();
+        let f = Fd::from(tempfile::tempfile().unwrap());
+        let many: Vec<Fd> = (0..300).map(|_| f.try_clone().unwrap()).collect();
+        let err = q.put(many).unwrap_err();
         assert!(matches!(err, PutError::Encode { .. }), "{err}");
-        assert_eq!(err.into_inner().len(), 1);
-        q.put(Vec::new()).unwrap();
-        assert_eq!(q.get().unwrap().len(), 0);
+        assert_eq!(err.into_inner().len(), 300);
+        q.put(vec![f]).unwrap();
+        assert_eq!(q.get().unwrap().len(), 1);
     }
 
     #[test]

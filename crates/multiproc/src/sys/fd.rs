@@ -353,3 +353,19 @@ pub(crate) fn close_inherited_except(keep: BorrowedFd<'_>) {
         }
     }
 }
+
+/// A connected pair of close-on-exec Unix sequenced-packet sockets: message boundaries are kept
+/// and each message carries its own descriptors.
+pub(crate) fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` is a valid array of two ints for the kernel to fill.
+    cvt(unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    })?;
+    Ok((owned(fds[0]), owned(fds[1])))
+}

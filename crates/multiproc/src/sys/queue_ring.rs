@@ -267,10 +267,24 @@ impl Ring {
     /// Appends a record holding `payload`, waiting for room in a bounded ring until
     /// `deadline` (`None`: no limit).
     pub(crate) fn push(&self, payload: &[u8], deadline: Option<Instant>) -> Result<(), PushError> {
+        self.push_with(payload, deadline, || Ok(()))
+    }
+
+    /// Like [`push`](Ring::push), calling `before` under the producer lock just before the
+    /// record is written and published (to send what travels beside it, in record order). If
+    /// `before` fails, nothing is written.
+    pub(crate) fn push_with(
+        &self,
+        payload: &[u8],
+        deadline: Option<Instant>,
+        mut before: impl FnMut() -> io::Result<()>,
+    ) -> Result<(), PushError> {
         loop {
             let guard = self.lock_tail(deadline).ok_or(PushError::Full)?;
             if !self.full() {
-                let result = self.append(payload);
+                let result = before()
+                    .map_err(PushError::Io)
+                    .and_then(|()| self.append(payload));
                 drop(guard);
                 if result.is_ok() {
                     fence(Ordering::SeqCst);
