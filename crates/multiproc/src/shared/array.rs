@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::mapping::{self, Mapping};
 use super::value::data_offset;
-use crate::sync::raw_lock::{self, Taken};
+use crate::sync::raw_lock::{self};
 use crate::sync::{AcquireResult, AcquireTimeoutError, HolderDied, TryAcquireError};
 use crate::sys::fd::deadline_after;
 use crate::sys::owner;
@@ -167,30 +167,17 @@ impl<T: Pod> Array<T> {
         }
     }
 
-    fn taken(&self, me: u32, t: Taken) -> AcquireResult<ArrayGuard<'_, T>> {
-        match t {
-            Taken::Clean => Ok(self.guard(me)),
-            Taken::HolderDied(id) => Err(HolderDied::new(self.guard(me), id)),
-        }
-    }
-
     /// Locks the array and gives access to its elements (Python's `with a.get_lock():`).
     #[doc(alias = "get_lock")]
     pub fn lock(&self) -> AcquireResult<ArrayGuard<'_, T>> {
         let me = owner::process_word();
-        match raw_lock::lock(self.word(), me, None) {
-            Some(t) => self.taken(me, t),
-            None => unreachable!("a lock without deadline cannot time out"),
-        }
+        raw_lock::acquire(self.word(), me, || self.guard(me))
     }
 
     /// Locks the array if its lock is free.
     pub fn try_lock(&self) -> Result<ArrayGuard<'_, T>, TryAcquireError<ArrayGuard<'_, T>>> {
         let me = owner::process_word();
-        match raw_lock::try_lock(self.word(), me) {
-            Some(t) => self.taken(me, t).map_err(TryAcquireError::HolderDied),
-            None => Err(TryAcquireError::WouldBlock),
-        }
+        raw_lock::try_acquire(self.word(), me, || self.guard(me))
     }
 
     /// Waits at most `timeout` to lock the array.
@@ -207,10 +194,7 @@ impl<T: Pod> Array<T> {
         deadline: Instant,
     ) -> Result<ArrayGuard<'_, T>, AcquireTimeoutError<ArrayGuard<'_, T>>> {
         let me = owner::process_word();
-        match raw_lock::lock(self.word(), me, Some(deadline)) {
-            Some(t) => self.taken(me, t).map_err(AcquireTimeoutError::HolderDied),
-            None => Err(AcquireTimeoutError::Timeout),
-        }
+        raw_lock::acquire_deadline(self.word(), me, deadline, || self.guard(me))
     }
 
     /// Runs `f` on the elements with the lock held. A holder that died is ignored: plain data

@@ -11,7 +11,7 @@ use bytemuck::Pod;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::mapping::{self, Mapping};
-use crate::sync::raw_lock::{self, Taken};
+use crate::sync::raw_lock::{self};
 use crate::sync::{AcquireResult, AcquireTimeoutError, HolderDied, TryAcquireError};
 use crate::sys::fd::deadline_after;
 use crate::sys::owner;
@@ -125,30 +125,17 @@ impl<T: Pod> Value<T> {
         }
     }
 
-    fn taken(&self, me: u32, t: Taken) -> AcquireResult<ValueGuard<'_, T>> {
-        match t {
-            Taken::Clean => Ok(self.guard(me)),
-            Taken::HolderDied(id) => Err(HolderDied::new(self.guard(me), id)),
-        }
-    }
-
     /// Locks the value and gives access to it (Python's `with v.get_lock():`).
     #[doc(alias = "get_lock")]
     pub fn lock(&self) -> AcquireResult<ValueGuard<'_, T>> {
         let me = owner::process_word();
-        match raw_lock::lock(self.word(), me, None) {
-            Some(t) => self.taken(me, t),
-            None => unreachable!("a lock without deadline cannot time out"),
-        }
+        raw_lock::acquire(self.word(), me, || self.guard(me))
     }
 
     /// Locks the value if its lock is free.
     pub fn try_lock(&self) -> Result<ValueGuard<'_, T>, TryAcquireError<ValueGuard<'_, T>>> {
         let me = owner::process_word();
-        match raw_lock::try_lock(self.word(), me) {
-            Some(t) => self.taken(me, t).map_err(TryAcquireError::HolderDied),
-            None => Err(TryAcquireError::WouldBlock),
-        }
+        raw_lock::try_acquire(self.word(), me, || self.guard(me))
     }
 
     /// Waits at most `timeout` to lock the value.
@@ -165,10 +152,7 @@ impl<T: Pod> Value<T> {
         deadline: Instant,
     ) -> Result<ValueGuard<'_, T>, AcquireTimeoutError<ValueGuard<'_, T>>> {
         let me = owner::process_word();
-        match raw_lock::lock(self.word(), me, Some(deadline)) {
-            Some(t) => self.taken(me, t).map_err(AcquireTimeoutError::HolderDied),
-            None => Err(AcquireTimeoutError::Timeout),
-        }
+        raw_lock::acquire_deadline(self.word(), me, deadline, || self.guard(me))
     }
 
     /// Runs `f` on the value with the lock held, and returns what it returns. A holder that

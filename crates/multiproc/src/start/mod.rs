@@ -84,7 +84,7 @@ impl fmt::Display for StartMethod {
 /// The error for a start-method name that is not `forkserver` or `spawn`.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "unknown start method {0:?} (expected \"forkserver\" or \"spawn\"; \"fork\" needs the unsafe StartMethod::fork())"
+    "unknown start method {0:?} (expected \"forkserver\" or \"spawn\"; \"fork\" is only made by StartMethod::fork(), which is `unsafe`)"
 )]
 pub struct ParseStartMethodError(String);
 

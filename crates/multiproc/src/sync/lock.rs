@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::error::{AcquireResult, AcquireTimeoutError, HolderDied, ReleaseError, TryAcquireError};
+use super::error::{AcquireResult, AcquireTimeoutError, ReleaseError, TryAcquireError};
 use super::raw_lock::{self, Taken};
 use crate::shared::mapping::{self, Mapping};
 use crate::sys::fd::deadline_after;
@@ -70,15 +70,6 @@ impl Lock {
         self.map.u32_at(STATE)
     }
 
-    #[inline]
-    fn taken(&self, me: u32, taken: Taken) -> AcquireResult<LockGuard<'_>> {
-        let guard = LockGuard { lock: self, me };
-        match taken {
-            Taken::Clean => Ok(guard),
-            Taken::HolderDied(id) => Err(HolderDied::new(guard, id)),
-        }
-    }
-
     /// Blocks until the lock is acquired (Python's `acquire()`).
     ///
     /// It cannot wait forever on a dead holder: when the holder's process has ended, the
@@ -86,20 +77,14 @@ impl Lock {
     #[inline]
     pub fn acquire(&self) -> AcquireResult<LockGuard<'_>> {
         let me = owner::process_word();
-        match raw_lock::lock(self.word(), me, None) {
-            Some(t) => self.taken(me, t),
-            None => unreachable!("an acquire without deadline cannot time out"),
-        }
+        raw_lock::acquire(self.word(), me, || LockGuard { lock: self, me })
     }
 
     /// Acquires the lock if it is free (Python's `acquire(False)`).
     #[inline]
     pub fn try_acquire(&self) -> Result<LockGuard<'_>, TryAcquireError<LockGuard<'_>>> {
         let me = owner::process_word();
-        match raw_lock::try_lock(self.word(), me) {
-            Some(t) => self.taken(me, t).map_err(TryAcquireError::HolderDied),
-            None => Err(TryAcquireError::WouldBlock),
-        }
+        raw_lock::try_acquire(self.word(), me, || LockGuard { lock: self, me })
     }
 
     /// Waits at most `timeout` to acquire the lock (Python's `acquire(timeout=...)`).
@@ -116,10 +101,7 @@ impl Lock {
         deadline: Instant,
     ) -> Result<LockGuard<'_>, AcquireTimeoutError<LockGuard<'_>>> {
         let me = owner::process_word();
-        match raw_lock::lock(self.word(), me, Some(deadline)) {
-            Some(t) => self.taken(me, t).map_err(AcquireTimeoutError::HolderDied),
-            None => Err(AcquireTimeoutError::Timeout),
-        }
+        raw_lock::acquire_deadline(self.word(), me, deadline, || LockGuard { lock: self, me })
     }
 
     /// Releases the lock, whoever acquired it (Python's `release()`). For a lock acquired in

@@ -11,6 +11,7 @@ use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::time::{Duration, Instant};
 
+use super::{AcquireResult, AcquireTimeoutError, HolderDied, TryAcquireError};
 use crate::sys::futex;
 use crate::sys::owner::{self, FLAG_BIT, OWNER_MASK};
 
@@ -30,6 +31,48 @@ pub(crate) enum Taken {
     Clean,
     /// Its holder, the process or thread with this id, ended while holding it.
     HolderDied(u32),
+}
+
+/// The guard `guard()` makes once the lock is held, as an acquire result: inside
+/// [`HolderDied`] if the previous holder died with it.
+fn outcome<G>(taken: Taken, guard: impl FnOnce() -> G) -> AcquireResult<G> {
+    match taken {
+        Taken::Clean => Ok(guard()),
+        Taken::HolderDied(id) => Err(HolderDied::new(guard(), id)),
+    }
+}
+
+/// Blocks until `me` holds the lock; then `guard()` makes the guard.
+pub(crate) fn acquire<G>(word: &AtomicU32, me: u32, guard: impl FnOnce() -> G) -> AcquireResult<G> {
+    match lock(word, me, None) {
+        Some(t) => outcome(t, guard),
+        None => unreachable!("an acquire without deadline cannot time out"),
+    }
+}
+
+/// Takes the lock for `me` if it is free (or its holder is dead); then `guard()` makes the guard.
+pub(crate) fn try_acquire<G>(
+    word: &AtomicU32,
+    me: u32,
+    guard: impl FnOnce() -> G,
+) -> Result<G, TryAcquireError<G>> {
+    match try_lock(word, me) {
+        Some(t) => outcome(t, guard).map_err(TryAcquireError::HolderDied),
+        None => Err(TryAcquireError::WouldBlock),
+    }
+}
+
+/// Waits until `deadline` at most for `me` to hold the lock; then `guard()` makes the guard.
+pub(crate) fn acquire_deadline<G>(
+    word: &AtomicU32,
+    me: u32,
+    deadline: Instant,
+    guard: impl FnOnce() -> G,
+) -> Result<G, AcquireTimeoutError<G>> {
+    match lock(word, me, Some(deadline)) {
+        Some(t) => outcome(t, guard).map_err(AcquireTimeoutError::HolderDied),
+        None => Err(AcquireTimeoutError::Timeout),
+    }
 }
 
 /// Takes the lock for `me` if it is free, or if its holder is dead. `None` if a live holder has it.

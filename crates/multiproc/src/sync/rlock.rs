@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::error::{AcquireResult, AcquireTimeoutError, HolderDied, ReleaseError, TryAcquireError};
+use super::error::{AcquireResult, AcquireTimeoutError, ReleaseError, TryAcquireError};
 use super::raw_lock::{self, Taken};
 use crate::shared::mapping::{self, Mapping};
 use crate::sys::fd::deadline_after;
@@ -87,12 +87,10 @@ impl RLock {
         true
     }
 
-    fn taken(&self, t: Taken) -> AcquireResult<RLockGuard<'_>> {
+    /// The guard of a first acquisition: the count starts at one.
+    fn first_guard(&self) -> RLockGuard<'_> {
         self.count_word().store(1, Ordering::Relaxed);
-        match t {
-            Taken::Clean => Ok(self.guard()),
-            Taken::HolderDied(id) => Err(HolderDied::new(self.guard(), id)),
-        }
+        self.guard()
     }
 
     /// Blocks until this thread holds the lock (Python's `acquire()`). If the thread already
@@ -102,10 +100,7 @@ impl RLock {
         if self.reenter(me) {
             return Ok(self.guard());
         }
-        match raw_lock::lock(self.word(), me, None) {
-            Some(t) => self.taken(t),
-            None => unreachable!("an acquire without deadline cannot time out"),
-        }
+        raw_lock::acquire(self.word(), me, || self.first_guard())
     }
 
     /// Acquires the lock if it is free or already held by this thread.
@@ -114,10 +109,7 @@ impl RLock {
         if self.reenter(me) {
             return Ok(self.guard());
         }
-        match raw_lock::try_lock(self.word(), me) {
-            Some(t) => self.taken(t).map_err(TryAcquireError::HolderDied),
-            None => Err(TryAcquireError::WouldBlock),
-        }
+        raw_lock::try_acquire(self.word(), me, || self.first_guard())
     }
 
     /// Waits at most `timeout` to acquire the lock.
@@ -137,10 +129,7 @@ impl RLock {
         if self.reenter(me) {
             return Ok(self.guard());
         }
-        match raw_lock::lock(self.word(), me, Some(deadline)) {
-            Some(t) => self.taken(t).map_err(AcquireTimeoutError::HolderDied),
-            None => Err(AcquireTimeoutError::Timeout),
-        }
+        raw_lock::acquire_deadline(self.word(), me, deadline, || self.first_guard())
     }
 
     /// Releases one acquisition (Python's `release()`), for a guard that was forgotten with
