@@ -175,6 +175,9 @@
 //! [`Process::start_method`].
 
 #![doc(html_no_source)]
+// `unsafe` lives in `sys/` and the shared-memory internals only; each module there that needs
+// it allows it by name.
+#![deny(unsafe_code)]
 
 pub mod codec;
 pub mod connection;

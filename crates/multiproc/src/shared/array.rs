@@ -12,10 +12,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::mapping::{self, Mapping};
 use super::value::data_offset;
+use crate::sync::owner;
 use crate::sync::raw_lock::{self};
 use crate::sync::{AcquireResult, AcquireTimeoutError, HolderDied, TryAcquireError};
 use crate::sys::fd::deadline_after;
-use crate::sys::owner;
 
 const MAGIC: u32 = mapping::magic(b"ARRY");
 const RAW_MAGIC: u32 = mapping::magic(b"ARRR");

@@ -8,10 +8,13 @@
 //! No safe API hands out a shared reference into memory that another process may be writing:
 //! reads and writes copy, and `&mut` access exists only while a lock is held.
 
+#[allow(unsafe_code)]
 pub(crate) mod mapping;
 
+#[allow(unsafe_code)]
 mod array;
 mod shared_memory;
+#[allow(unsafe_code)]
 mod value;
 
 pub use array::{Array, ArrayGuard, RawArray};

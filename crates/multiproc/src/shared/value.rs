@@ -11,10 +11,10 @@ use bytemuck::Pod;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::mapping::{self, Mapping};
+use crate::sync::owner;
 use crate::sync::raw_lock::{self};
 use crate::sync::{AcquireResult, AcquireTimeoutError, HolderDied, TryAcquireError};
 use crate::sys::fd::deadline_after;
-use crate::sys::owner;
 
 const MAGIC: u32 = mapping::magic(b"VALU");
 const RAW_MAGIC: u32 = mapping::magic(b"VALR");

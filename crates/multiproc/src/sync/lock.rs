@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::error::{AcquireResult, AcquireTimeoutError, ReleaseError, TryAcquireError};
+use super::owner;
 use super::raw_lock::{self, Taken};
 use crate::shared::mapping::{self, Mapping};
 use crate::sys::fd::deadline_after;
-use crate::sys::owner;
 
 const MAGIC: u32 = mapping::magic(b"LOCK");
 const STATE: usize = 4;

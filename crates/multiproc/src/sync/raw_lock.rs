@@ -2,7 +2,7 @@
 //! shared values.
 //!
 //! The lock is one 32-bit word in shared memory: 0 when free, otherwise the holder's owner word
-//! (a pid or tid with a start-time tag, see `sys::owner`) with bit 31 set when some waiter may
+//! (a pid or tid with a start-time tag, see `owner`) with bit 31 set when some waiter may
 //! sleep. Taking a free lock is one compare-and-swap; releasing is one more. A waiter sleeps on
 //! the word with a futex, waking every [`CHECK_INTERVAL`] to ask whether the holder still lives;
 //! if it died, the waiter takes the lock over and reports the death.
@@ -11,9 +11,9 @@ use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::time::{Duration, Instant};
 
+use super::owner::{self, FLAG_BIT, OWNER_MASK};
 use super::{AcquireResult, AcquireTimeoutError, HolderDied, TryAcquireError};
 use crate::sys::futex;
-use crate::sys::owner::{self, FLAG_BIT, OWNER_MASK};
 
 /// Set in the lock word while some waiter may be asleep on it.
 const WAITERS: u32 = FLAG_BIT;
