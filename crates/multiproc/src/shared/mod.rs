@@ -13,12 +13,18 @@ pub(crate) mod mapping;
 
 #[allow(unsafe_code)]
 mod array;
+mod list;
+mod manager;
 mod shared_memory;
+#[allow(unsafe_code)]
+mod tracker;
 #[allow(unsafe_code)]
 mod value;
 
 pub use array::{Array, ArrayGuard, RawArray};
-pub use shared_memory::{SharedMemory, ShmError};
+pub use list::{ListItem, ShareableList};
+pub use manager::SharedMemoryManager;
+pub use shared_memory::{SharedMemory, ShmError, ShmOptions};
 pub use value::{RawValue, Value, ValueGuard};
 
 /// The plain-data bound of [`Value`] and [`Array`] elements: any bit pattern is a valid value

@@ -23,8 +23,8 @@ pub(crate) mod mman;
 #[allow(unsafe_code)]
 pub(crate) mod proc;
 #[allow(unsafe_code)]
-pub(crate) mod shm_tracker;
-#[allow(unsafe_code)]
 pub(crate) mod target;
 #[allow(unsafe_code)]
 pub(crate) mod task;
+#[allow(unsafe_code)]
+pub(crate) mod watcher;
