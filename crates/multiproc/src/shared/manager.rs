@@ -37,6 +37,7 @@ use crate::sync::Event;
 /// }
 ///
 /// fn main() {
+///     multiproc::init();
 ///     let smm = SharedMemoryManager::start().unwrap();
 ///     let name = multiproc::spawn(worker, smm.clone()).join().unwrap();
 ///     let list = ShareableList::attach(&name).unwrap();

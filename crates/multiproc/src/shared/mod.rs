@@ -14,6 +14,7 @@ pub(crate) mod mapping;
 #[allow(unsafe_code)]
 mod array;
 mod list;
+mod locking;
 mod manager;
 mod shared_memory;
 #[allow(unsafe_code)]
@@ -23,6 +24,7 @@ mod value;
 
 pub use array::{Array, ArrayGuard, RawArray};
 pub use list::{ListItem, ShareableList};
+pub use locking::SharedLock;
 pub use manager::SharedMemoryManager;
 pub use shared_memory::{SharedMemory, ShmError, ShmOptions};
 pub use value::{RawValue, Value, ValueGuard};
