@@ -138,16 +138,13 @@ fn take<'a>(own: &'a AtomicU32, shared: Option<&'a SharedLock>, wait: Wait) -> G
         },
     };
     let me = owner::thread_word();
-    if raw_lock::holder(own) == me {
-        // This thread holds the value already (through a shared RLock, it got this far).
-        match wait {
-            Wait::No => return Got::Busy,
-            _ => panic!("this thread already holds the lock of this shared value"),
-        }
-    }
+    // This thread may hold the value already (through a shared RLock, it got this far): a
+    // second guard would alias the first.
     let taken = match wait {
+        Wait::No if raw_lock::holder(own) == me => None,
         Wait::No => raw_lock::try_lock(own, me),
-        _ => raw_lock::lock(own, me, deadline),
+        _ => raw_lock::lock_not_reentered(own, me, deadline)
+            .expect("this thread already holds the lock of this shared value"),
     };
     match taken {
         None => Got::Busy,

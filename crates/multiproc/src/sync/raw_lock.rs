@@ -117,6 +117,27 @@ pub(crate) fn lock(word: &AtomicU32, me: u32, deadline: Option<Instant>) -> Opti
     lock_slow(word, me, deadline)
 }
 
+/// Like [`lock`], for a lock held by threads (whose `me` is a thread word): `Err(Reentered)`
+/// at once if `me` holds it already, instead of waiting for itself forever.
+#[inline]
+pub(crate) fn lock_not_reentered(
+    word: &AtomicU32,
+    me: u32,
+    deadline: Option<Instant>,
+) -> Result<Option<Taken>, Reentered> {
+    if word.compare_exchange(0, me, Acquire, Relaxed).is_ok() {
+        return Ok(Some(Taken::Clean));
+    }
+    if holder(word) == me {
+        return Err(Reentered);
+    }
+    Ok(lock_slow(word, me, deadline))
+}
+
+/// The caller asked for a lock that it holds already.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Reentered;
+
 #[cold]
 fn lock_slow(word: &AtomicU32, me: u32, deadline: Option<Instant>) -> Option<Taken> {
     for _ in 0..SPINS {
