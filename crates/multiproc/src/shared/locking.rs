@@ -81,6 +81,7 @@ pub(super) struct Held<'a> {
 }
 
 impl Drop for Held<'_> {
+    #[inline]
     fn drop(&mut self) {
         raw_lock::unlock_mine(self.own, self.me);
     }
@@ -111,29 +112,10 @@ enum Got<'a> {
 }
 
 fn take<'a>(own: &'a AtomicU32, shared: Option<&'a SharedLock>, wait: Wait) -> Got<'a> {
-    let deadline = match wait {
-        Wait::No => Some(Instant::now()),
-        Wait::Until(d) => Some(d),
-        Wait::Forever => None,
-    };
-    let (guard, mut died) = match shared {
+    let (guard, died) = match shared {
         None => (None, None),
-        Some(SharedLock::Lock(l)) => match take_one(
-            wait,
-            || l.acquire(),
-            || l.try_acquire(),
-            |d| l.acquire_deadline(d),
-        ) {
-            Some((g, died)) => (Some(SharedGuard::Lock(g)), died),
-            None => return Got::Busy,
-        },
-        Some(SharedLock::RLock(l)) => match take_one(
-            wait,
-            || l.acquire(),
-            || l.try_acquire(),
-            |d| l.acquire_deadline(d),
-        ) {
-            Some((g, died)) => (Some(SharedGuard::RLock(g)), died),
+        Some(lock) => match take_shared(lock, wait) {
+            Some(got) => got,
             None => return Got::Busy,
         },
     };
@@ -143,25 +125,48 @@ fn take<'a>(own: &'a AtomicU32, shared: Option<&'a SharedLock>, wait: Wait) -> G
     let taken = match wait {
         Wait::No if raw_lock::holder(own) == me => None,
         Wait::No => raw_lock::try_lock(own, me),
-        _ => raw_lock::lock_not_reentered(own, me, deadline)
-            .expect("this thread already holds the lock of this shared value"),
+        Wait::Until(d) => lock_own(own, me, Some(d)),
+        Wait::Forever => lock_own(own, me, None),
     };
-    match taken {
-        None => Got::Busy,
-        Some(t) => {
-            if let Taken::HolderDied(id) = t {
-                died = died.or(Some(id));
-            }
-            let held = Held {
-                own,
-                me,
-                _shared: guard,
-            };
-            match died {
-                None => Got::Clean(held),
-                Some(id) => Got::Died(held, id),
-            }
-        }
+    let Some(taken) = taken else {
+        return Got::Busy;
+    };
+    let held = Held {
+        own,
+        me,
+        _shared: guard,
+    };
+    match (died, taken) {
+        (Some(id), _) | (None, Taken::HolderDied(id)) => Got::Died(held, id),
+        (None, Taken::Clean) => Got::Clean(held),
+    }
+}
+
+#[inline]
+fn lock_own(own: &AtomicU32, me: u32, deadline: Option<Instant>) -> Option<Taken> {
+    raw_lock::lock_not_reentered(own, me, deadline)
+        .expect("this thread already holds the lock of this shared value")
+}
+
+/// Takes a shared lock: the guard, and the dead holder's id if it was taken over. `None` if
+/// it is busy.
+#[cold]
+fn take_shared(lock: &SharedLock, wait: Wait) -> Option<(Option<SharedGuard<'_>>, Option<u32>)> {
+    match lock {
+        SharedLock::Lock(l) => take_one(
+            wait,
+            || l.acquire(),
+            || l.try_acquire(),
+            |d| l.acquire_deadline(d),
+        )
+        .map(|(g, died)| (Some(SharedGuard::Lock(g)), died)),
+        SharedLock::RLock(l) => take_one(
+            wait,
+            || l.acquire(),
+            || l.try_acquire(),
+            |d| l.acquire_deadline(d),
+        )
+        .map(|(g, died)| (Some(SharedGuard::RLock(g)), died)),
     }
 }
 
@@ -194,11 +199,23 @@ fn take_one<G>(
 ///
 /// # Panics
 /// If this thread holds the value already.
+#[inline]
 pub(super) fn acquire<'a, G>(
     own: &'a AtomicU32,
     shared: Option<&'a SharedLock>,
     guard: impl FnOnce(Held<'a>) -> G,
 ) -> AcquireResult<G> {
+    // The common case, a value of its own whose lock is free: one compare-and-swap.
+    if shared.is_none() {
+        let me = owner::thread_word();
+        if raw_lock::lock_if_free(own, me) {
+            return Ok(guard(Held {
+                own,
+                me,
+                _shared: None,
+            }));
+        }
+    }
     match take(own, shared, Wait::Forever) {
         Got::Clean(h) => Ok(guard(h)),
         Got::Died(h, id) => Err(HolderDied::new(guard(h), id)),

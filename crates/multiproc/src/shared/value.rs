@@ -26,9 +26,11 @@ const HEADER: usize = 16;
 /// Where the data starts for a `T`, after a header of `header` bytes.
 pub(super) fn data_offset<T>(header: usize) -> usize {
     let align = std::mem::align_of::<T>();
+    // Mappings start on a page, and pages are 4096 bytes or more: a constant check, where
+    // asking the system for the page size cost a call on every access.
     assert!(
-        align <= crate::sys::mman::page_size(),
-        "shared values cannot be aligned to more than a page"
+        align <= 4096,
+        "shared values cannot be aligned to more than 4096 bytes"
     );
     header.div_ceil(align) * align
 }

@@ -75,10 +75,17 @@ pub(crate) fn acquire_deadline<G>(
     }
 }
 
+/// Takes the lock for `me` if it is free, in one compare-and-swap: the fast path of a caller
+/// that has a slow path of its own. `false` if anyone holds it.
+#[inline]
+pub(crate) fn lock_if_free(word: &AtomicU32, me: u32) -> bool {
+    word.compare_exchange(0, me, Acquire, Relaxed).is_ok()
+}
+
 /// Takes the lock for `me` if it is free, or if its holder is dead. `None` if a live holder has it.
 #[inline]
 pub(crate) fn try_lock(word: &AtomicU32, me: u32) -> Option<Taken> {
-    if word.compare_exchange(0, me, Acquire, Relaxed).is_ok() {
+    if lock_if_free(word, me) {
         return Some(Taken::Clean);
     }
     try_lock_cold(word, me)
