@@ -835,6 +835,24 @@ mod tests {
         assert!(pop(&r).is_none());
     }
 
+    /// The ring's lock held a bare thread id: a holder that died while its id went to a new
+    /// thread or process looked alive, and the queue stayed wedged.
+    #[test]
+    fn a_reused_holder_id_does_not_hide_a_death() {
+        let r = ring(0, PAGE);
+        r.push(b"a", None).unwrap();
+        // Our own id, alive, under another start time: a dead holder whose id was reused.
+        let reused = owner::process_word() ^ (1 << 22);
+        r.h32(H_HEAD_LOCK).store(reused, Ordering::SeqCst);
+        r.h32(H_TAIL_LOCK).store(reused, Ordering::SeqCst);
+        let t0 = Instant::now();
+        let deadline = Some(t0 + Duration::from_secs(5));
+        r.push(b"b", deadline).unwrap();
+        assert_eq!(r.pop(deadline, |b| b.to_vec()).unwrap(), b"a");
+        assert_eq!(pop(&r).unwrap(), b"b");
+        assert!(t0.elapsed() < Duration::from_secs(5));
+    }
+
     #[test]
     fn producer_dead_holding_the_lock_is_recovered() {
         let r = ring(0, PAGE);
