@@ -300,6 +300,14 @@ impl Table {
             && buf[..len] == *name
     }
 
+    /// Whether `slot` is live and names `seg`.
+    fn names(&self, slot: u64, seg: Segment<'_>) -> bool {
+        let _held = self.lock();
+        slot < self.used()
+            && self.map.u32_at(slot_at(slot) + S_STATE).load(Relaxed) == LIVE
+            && self.holds(slot_at(slot), seg)
+    }
+
     /// Frees `slot` if it still names `seg`: the segment needs no removal any more.
     pub(crate) fn unregister(&self, slot: u64, seg: Segment<'_>) {
         let _held = self.lock();
@@ -512,9 +520,12 @@ fn with_tracker<R>(f: impl FnOnce(&mut Tracker) -> io::Result<R>) -> io::Result<
 /// Registers `seg` for removal when this process ends.
 pub(crate) fn track(seg: Segment<'_>) -> io::Result<Registration> {
     with_tracker(|t| {
+        // Another handle of this process may have registered it already. (An inode number
+        // can come back for a newer file once the old one is gone: the slot must still name
+        // this segment.)
         let slot = match t.own.get(&(seg.dev, seg.ino)) {
-            Some(&slot) => slot,
-            None => {
+            Some(&slot) if t.table.names(slot, seg) => slot,
+            _ => {
                 let slot = t.table.register(seg, OWN, || None)?;
                 t.own.insert((seg.dev, seg.ino), slot);
                 slot
