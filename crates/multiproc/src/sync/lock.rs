@@ -26,7 +26,7 @@ const LEN: usize = 8;
 /// thread or process with [`Lock::release`] (after `std::mem::forget` of the guard).
 ///
 /// Unlike Python's, a lock whose holder **died** is not held forever: the next acquirer takes it
-/// and gets [`HolderDied`], which holds the guard.
+/// and gets [`HolderDied`](super::HolderDied), which holds the guard.
 ///
 /// ```rust,standalone_crate
 /// fn worker(lock: multiproc::Lock) {
@@ -73,7 +73,7 @@ impl Lock {
     /// Blocks until the lock is acquired (Python's `acquire()`).
     ///
     /// It cannot wait forever on a dead holder: when the holder's process has ended, the
-    /// lock is taken over and the guard comes back inside [`HolderDied`].
+    /// lock is taken over and the guard comes back inside [`HolderDied`](super::HolderDied).
     #[inline]
     pub fn acquire(&self) -> AcquireResult<LockGuard<'_>> {
         let me = owner::process_word();

@@ -27,7 +27,7 @@ const LEN: usize = 12;
 /// guards therefore stay on their thread (they are not `Send`).
 ///
 /// If the owning thread exits, or its process dies, while holding the lock, the next acquirer
-/// takes it over and gets [`HolderDied`] instead of waiting forever.
+/// takes it over and gets [`HolderDied`](super::HolderDied) instead of waiting forever.
 ///
 /// ```
 /// # fn main() -> std::io::Result<()> {
