@@ -164,7 +164,8 @@ pub(crate) struct RustPeer {
     pub(crate) version: &'static str,
     /// The program's name (a `[[bin]]` of this package).
     pub(crate) program: &'static str,
-    /// The figures (full names or group prefixes) the crate has no counterpart for, and why.
+    /// The figures the crate has no counterpart for (patterns as on the command line: full
+    /// names, group prefixes, a trailing `*`), and why.
     pub(crate) lacks: &'static [(&'static str, &'static str)],
 }
 
@@ -201,7 +202,7 @@ pub(crate) static PROCSPAWN: RustPeer = RustPeer {
         ),
         ("manager", "no manager or shared objects"),
         (
-            "pool.map",
+            "pool.map*",
             "no map: its pool runs one call per Pool::spawn, with no chunking (see \
              pool.apply_async)",
         ),
@@ -247,3 +248,47 @@ pub(crate) static CROSSMIST: RustPeer = RustPeer {
 
 /// Every Rust peer, in the order they are run.
 pub(crate) static RUST_PEERS: [&RustPeer; 3] = [&PROCSPAWN, &IPC_CHANNEL, &CROSSMIST];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rust_peer_offers_or_lacks_each_figure_never_both() {
+        for figure in crate::figures::all() {
+            let offered: Vec<&str> = figure
+                .peers()
+                .iter()
+                .filter_map(|p| match p.kind {
+                    PeerKind::Rust(rust) => Some(rust.name),
+                    _ => None,
+                })
+                .collect();
+            for peer in RUST_PEERS {
+                let offers = offered.contains(&peer.name);
+                let lacks = peer.lacks(figure.name());
+                assert!(
+                    offers != lacks.is_some(),
+                    "{} for {}: offered {offers}, lacks {lacks:?}",
+                    peer.name,
+                    figure.name()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_versions_reported_are_pinned_and_locked() {
+        let manifest = include_str!("../Cargo.toml");
+        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock"))
+            .expect("the workspace's Cargo.lock");
+        for peer in RUST_PEERS {
+            let pin = format!("\n{} = \"={}\"", peer.name, peer.version);
+            assert!(manifest.contains(&pin), "Cargo.toml lacks {pin:?}");
+            let locked = format!("name = \"{}\"\nversion = \"{}\"\n", peer.name, peer.version);
+            assert!(lock.contains(&locked), "Cargo.lock lacks {locked:?}");
+            let program = format!("name = \"{}\"", peer.program);
+            assert!(manifest.contains(&program), "Cargo.toml lacks {program:?}");
+        }
+    }
+}
