@@ -17,8 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::sync::raw_lock::{self, Taken};
 use crate::sync::{
-    AcquireResult, AcquireTimeoutError, HolderDied, Lock, LockGuard, RLock, RLockGuard,
-    TryAcquireError, owner,
+    AcquireResult, AcquireTimeoutError, HolderDied, Lock, RLock, TryAcquireError, owner,
 };
 
 /// A lock that a [`Value`](super::Value) or an [`Array`](super::Array) shares with other
@@ -67,23 +66,34 @@ impl From<RLock> for SharedLock {
     }
 }
 
-/// A held shared lock.
-enum SharedGuard<'a> {
-    Lock(#[allow(dead_code)] LockGuard<'a>),
-    RLock(#[allow(dead_code)] RLockGuard<'a>),
-}
-
-/// Both locks of a value, held: the own one is released first, then the shared one.
+/// Both locks of a value, held: the own one is released first, then the shared one. (The
+/// shared lock's guard is not kept: a guard this small keeps the critical section short, and
+/// the shared lock is released through its handle, as its guard would.)
 pub(super) struct Held<'a> {
     own: &'a AtomicU32,
     me: u32,
-    _shared: Option<SharedGuard<'a>>,
+    shared: Option<&'a SharedLock>,
 }
 
 impl Drop for Held<'_> {
     #[inline]
     fn drop(&mut self) {
         raw_lock::unlock_mine(self.own, self.me);
+        if let Some(lock) = self.shared {
+            release_shared(lock);
+        }
+    }
+}
+
+/// Releases a shared lock taken by [`take_shared`], as dropping its guard would.
+#[cold]
+#[inline(never)]
+fn release_shared(lock: &SharedLock) {
+    match lock {
+        SharedLock::Lock(l) => l.release_mine(),
+        SharedLock::RLock(l) => {
+            let _ = l.release();
+        }
     }
 }
 
@@ -112,10 +122,10 @@ enum Got<'a> {
 }
 
 fn take<'a>(own: &'a AtomicU32, shared: Option<&'a SharedLock>, wait: Wait) -> Got<'a> {
-    let (guard, died) = match shared {
-        None => (None, None),
+    let died = match shared {
+        None => None,
         Some(lock) => match take_shared(lock, wait) {
-            Some(got) => got,
+            Some(died) => died,
             None => return Got::Busy,
         },
     };
@@ -125,71 +135,83 @@ fn take<'a>(own: &'a AtomicU32, shared: Option<&'a SharedLock>, wait: Wait) -> G
     let taken = match wait {
         Wait::No if raw_lock::holder(own) == me => None,
         Wait::No => raw_lock::try_lock(own, me),
-        Wait::Until(d) => lock_own(own, me, Some(d)),
-        Wait::Forever => lock_own(own, me, None),
+        Wait::Until(_) | Wait::Forever => {
+            let deadline = match wait {
+                Wait::Until(d) => Some(d),
+                _ => None,
+            };
+            match raw_lock::lock_not_reentered(own, me, deadline) {
+                Ok(t) => t,
+                Err(_) => {
+                    if let Some(lock) = shared {
+                        release_shared(lock);
+                    }
+                    panic!("{REENTERED}");
+                }
+            }
+        }
     };
     let Some(taken) = taken else {
+        if let Some(lock) = shared {
+            release_shared(lock);
+        }
         return Got::Busy;
     };
-    let held = Held {
-        own,
-        me,
-        _shared: guard,
-    };
+    let held = Held { own, me, shared };
     match (died, taken) {
         (Some(id), _) | (None, Taken::HolderDied(id)) => Got::Died(held, id),
         (None, Taken::Clean) => Got::Clean(held),
     }
 }
 
-#[inline]
-fn lock_own(own: &AtomicU32, me: u32, deadline: Option<Instant>) -> Option<Taken> {
-    raw_lock::lock_not_reentered(own, me, deadline)
-        .expect("this thread already holds the lock of this shared value")
-}
+/// What a thread that locks a value it holds already is told.
+const REENTERED: &str = "this thread already holds the lock of this shared value";
 
-/// Takes a shared lock: the guard, and the dead holder's id if it was taken over. `None` if
-/// it is busy.
+/// Takes a shared lock (its guard is forgotten: [`Held`] releases it). `Some` with the dead
+/// holder's id if it was taken over; `None` if it is busy.
 #[cold]
-fn take_shared(lock: &SharedLock, wait: Wait) -> Option<(Option<SharedGuard<'_>>, Option<u32>)> {
+fn take_shared(lock: &SharedLock, wait: Wait) -> Option<Option<u32>> {
     match lock {
         SharedLock::Lock(l) => take_one(
             wait,
             || l.acquire(),
             || l.try_acquire(),
             |d| l.acquire_deadline(d),
-        )
-        .map(|(g, died)| (Some(SharedGuard::Lock(g)), died)),
+        ),
         SharedLock::RLock(l) => take_one(
             wait,
             || l.acquire(),
             || l.try_acquire(),
             |d| l.acquire_deadline(d),
-        )
-        .map(|(g, died)| (Some(SharedGuard::RLock(g)), died)),
+        ),
     }
 }
 
-/// Takes one shared lock with the form that `wait` asks for: the guard, and the dead holder's
-/// id if it was taken over. `None` if it is busy.
+/// Takes one shared lock with the form that `wait` asks for, and forgets its guard (the lock
+/// stays held). `Some` with the dead holder's id if it was taken over; `None` if it is busy.
 fn take_one<G>(
     wait: Wait,
     block: impl FnOnce() -> AcquireResult<G>,
     try_: impl FnOnce() -> Result<G, TryAcquireError<G>>,
     until: impl FnOnce(Instant) -> Result<G, AcquireTimeoutError<G>>,
-) -> Option<(G, Option<u32>)> {
+) -> Option<Option<u32>> {
     let died = |d: HolderDied<G>| {
         let id = d.holder();
-        (d.into_inner(), Some(id))
+        std::mem::forget(d.into_inner());
+        Some(id)
+    };
+    let clean = |g: G| {
+        std::mem::forget(g);
+        None
     };
     match wait {
-        Wait::Forever => Some(block().map_or_else(died, |g| (g, None))),
+        Wait::Forever => Some(block().map_or_else(died, clean)),
         Wait::No => match try_() {
-            Ok(g) => Some((g, None)),
+            Ok(g) => Some(clean(g)),
             Err(e) => e.into_holder_died().map(died),
         },
         Wait::Until(d) => match until(d) {
-            Ok(g) => Some((g, None)),
+            Ok(g) => Some(clean(g)),
             Err(e) => e.into_holder_died().map(died),
         },
     }
@@ -205,16 +227,28 @@ pub(super) fn acquire<'a, G>(
     shared: Option<&'a SharedLock>,
     guard: impl FnOnce(Held<'a>) -> G,
 ) -> AcquireResult<G> {
-    // The common case, a value of its own whose lock is free: one compare-and-swap.
+    // The common case, a value of its own: one compare-and-swap when its lock is free, and
+    // straight to the spin when it is not.
     if shared.is_none() {
         let me = owner::thread_word();
-        if raw_lock::lock_if_free(own, me) {
-            return Ok(guard(Held {
-                own,
-                me,
-                _shared: None,
-            }));
-        }
+        let taken = if raw_lock::lock_if_free(own, me) {
+            Taken::Clean
+        } else {
+            match raw_lock::lock_contended_not_reentered(own, me, None) {
+                Ok(Some(t)) => t,
+                Ok(None) => unreachable!("an acquire without deadline cannot time out"),
+                Err(_) => panic!("{REENTERED}"),
+            }
+        };
+        let held = Held {
+            own,
+            me,
+            shared: None,
+        };
+        return match taken {
+            Taken::Clean => Ok(guard(held)),
+            Taken::HolderDied(id) => Err(HolderDied::new(guard(held), id)),
+        };
     }
     match take(own, shared, Wait::Forever) {
         Got::Clean(h) => Ok(guard(h)),

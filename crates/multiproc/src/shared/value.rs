@@ -438,6 +438,21 @@ mod tests {
     }
 
     #[test]
+    fn a_relock_through_a_shared_rlock_panics_and_releases_everything() {
+        let lock = crate::RLock::new();
+        let v = Value::new_with_lock(0u8, lock.clone());
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            v.with_lock(|_| v.get());
+        }));
+        assert!(caught.is_err());
+        assert!(!lock.locked(), "the shared RLock stayed held");
+        std::thread::scope(|s| {
+            s.spawn(|| v.set(9));
+        });
+        assert_eq!(v.get(), 9);
+    }
+
+    #[test]
     fn a_value_travels_with_its_lock() {
         let lock = crate::Lock::new();
         let v = Value::new_with_lock(5u16, lock.clone());

@@ -116,6 +116,12 @@ impl Lock {
         }
     }
 
+    /// Releases the lock if this process holds it: what dropping a guard does, for a caller
+    /// that forgot its guard to keep a smaller one of its own.
+    pub(crate) fn release_mine(&self) {
+        raw_lock::unlock_mine(self.word(), owner::process_word());
+    }
+
     /// Whether the lock is held, by any process.
     #[doc(alias = "is_locked")]
     pub fn locked(&self) -> bool {

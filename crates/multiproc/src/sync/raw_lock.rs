@@ -132,9 +132,21 @@ pub(crate) fn lock_not_reentered(
     me: u32,
     deadline: Option<Instant>,
 ) -> Result<Option<Taken>, Reentered> {
-    if word.compare_exchange(0, me, Acquire, Relaxed).is_ok() {
+    if lock_if_free(word, me) {
         return Ok(Some(Taken::Clean));
     }
+    lock_contended_not_reentered(word, me, deadline)
+}
+
+/// The rest of [`lock_not_reentered`] after its compare-and-swap failed: for a caller that
+/// made that attempt itself. No second compare-and-swap before the spin: each one would take
+/// the lock's cache line from its holder.
+#[cold]
+pub(crate) fn lock_contended_not_reentered(
+    word: &AtomicU32,
+    me: u32,
+    deadline: Option<Instant>,
+) -> Result<Option<Taken>, Reentered> {
     if holder(word) == me {
         return Err(Reentered);
     }
