@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::listener::{Auth, DEFAULT_HANDSHAKE_TIMEOUT, Key, authenticate};
 use super::{Address, Connection, DEFAULT_MAX_FRAME, Error};
-use crate::sys::fd::deadline_after;
+use crate::deadline::Deadline;
 
 /// Connects to a listener and returns a [`Connection`] (Python's
 /// `multiprocessing.connection.Client`).
@@ -38,7 +38,8 @@ impl Client {
         }
     }
 
-    /// Authenticates with `key` (the listener must use the same key).
+    /// Authenticates with `key` (the listener must use the same key). An empty key proves
+    /// nothing, and is logged as a warning when connecting.
     pub fn authkey(mut self, key: impl AsRef<[u8]>) -> Self {
         self.key = Some(Key(key.as_ref().to_vec()));
         self
@@ -66,39 +67,42 @@ impl Client {
     /// Connects, then runs the handshake if there is an authkey (bounded by the handshake
     /// timeout). A wrong key is an [`Error::Authentication`].
     pub fn connect(self) -> Result<Connection, Error> {
-        let deadline = deadline_after(self.handshake_timeout);
-        self.connect_inner(None, deadline)
+        self.connect_inner(Deadline::NEVER)
     }
 
     /// Connects and authenticates, within `timeout` in all.
     pub fn connect_timeout(self, timeout: Duration) -> Result<Connection, Error> {
-        self.connect_deadline(deadline_after(timeout))
+        self.connect_inner(Deadline::after(timeout))
     }
 
     /// Connects and authenticates, by `deadline` at most.
     pub fn connect_deadline(self, deadline: Instant) -> Result<Connection, Error> {
-        let limit = deadline.min(deadline_after(self.handshake_timeout));
-        self.connect_inner(Some(deadline), limit)
+        self.connect_inner(Deadline::at(deadline))
     }
 
-    fn connect_inner(
-        self,
-        deadline: Option<Instant>,
-        handshake_deadline: Instant,
-    ) -> Result<Connection, Error> {
+    fn connect_inner(self, deadline: Deadline) -> Result<Connection, Error> {
+        let handshake_deadline = deadline.earlier(Deadline::after(self.handshake_timeout));
+        self.address.check_supported().map_err(Error::Io)?;
         let fd = connect_socket(&self.address, deadline).map_err(|e| match e.kind() {
             io::ErrorKind::TimedOut => Error::Timeout,
             _ => Error::Io(e),
         })?;
         let mut conn = Connection::from_socket(fd, true, true);
         conn.set_max_frame_size(self.max_frame);
+        if self.key.as_ref().is_some_and(|k| k.0.is_empty()) {
+            log::warn!(
+                target: "multiproc",
+                "connecting to {} with an empty authkey, which proves nothing",
+                self.address
+            );
+        }
         let auth = Auth::new(self.key, self.strict);
-        authenticate(&mut conn, auth.as_ref(), false, handshake_deadline)?;
+        authenticate(&conn, auth.as_ref(), false, handshake_deadline)?;
         Ok(conn)
     }
 }
 
-fn connect_socket(address: &Address, deadline: Option<Instant>) -> io::Result<OwnedFd> {
+fn connect_socket(address: &Address, deadline: Deadline) -> io::Result<OwnedFd> {
     match address {
         Address::Unix(path) => UnixStream::connect(path).map(OwnedFd::from),
         Address::Abstract(name) => {
@@ -107,15 +111,10 @@ fn connect_socket(address: &Address, deadline: Option<Instant>) -> io::Result<Ow
             UnixStream::connect_addr(&addr).map(OwnedFd::from)
         }
         Address::Tcp(addr) => {
-            let stream = match deadline {
+            let stream = match deadline.remaining() {
                 None => TcpStream::connect(addr)?,
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(io::ErrorKind::TimedOut.into());
-                    }
-                    TcpStream::connect_timeout(addr, left)?
-                }
+                Some(left) if left.is_zero() => return Err(io::ErrorKind::TimedOut.into()),
+                Some(left) => TcpStream::connect_timeout(addr, left)?,
             };
             stream.set_nodelay(true)?;
             Ok(stream.into())

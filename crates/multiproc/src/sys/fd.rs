@@ -246,6 +246,43 @@ unsafe fn recv_raw(
     Ok(n)
 }
 
+/// Copies up to `buf.len()` bytes from the front of a stream socket's queue without taking
+/// them and without waiting. Descriptors riding on those bytes stay queued (no control buffer
+/// is given, so none are installed). Returns 0 at end of stream.
+pub(crate) fn peek(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of its length.
+    let r = unsafe {
+        libc::recv(
+            sock.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    cvt_size(r)
+}
+
+/// Whether the peer of a stream socket has closed its sending side (or the socket failed),
+/// checked without waiting.
+pub(crate) fn peer_closed(sock: BorrowedFd<'_>) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd: sock.as_raw_fd(),
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: `pfd` is one valid pollfd; a zero timeout does not wait.
+    cvt(unsafe { libc::poll(&mut pfd, 1, 0) })?;
+    Ok(pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0)
+}
+
+/// How many bytes wait in a socket's receive queue (`FIONREAD`).
+pub(crate) fn bytes_queued(sock: BorrowedFd<'_>) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer, which points at `n`.
+    cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::FIONREAD, &mut n) })?;
+    Ok(n.max(0) as usize)
+}
+
 /// Closes `fd`, reporting the error that dropping an `OwnedFd` would ignore.
 pub(crate) fn close(fd: OwnedFd) -> io::Result<()> {
     // SAFETY: `into_raw_fd` gives up ownership, so the descriptor is closed exactly once, here.
