@@ -1,10 +1,12 @@
 //! Pipes and connections between real processes: typed and bytes messages, connections as
-//! arguments and inside messages, `wait` over connections and sentinels, closed peers.
+//! arguments and inside messages, `wait` over connections and sentinels, closed peers, one end
+//! read by several processes, and what bad headers cost.
 
 use std::time::{Duration, Instant};
 
 use multiproc::connection::{Error, Waitable, pipe, wait};
-use multiproc::{Connection, Process};
+use multiproc::{Connection, HolderDied, Lock, Process, StartMethod};
+use serde::{Deserialize, Serialize};
 
 const LONG: Duration = Duration::from_secs(30);
 
@@ -174,4 +176,186 @@ fn max_frame_size_closes_the_connection_without_allocating() {
         a.recv_bytes_timeout(Duration::from_secs(5)),
         Err(Error::Disconnected)
     ));
+}
+
+// ----- one end shared by several processes (DESIGN.md decision 14) -----
+
+fn receive_one_then_exit(conn: Connection) -> u64 {
+    conn.recv_timeout::<u64>(LONG).unwrap()
+}
+
+fn poll_then_exit(conn: Connection) -> bool {
+    conn.poll(LONG).unwrap()
+}
+
+/// The failure this pins: a receive (or a poll) read past its message into a buffer of its own
+/// process, which died with that process, and the next reader waited for nothing.
+fn a_reader_that_exits_takes_only_its_own_message(method: StartMethod) {
+    let (reader, writer) = pipe(false);
+    writer.send(&1u64).unwrap();
+    writer.send(&2u64).unwrap();
+    let first = Process::new(receive_one_then_exit, reader.try_clone().unwrap())
+        .start_method(method)
+        .start()
+        .unwrap();
+    assert_eq!(first.join().unwrap(), 1);
+    // A poll reads nothing either.
+    let poller = Process::new(poll_then_exit, reader.try_clone().unwrap())
+        .start_method(method)
+        .start()
+        .unwrap();
+    assert!(poller.join().unwrap());
+    let second = Process::new(receive_one_then_exit, reader.try_clone().unwrap())
+        .start_method(method)
+        .start()
+        .unwrap();
+    assert_eq!(second.join().unwrap(), 2);
+    // Nothing was duplicated: the end is empty now.
+    assert!(matches!(reader.try_recv::<u64>(), Err(Error::Timeout)));
+}
+
+#[multiproc::test]
+fn a_reader_that_exits_takes_only_its_own_message_forkserver() {
+    a_reader_that_exits_takes_only_its_own_message(StartMethod::ForkServer);
+}
+
+#[multiproc::test]
+fn a_reader_that_exits_takes_only_its_own_message_spawn() {
+    a_reader_that_exits_takes_only_its_own_message(StartMethod::Spawn);
+}
+
+#[multiproc::test]
+fn a_reader_that_exits_takes_only_its_own_message_fork() {
+    // SAFETY: `#[multiproc::test]` runs this test alone in a fresh process; no other thread
+    // holds a lock the child needs (it runs the bootstrap, then a receive).
+    a_reader_that_exits_takes_only_its_own_message(unsafe { StartMethod::fork() });
+}
+
+/// How a reader receives.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+enum Receive {
+    Typed,
+    Bytes,
+    BytesInto,
+}
+
+/// Message `id`'s payload: sizes from empty to larger than a socket's buffer.
+fn payload(id: u64) -> Vec<u8> {
+    if id == STOP {
+        return Vec::new();
+    }
+    const SIZES: [usize; 7] = [0, 7, 100, 4000, 70_000, 150_000, 300_000];
+    let len = SIZES[id as usize % SIZES.len()];
+    (0..len).map(|i| (id as usize * 31 + i) as u8).collect()
+}
+
+#[derive(Serialize, Deserialize)]
+struct Reader {
+    conn: Connection,
+    turn: Lock,
+    how: Receive,
+    /// Leave after this many messages (after a look with `poll`), while more are coming.
+    leave_after: Option<usize>,
+}
+
+/// The id of the message that tells a reader to stop. (Not the end of the stream: children
+/// started with `fork` hold the writer's end too.)
+const STOP: u64 = u64::MAX;
+
+/// Receives in turns with the other readers until told to stop (or it is time to leave),
+/// checking every payload, and returns the ids it got.
+fn read_in_turns(r: Reader) -> Vec<u64> {
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 512 * 1024];
+    loop {
+        let _turn = r.turn.acquire().unwrap_or_else(HolderDied::into_inner);
+        if r.leave_after == Some(got.len()) {
+            assert!(r.conn.poll(LONG).unwrap());
+            return got;
+        }
+        let message = match r.how {
+            Receive::Typed => r.conn.recv_timeout::<(u64, Vec<u8>)>(LONG),
+            Receive::Bytes => r.conn.recv_bytes_timeout(LONG).map(split_id),
+            Receive::BytesInto => r
+                .conn
+                .recv_bytes_into_timeout(&mut buf, 0, LONG)
+                .map(|n| split_id(buf[..n].to_vec())),
+        };
+        match message {
+            Ok((STOP, _)) => return got,
+            Ok((id, body)) => {
+                assert!(body == payload(id), "message {id} came back damaged");
+                got.push(id);
+            }
+            Err(e) => panic!("reader {}: {e}", multiproc::current_process().name()),
+        }
+    }
+}
+
+fn split_id(mut m: Vec<u8>) -> (u64, Vec<u8>) {
+    let body = m.split_off(8);
+    (u64::from_le_bytes(m.try_into().unwrap()), body)
+}
+
+/// Three processes read one end in turns while the writer writes; one leaves part way. Every
+/// message is received once, whole.
+fn three_readers_lose_and_duplicate_nothing(method: StartMethod, how: Receive) {
+    const N: u64 = 120;
+    let (reader, writer) = pipe(false);
+    let turn = Lock::new();
+    let readers: Vec<_> = [Some(5), None, None]
+        .into_iter()
+        .map(|leave_after| {
+            let r = Reader {
+                conn: reader.try_clone().unwrap(),
+                turn: turn.clone(),
+                how,
+                leave_after,
+            };
+            Process::new(read_in_turns, r)
+                .start_method(method)
+                .start()
+                .unwrap()
+        })
+        .collect();
+    drop(reader);
+    // Two readers stay to the end.
+    for id in (0..N).chain([STOP, STOP]) {
+        match how {
+            Receive::Typed => writer.send(&(id, payload(id))).unwrap(),
+            Receive::Bytes | Receive::BytesInto => {
+                writer
+                    .send_bytes(&[&id.to_le_bytes()[..], &payload(id)].concat())
+                    .unwrap();
+            }
+        }
+    }
+    drop(writer);
+    let mut all = Vec::new();
+    for (k, h) in readers.into_iter().enumerate() {
+        assert!(h.join_timeout(LONG).is_some(), "reader {k} is stuck");
+        let got = h.join().unwrap();
+        if k == 0 {
+            assert_eq!(got.len(), 5, "the reader that leaves took {got:?}");
+        }
+        all.extend(got);
+    }
+    all.sort_unstable();
+    assert_eq!(all, (0..N).collect::<Vec<_>>());
+}
+
+#[multiproc::test]
+fn three_readers_lose_and_duplicate_nothing_typed_forkserver() {
+    three_readers_lose_and_duplicate_nothing(StartMethod::ForkServer, Receive::Typed);
+}
+
+#[multiproc::test]
+fn three_readers_lose_and_duplicate_nothing_bytes_spawn() {
+    three_readers_lose_and_duplicate_nothing(StartMethod::Spawn, Receive::Bytes);
+}
+
+#[multiproc::test]
+fn three_readers_lose_and_duplicate_nothing_bytes_into_fork() {
+    // SAFETY: as in `a_reader_that_exits_takes_only_its_own_message_fork`.
+    three_readers_lose_and_duplicate_nothing(unsafe { StartMethod::fork() }, Receive::BytesInto);
 }

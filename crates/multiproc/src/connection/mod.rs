@@ -150,6 +150,28 @@ impl Connection {
         self.writable
     }
 
+    /// Another handle to this end (a duplicate of its socket), to give to another process or
+    /// thread, as Python passes one `Connection` in the arguments of several processes. See
+    /// "Sharing one end between processes" above for how several readers take turns.
+    ///
+    /// The clone starts with this end's frame limit. An end that holds part of a message (a
+    /// receive timed out in the middle of it) cannot be cloned.
+    pub fn try_clone(&self) -> std::io::Result<Connection> {
+        if self.stream.readers() == Readers::Single {
+            // A private channel's receives read ahead: a second reader could miss messages.
+            return Err(std::io::Error::other("a private channel has one reader"));
+        }
+        if self.stream.has_buffered() {
+            return Err(std::io::Error::other(
+                "cannot clone a connection that holds part of a message",
+            ));
+        }
+        let fd = self.as_fd().try_clone_to_owned()?;
+        let mut clone = Connection::from_socket(fd, self.readable, self.writable);
+        clone.max_frame = self.max_frame;
+        Ok(clone)
+    }
+
     /// Closes this end, reporting what the operating system says. The peer then sees
     /// [`Error::Disconnected`] once it has read what was sent. Dropping does the same, silently.
     pub fn close(self) -> Result<(), Error> {
