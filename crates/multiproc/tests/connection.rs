@@ -477,7 +477,11 @@ fn headers_over_the_limit_are_refused_before_any_memory_on_every_receive_path() 
         let child = Process::new(receive_under_a_huge_header, (there, path))
             .start()
             .unwrap();
-        send_raw_and_hang_up(here, &[HUGE_HEADERS[1], &[1, 2, 3]]);
+        // 8 GiB.
+        send_raw_and_hang_up(
+            here,
+            &[&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 2, 0, 0, 0, 0], &[1]],
+        );
         let (outcome, growth) = child.join().unwrap();
         assert!(
             outcome.starts_with("Err(FrameTooLarge"),
@@ -591,8 +595,8 @@ fn a_huge_header_costs_a_manager_server_only_the_bytes_that_arrive() {
         .authkey(multiproc::authkey())
         .connect_timeout(LONG)
         .unwrap();
-    // Just under the default limit: 1 GiB - 1 bytes announced, 3 MiB sent. The writes return
-    // once the server has read nearly all of it.
+    // 1 GiB - 1 bytes announced, 3 MiB sent. The writes return once the server has read
+    // nearly all of it.
     send_raw_and_hang_up(conn, &[&[0x3f, 0xff, 0xff, 0xff], &vec![0u8; SENT]]);
     let growth = peak_rss_kib(&pid).saturating_sub(before);
     assert!(

@@ -62,14 +62,15 @@ use crate::sys::fd as sysfd;
 use frame::MAX_HEADER;
 use stream::{FramedStream, Readers};
 
-/// The default largest message a connection accepts: 1 GiB.
+/// The default largest message a connection accepts: 4 GiB.
 ///
 /// A receive's memory grows with the bytes that actually arrive, so the limit bounds what a
-/// peer can make this process hold by sending, not by announcing. Raise it with
+/// peer can make one receive hold by sending, not by announcing. Change it with
 /// [`Connection::set_max_frame_size`] (or the `max_frame_size` of [`Listener`] and
-/// [`Client`]) for larger messages; data that large is usually better shared through
-/// [`SharedMemory`](crate::SharedMemory).
-pub const DEFAULT_MAX_FRAME: u64 = 1 << 30;
+/// [`Client`]): lower for a server that expects small messages from peers it does not trust,
+/// higher for larger messages (data that large is usually better shared through
+/// [`SharedMemory`](crate::SharedMemory)).
+pub const DEFAULT_MAX_FRAME: u64 = 4 << 30;
 
 /// One end of a bidirectional message channel between processes (Python's `Connection`).
 ///
