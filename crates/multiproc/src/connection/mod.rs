@@ -395,8 +395,12 @@ impl Connection {
     }
 
     /// Whether a message (or the end of the stream) can be received now, waiting at most
-    /// `timeout` for one (`Duration::ZERO` checks without waiting). It reads nothing: another
-    /// process sharing this end may still take the message first.
+    /// `timeout` for one (`Duration::ZERO` checks without waiting).
+    ///
+    /// A message counts once it has arrived whole, or once its first 64 KiB have (one larger
+    /// than the socket's buffer cannot arrive whole before it is read). Nothing is read: a
+    /// process that polls and exits takes nothing with it, and another process sharing this
+    /// end may still take the message first.
     pub fn poll(&self, timeout: Duration) -> Result<bool, Error> {
         self.poll_inner(Deadline::after(timeout))
     }

@@ -31,7 +31,8 @@ impl Waitable for Connection {
         std::os::fd::AsFd::as_fd(self)
     }
 
-    /// A whole message is buffered or readable now, or the stream has ended.
+    /// A message can be received now: it has arrived (whole, or its first 64 KiB for a
+    /// larger one), or the stream has ended. See [`Connection::poll`].
     fn is_ready(&self) -> bool {
         self.ready_now()
     }
