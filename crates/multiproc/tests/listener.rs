@@ -537,3 +537,45 @@ fn our_client_against_python_listener_with_messages_of_every_size() {
         thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// The failure this pins: connecting to a Unix socket whose listener's backlog was full waited
+/// in the kernel without a bound.
+#[test]
+fn a_full_backlog_is_a_timeout_not_a_hang() {
+    // A watchdog: the failure was a hang.
+    let (done, finished) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        full_backlog();
+        let _ = done.send(());
+    });
+    match finished.recv_timeout(LONG) {
+        Ok(()) => {}
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("connect hung"),
+        Err(e) => panic!("the test panicked ({e})"),
+    }
+}
+
+fn full_backlog() {
+    let (_dir, path) = temp_socket_path("full.sock");
+    let listener = Listener::builder(path.clone()).backlog(0).bind().unwrap();
+    // Nobody accepts: the backlog fills after the first connections.
+    let mut queued = Vec::new();
+    let t0 = Instant::now();
+    let err = loop {
+        match Client::new(path.clone()).connect_timeout(Duration::from_millis(200)) {
+            Ok(c) => queued.push(c),
+            Err(e) => break e,
+        }
+        assert!(queued.len() < 100, "the backlog never filled");
+    };
+    assert!(matches!(err, Error::Timeout), "{err:?}");
+    assert!(t0.elapsed() < Duration::from_secs(10));
+    // The handshake timeout bounds a plain connect the same way.
+    let t0 = Instant::now();
+    let r = Client::new(path)
+        .handshake_timeout(Duration::from_millis(200))
+        .connect();
+    assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
+    assert!(t0.elapsed() < Duration::from_secs(10));
+    drop(listener);
+}

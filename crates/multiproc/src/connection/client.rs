@@ -3,12 +3,12 @@
 use std::io;
 use std::net::TcpStream;
 use std::os::fd::OwnedFd;
-use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use super::listener::{Auth, DEFAULT_HANDSHAKE_TIMEOUT, Key, authenticate};
 use super::{Address, Connection, DEFAULT_MAX_FRAME, Error};
 use crate::deadline::Deadline;
+use crate::sys::fd as sysfd;
 
 /// Connects to a listener and returns a [`Connection`] (Python's
 /// `multiprocessing.connection.Client`).
@@ -51,8 +51,9 @@ impl Client {
         self
     }
 
-    /// How long [`connect`](Client::connect) waits for the handshake (default 30 s): a
-    /// listener that never answers cannot hold it longer.
+    /// How long [`connect`](Client::connect) waits for the listener to take the connection
+    /// and complete the handshake (default 30 s): a listener that never answers, or whose
+    /// backlog is full, cannot hold it longer.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
         self
@@ -64,8 +65,8 @@ impl Client {
         self
     }
 
-    /// Connects, then runs the handshake if there is an authkey (bounded by the handshake
-    /// timeout). A wrong key is an [`Error::Authentication`].
+    /// Connects, then runs the handshake if there is an authkey, both within the handshake
+    /// timeout ([`Error::Timeout`] after it). A wrong key is an [`Error::Authentication`].
     pub fn connect(self) -> Result<Connection, Error> {
         self.connect_inner(Deadline::NEVER)
     }
@@ -81,7 +82,9 @@ impl Client {
     }
 
     fn connect_inner(self, deadline: Deadline) -> Result<Connection, Error> {
-        let handshake_deadline = deadline.earlier(Deadline::after(self.handshake_timeout));
+        // A listener that never takes the connection (its backlog full) or never answers
+        // cannot hold us past the handshake timeout either.
+        let deadline = deadline.earlier(Deadline::after(self.handshake_timeout));
         self.address.check_supported().map_err(Error::Io)?;
         let fd = connect_socket(&self.address, deadline).map_err(|e| match e.kind() {
             io::ErrorKind::TimedOut => Error::Timeout,
@@ -97,19 +100,18 @@ impl Client {
             );
         }
         let auth = Auth::new(self.key, self.strict);
-        authenticate(&conn, auth.as_ref(), false, handshake_deadline)?;
+        authenticate(&conn, auth.as_ref(), false, deadline)?;
         Ok(conn)
     }
 }
 
 fn connect_socket(address: &Address, deadline: Deadline) -> io::Result<OwnedFd> {
     match address {
-        Address::Unix(path) => UnixStream::connect(path).map(OwnedFd::from),
-        Address::Abstract(name) => {
-            use std::os::linux::net::SocketAddrExt;
-            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
-            UnixStream::connect_addr(&addr).map(OwnedFd::from)
+        Address::Unix(path) => {
+            use std::os::unix::ffi::OsStrExt;
+            sysfd::connect_unix(path.as_os_str().as_bytes(), false, deadline.instant())
         }
+        Address::Abstract(name) => sysfd::connect_unix(name, true, deadline.instant()),
         Address::Tcp(addr) => {
             let stream = match deadline.remaining() {
                 None => TcpStream::connect(addr)?,
