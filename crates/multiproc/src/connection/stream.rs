@@ -13,7 +13,7 @@
 //!   process reads, so a receive may read ahead and keep the next messages for later, which
 //!   saves system calls when many small messages arrive at once.
 //!
-//! Either way, memory grows with the bytes that arrive (see [`frame`](super::frame)), bounded
+//! Either way, memory grows with the bytes that arrive (see [`super::frame`]), bounded
 //! by the connection's frame limit. A receive waits by spinning briefly (a reply often comes
 //! within microseconds), then in `poll`, until its [`Deadline`].
 
