@@ -176,6 +176,7 @@
 
 #![doc(html_no_source)]
 
+mod child;
 pub mod codec;
 pub mod connection;
 mod logging;
@@ -197,13 +198,17 @@ pub use manager::Manager;
 pub use mapreduce::SimpleMapReduce;
 pub use multiproc_macros::{main, test};
 pub use pool::{AsyncResult, Executor, MapOptions, Pool, PoolBuilder, PoolError, TaskError};
+pub use child::exit::{DAEMON_GRACE, atexit, exit};
 pub use process::{
     Handle, Process, ProcessError, ProcessInfo, Run, active_children, authkey, cpu_count,
-    current_process, exit, parent_process, set_current_name, spawn,
+    current_process, parent_process, set_current_name, spawn,
 };
 pub use queue::{JoinableQueue, Queue, SimpleQueue};
 pub use shared::{Array, RawArray, RawValue, SharedMemory, ShmError, Value};
-pub use start::{Context, StartMethod, get_context, get_start_method, init, set_start_method};
+pub use start::{
+    Context, StartMethod, Target, get_all_start_methods, get_context, get_start_method, init,
+    set_start_method,
+};
 pub use sync::{Barrier, BoundedSemaphore, Condition, Event, HolderDied, Lock, RLock, Semaphore};
 
 /// Re-exported for users of the attribute macros and of log levels.

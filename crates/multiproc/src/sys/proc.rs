@@ -99,15 +99,19 @@ pub(crate) fn waitpid(pid: i32) -> io::Result<WaitStatus> {
     }
 }
 
-/// `posix_spawn`s `path` with `argv` and `envp`. `keep` are descriptors to be inherited under
-/// the same numbers (their close-on-exec flag is cleared in the child only); `redirect` maps a
-/// descriptor onto a standard stream in the child.
+/// The descriptor number under which [`spawn`] hands its `pass` descriptor to the child.
+pub(crate) const PASSED_FD: i32 = 3;
+
+/// `posix_spawn`s `path` with `argv` and `envp`. The child gets its standard streams, `pass`
+/// as descriptor [`PASSED_FD`], and no other descriptor: whatever this process has open without
+/// close-on-exec (a library's, a test harness's) is closed in the child before it executes,
+/// as Python's `close_fds` does. SIGTERM and SIGINT start with their default action; ignored
+/// signals (SIGPIPE in a Rust program) stay ignored.
 pub(crate) fn spawn(
     path: &CStr,
     argv: &[CString],
     envp: &[CString],
-    keep: &[BorrowedFd<'_>],
-    redirect: &[(BorrowedFd<'_>, i32)],
+    pass: BorrowedFd<'_>,
 ) -> io::Result<i32> {
     let mut argv_ptrs: Vec<*mut libc::c_char> =
         argv.iter().map(|a| a.as_ptr().cast_mut()).collect();
@@ -140,29 +144,24 @@ pub(crate) fn spawn(
         spawn_err(libc::posix_spawnattr_init(&mut t))?;
         (actions, Attr(t))
     };
-    // SAFETY: the structures are initialised; the descriptors are borrowed and open for the call.
+    // SAFETY: the structures are initialised; the descriptor is borrowed and open for the call.
     unsafe {
-        for (fd, target) in redirect {
-            spawn_err(libc::posix_spawn_file_actions_adddup2(
-                &mut actions.0,
-                fd.as_raw_fd(),
-                *target,
-            ))?;
-        }
-        for fd in keep {
-            // dup2 onto itself clears FD_CLOEXEC in the child (glibc >= 2.29).
-            spawn_err(libc::posix_spawn_file_actions_adddup2(
-                &mut actions.0,
-                fd.as_raw_fd(),
-                fd.as_raw_fd(),
-            ))?;
-        }
+        // dup2 onto a different number clears FD_CLOEXEC on the copy; onto itself, glibc
+        // (>= 2.29) clears it too.
+        spawn_err(libc::posix_spawn_file_actions_adddup2(
+            &mut actions.0,
+            pass.as_raw_fd(),
+            PASSED_FD,
+        ))?;
+        spawn_err(libc::posix_spawn_file_actions_addclosefrom_np(
+            &mut actions.0,
+            PASSED_FD + 1,
+        ))?;
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         spawn_err(libc::posix_spawnattr_setsigmask(&mut attr.0, &empty))?;
         let mut defaults: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut defaults);
-        libc::sigaddset(&mut defaults, libc::SIGPIPE);
         libc::sigaddset(&mut defaults, libc::SIGTERM);
         libc::sigaddset(&mut defaults, libc::SIGINT);
         spawn_err(libc::posix_spawnattr_setsigdefault(&mut attr.0, &defaults))?;
@@ -252,6 +251,11 @@ pub(crate) fn getppid() -> i32 {
     unsafe { libc::getppid() }
 }
 
+/// The number of threads of this process (from `/proc/self/task`; 1 if it cannot be read).
+pub(crate) fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(1, |d| d.count().max(1))
+}
+
 /// The calling thread's id.
 pub(crate) fn gettid() -> i32 {
     // SAFETY: gettid cannot fail.
@@ -275,6 +279,13 @@ pub(crate) fn set_process_name(name: &str) {
 pub(crate) fn exit_immediately(code: i32) -> ! {
     // SAFETY: _exit never returns and has no preconditions.
     unsafe { libc::_exit(code) }
+}
+
+/// Ends the process with `code` through the C library's `exit`: handlers registered with
+/// `atexit` run and C stdio buffers are flushed (Rust's own buffers must be flushed before).
+pub(crate) fn exit(code: i32) -> ! {
+    // SAFETY: exit never returns; running the process's exit handlers is its purpose.
+    unsafe { libc::exit(code) }
 }
 
 /// Registers `f` to run when the process calls `exit` (including returning from `main`).
@@ -324,6 +335,8 @@ pub(crate) mod signal {
     pub(crate) const KILL: i32 = libc::SIGKILL;
     /// SIGINT.
     pub(crate) const INT: i32 = libc::SIGINT;
+    /// SIGPIPE.
+    pub(crate) const PIPE: i32 = libc::SIGPIPE;
 }
 
 /// Sets how this process handles `sig`: `ignore` or the default action.
