@@ -527,3 +527,261 @@ fn children_hold_only_their_own_descriptors() {
         );
     }
 }
+
+fn method_and_grandchild_method(_: ()) -> (String, String, bool) {
+    let mine = multiproc::get_start_method().name().to_owned();
+    let theirs = Process::new(report_method, ())
+        .start()
+        .unwrap()
+        .join()
+        .unwrap();
+    let fork_server = children_of(std::process::id())
+        .iter()
+        .any(|(_, _, comm)| comm == "mp-forkserver");
+    (mine, theirs, fork_server)
+}
+
+fn report_method(_: ()) -> String {
+    multiproc::get_start_method().name().to_owned()
+}
+
+/// Regression: a child started from `get_context(m)` reported the parent's global default and
+/// used it for its own children.
+#[multiproc::test]
+fn context_method_is_the_childs_own_default() {
+    let ctx = multiproc::get_context(StartMethod::Spawn);
+    let (mine, theirs, fork_server) = ctx
+        .process(method_and_grandchild_method, ())
+        .start()
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!((mine.as_str(), theirs.as_str()), ("spawn", "spawn"));
+    assert!(!fork_server, "a spawn child started a fork server");
+    let (mine, theirs, fork_server) = Process::new(method_and_grandchild_method, ())
+        .start_method(StartMethod::ForkServer)
+        .start()
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!((mine.as_str(), theirs.as_str()), ("forkserver", "forkserver"));
+    assert!(fork_server);
+    // The parent's own default is unchanged.
+    assert_eq!(multiproc::get_start_method(), StartMethod::ForkServer);
+}
+
+#[multiproc::test]
+fn all_start_methods_default_first() {
+    assert_eq!(
+        multiproc::get_all_start_methods(),
+        ["forkserver", "spawn", "fork"]
+    );
+}
+
+#[test]
+fn interrupt_sends_sigint() {
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        let h = Process::new(sleeper, 30_000)
+            .start_method(method)
+            .start()
+            .unwrap();
+        h.interrupt().unwrap();
+        assert_eq!(h.join_timeout(Duration::from_secs(30)), Some(-2), "{method}");
+        assert!(matches!(
+            h.join(),
+            Err(ProcessError::Signaled { signal: 2, .. })
+        ));
+    }
+}
+
+fn registers_atexit((tx, code): (multiproc::Connection, Option<i32>)) {
+    let tx = std::sync::Arc::new(tx);
+    let tx2 = tx.clone();
+    multiproc::atexit(move || tx.send(&"first registered").unwrap());
+    multiproc::atexit(move || tx2.send(&"last registered").unwrap());
+    if let Some(code) = code {
+        multiproc::exit(code);
+    }
+}
+
+/// `atexit` handlers registered in a child run when its target returns (or it calls `exit`),
+/// latest first, as Python's do.
+#[test]
+fn atexit_handlers_run_when_the_target_returns() {
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        for code in [None, Some(4)] {
+            let (rx, tx) = common::connection_pair();
+            let h = Process::new(registers_atexit, (tx, code))
+                .start_method(method)
+                .start()
+                .unwrap();
+            assert_eq!(
+                h.join_timeout(Duration::from_secs(30)),
+                Some(code.unwrap_or(0))
+            );
+            let got: Vec<String> = (0..2)
+                .map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap())
+                .collect();
+            assert_eq!(got, ["last registered", "first registered"], "{method}");
+        }
+    }
+}
+
+/// Regression: a dropped handle's child stayed a zombie until the next library call. Here no
+/// multiproc call follows the drop, and the child is reaped soon after it ends.
+#[test]
+fn dropped_handle_is_reaped_without_further_calls() {
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        let h = Process::new(sleeper, 200)
+            .start_method(method)
+            .start()
+            .unwrap();
+        let pid = h.pid();
+        drop(h);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // Reaped: the pid is gone from /proc (or, reused, no longer our child).
+        while children_of(std::process::id())
+            .iter()
+            .any(|(p, _, _)| *p == pid)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{method}: child {pid} was not reaped"
+            );
+            sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn ignore_sigterm() {
+    // SAFETY: installing SIG_IGN runs no code of ours in a signal handler.
+    unsafe { libc::signal(libc::SIGTERM, libc::SIG_IGN) };
+}
+
+fn stubborn_sleeper(ms: u64) {
+    ignore_sigterm();
+    sleep(Duration::from_millis(ms));
+}
+
+fn start_stubborn_daemon(_: ()) -> u32 {
+    let d = Process::new(stubborn_sleeper, 60_000)
+        .daemon(true)
+        .start()
+        .unwrap();
+    // Let it ignore SIGTERM before this process exits and terminates it.
+    sleep(Duration::from_millis(300));
+    d.pid()
+}
+
+/// A daemon that ignores SIGTERM delays its parent's exit by the grace period at most, then
+/// is killed.
+#[multiproc::test]
+fn daemon_ignoring_sigterm_is_killed_after_the_grace_period() {
+    let t0 = Instant::now();
+    let h = Process::new(start_stubborn_daemon, ()).start().unwrap();
+    assert_eq!(h.join_timeout(Duration::from_secs(60)), Some(0));
+    let took = t0.elapsed();
+    assert!(
+        took >= multiproc::DAEMON_GRACE / 2 && took < Duration::from_secs(60),
+        "{took:?}"
+    );
+    let daemon = h.join().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(daemon) {
+        assert!(Instant::now() < deadline, "daemon {daemon} escaped");
+        sleep(Duration::from_millis(20));
+    }
+}
+
+fn start_stubborn_grandchildren((tx, outlive): (multiproc::Connection, bool)) {
+    let daemon = Process::new(stubborn_sleeper, 60_000)
+        .daemon(true)
+        .start()
+        .unwrap();
+    let other = Process::new(stubborn_sleeper, 60_000)
+        .outlives_parent(outlive)
+        .start()
+        .unwrap();
+    sleep(Duration::from_millis(300));
+    tx.send(&(daemon.pid(), other.pid())).unwrap();
+    sleep(Duration::from_secs(60));
+}
+
+/// Regression: a child that ignored SIGTERM outlived a parent that was SIGKILLed.
+#[multiproc::test]
+fn children_ignoring_sigterm_die_with_a_killed_parent() {
+    let (rx, tx) = common::connection_pair();
+    let h = Process::new(start_stubborn_grandchildren, (tx, false))
+        .start()
+        .unwrap();
+    let (daemon, other): (u32, u32) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert!(alive(daemon) && alive(other));
+    h.kill().unwrap();
+    assert_eq!(h.wait(), -9);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(daemon) || alive(other) {
+        assert!(Instant::now() < deadline, "a child escaped its killed parent");
+        sleep(Duration::from_millis(20));
+    }
+}
+
+/// `outlives_parent(true)` lets a child outlive its parent on purpose.
+#[multiproc::test]
+fn outlives_parent_keeps_a_child_alive_after_its_parent_dies() {
+    let (rx, tx) = common::connection_pair();
+    let h = Process::new(start_stubborn_grandchildren, (tx, true))
+        .start()
+        .unwrap();
+    let (daemon, survivor): (u32, u32) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    h.kill().unwrap();
+    assert_eq!(h.wait(), -9);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(daemon) {
+        assert!(Instant::now() < deadline, "the daemon escaped");
+        sleep(Duration::from_millis(20));
+    }
+    sleep(Duration::from_millis(300));
+    let outlived = alive(survivor);
+    unsafe_free_kill(survivor);
+    assert!(outlived, "the child that was to outlive its parent died");
+}
+
+fn set_level_and_report(_: ()) -> String {
+    multiproc::get_logger().level().to_string()
+}
+
+/// Regression: `get_logger().set_level(l)` was inherited only after `log_to_stderr`.
+#[test]
+fn logger_level_is_inherited() {
+    // No logger is installed in this test binary, so the level only moves the facade's filter.
+    multiproc::get_logger().set_level(multiproc::LevelFilter::Debug);
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        let level = Process::new(set_level_and_report, ())
+            .start_method(method)
+            .start()
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(level, "DEBUG", "{method}");
+    }
+}
+
+fn report_args(_: ()) -> Vec<String> {
+    std::env::args().collect()
+}
+
+/// A child sees its parent's arguments, and it never runs the test harness (this test's
+/// binary), whatever the arguments.
+#[test]
+fn child_sees_the_parents_arguments() {
+    let mine: Vec<String> = std::env::args().collect();
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        let theirs = Process::new(report_args, ())
+            .start_method(method)
+            .start()
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(theirs, mine, "{method}");
+    }
+}
