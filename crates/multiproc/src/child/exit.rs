@@ -48,8 +48,15 @@ extern "C" fn on_exit() {
 /// when its target returns or it calls [`exit`]. Handlers run latest first, before the
 /// process waits for its children; a panic in one is printed and the others still run.
 ///
-/// ```
-/// multiproc::atexit(|| println!("goodbye"));
+/// ```rust,standalone_crate
+/// fn worker(n: u32) {
+///     multiproc::atexit(move || println!("worker {n}: goodbye"));
+///     println!("worker {n}: working");
+/// }
+///
+/// fn main() {
+///     multiproc::spawn(worker, 1).join().unwrap(); // "working", then "goodbye"
+/// }
 /// ```
 pub fn atexit(f: impl FnOnce() + Send + 'static) {
     if !super::is_child() {

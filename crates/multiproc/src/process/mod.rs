@@ -51,6 +51,16 @@ use child::{Child, exitcode};
 /// let p = multiproc::Process::new(move |x: u32| x + base, 1);
 /// ```
 ///
+/// Nor does a `fn` pointer, which is data too (name the function itself instead):
+///
+/// ```compile_fail
+/// fn double(x: u32) -> u32 {
+///     x * 2
+/// }
+/// let f: fn(u32) -> u32 = double;
+/// let p = multiproc::Process::new(f, 1);
+/// ```
+///
 /// A `Process` cannot be started twice: `start` consumes it.
 ///
 /// ```compile_fail

@@ -34,8 +34,7 @@ use std::ffi::CString;
 use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 use std::str::FromStr;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use crate::sys;
 
@@ -165,32 +164,28 @@ pub(crate) fn enter_test(_module_path: &str, _name: &str) {
     init();
 }
 
-/// Why children cannot be started from this program, if they cannot.
+/// Why children cannot be started from this program, if they cannot (checked once).
 pub(crate) fn entry_problem() -> Option<&'static str> {
-    // 0: not checked yet, 1: fine, 2: constructor did not run, 3: not the main executable.
-    static CHECKED: AtomicU8 = AtomicU8::new(0);
-    let state = match CHECKED.load(Ordering::Relaxed) {
-        0 => {
-            let state = if !sys::entry::constructor_ran() {
-                2
-            } else if !sys::entry::in_main_executable() {
-                3
-            } else {
-                1
-            };
-            CHECKED.store(state, Ordering::Relaxed);
-            state
-        }
-        s => s,
-    };
-    match state {
-        2 => Some(
-            "multiproc's process constructor did not run in this program, so a child would run `main` instead of its target: this platform does not run `.init_array` constructors (multiproc needs Linux with glibc or musl)",
-        ),
-        3 => Some(
+    static PROBLEM: OnceLock<Option<&'static str>> = OnceLock::new();
+    *PROBLEM.get_or_init(|| {
+        let ran = sys::entry::constructor_ran();
+        entry_problem_of(ran, ran && sys::entry::in_main_executable())
+    })
+}
+
+/// What is wrong, given whether the process constructor ran and whether it is part of the
+/// main executable.
+fn entry_problem_of(ran: bool, in_main_executable: bool) -> Option<&'static str> {
+    if !ran {
+        Some(
+            "multiproc's process constructor did not run in this program, so a child would run `main` instead of its target: this platform does not run `.init_array` constructors (multiproc needs Linux)",
+        )
+    } else if !in_main_executable {
+        Some(
             "multiproc is part of a shared library, but children run the program's main executable (/proc/self/exe), which does not contain it: link multiproc into the executable itself",
-        ),
-        _ => None,
+        )
+    } else {
+        None
     }
 }
 
@@ -236,5 +231,31 @@ pub(crate) fn launch(method: StartMethod) -> std::io::Result<(i32, std::os::fd::
         StartMethod::ForkServer => forkserver::launch(),
         StartMethod::Spawn => spawn::launch(),
         StartMethod::Fork(permit) => fork::launch(permit),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_problems_say_what_is_wrong() {
+        assert_eq!(entry_problem_of(true, true), None);
+        assert!(entry_problem_of(false, false).unwrap().contains("did not run"));
+        assert!(entry_problem_of(true, false).unwrap().contains("shared library"));
+        // In this test binary, the constructor ran in the main executable.
+        assert_eq!(entry_problem(), None);
+    }
+
+    #[test]
+    fn entry_problem_is_a_dedicated_error() {
+        let e = crate::ProcessError::EntryNotLinked(entry_problem_of(false, false).unwrap());
+        assert!(e.to_string().starts_with("cannot start a process: multiproc's process constructor did not run"));
+        assert!(e.exitcode().is_none());
+    }
+
+    #[test]
+    fn all_start_methods_put_the_default_first() {
+        assert_eq!(get_all_start_methods(), ["forkserver", "spawn", "fork"]);
     }
 }
