@@ -239,6 +239,7 @@ pub mod start;
 pub mod sync;
 mod sys;
 
+pub use child::exit::{DAEMON_GRACE, atexit, exit};
 pub use codec::{Bytes, Fd};
 pub use connection::{Client, Connection, Listener, pipe};
 pub use logging::{Logger, get_logger, log_to_stderr};
@@ -246,7 +247,6 @@ pub use manager::Manager;
 pub use mapreduce::SimpleMapReduce;
 pub use multiproc_macros::{main, test};
 pub use pool::{AsyncResult, Executor, MapOptions, Pool, PoolBuilder, PoolError, TaskError};
-pub use child::exit::{DAEMON_GRACE, atexit, exit};
 pub use process::{
     Handle, Process, ProcessError, ProcessInfo, Run, active_children, authkey, cpu_count,
     current_process, parent_process, set_current_name, spawn,

@@ -125,8 +125,7 @@ fn tokio_rounds(args: &[&str]) {
             "round {round} {args:?}: {out}"
         );
         assert_eq!(
-            out,
-            "tokio main ran\n[0, 2, 4, 6, 8, 10, 12, 14, 200]\n",
+            out, "tokio main ran\n[0, 2, 4, 6, 8, 10, 12, 14, 200]\n",
             "round {round} {args:?}"
         );
     }

@@ -564,7 +564,10 @@ fn context_method_is_the_childs_own_default() {
         .unwrap()
         .join()
         .unwrap();
-    assert_eq!((mine.as_str(), theirs.as_str()), ("forkserver", "forkserver"));
+    assert_eq!(
+        (mine.as_str(), theirs.as_str()),
+        ("forkserver", "forkserver")
+    );
     assert!(fork_server);
     // The parent's own default is unchanged.
     assert_eq!(multiproc::get_start_method(), StartMethod::ForkServer);
@@ -586,7 +589,11 @@ fn interrupt_sends_sigint() {
             .start()
             .unwrap();
         h.interrupt().unwrap();
-        assert_eq!(h.join_timeout(Duration::from_secs(30)), Some(-2), "{method}");
+        assert_eq!(
+            h.join_timeout(Duration::from_secs(30)),
+            Some(-2),
+            "{method}"
+        );
         assert!(matches!(
             h.join(),
             Err(ProcessError::Signaled { signal: 2, .. })
@@ -720,7 +727,10 @@ fn children_ignoring_sigterm_die_with_a_killed_parent() {
     assert_eq!(h.wait(), -9);
     let deadline = Instant::now() + Duration::from_secs(10);
     while alive(daemon) || alive(other) {
-        assert!(Instant::now() < deadline, "a child escaped its killed parent");
+        assert!(
+            Instant::now() < deadline,
+            "a child escaped its killed parent"
+        );
         sleep(Duration::from_millis(20));
     }
 }

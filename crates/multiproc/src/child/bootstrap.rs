@@ -98,9 +98,7 @@ fn run(boot_sock: OwnedFd) -> ! {
     }
     crate::process::become_child(&boot);
     sys::proc::set_process_name(&boot.identity.name);
-    crate::start::set_start_method(sys::fork_method::StartMethod::from_wire(
-        boot.start_method,
-    ));
+    crate::start::set_start_method(sys::fork_method::StartMethod::from_wire(boot.start_method));
     crate::logging::inherit(boot.log);
     super::exit::install();
     let name = boot.identity.name.clone();

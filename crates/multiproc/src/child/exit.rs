@@ -150,4 +150,3 @@ pub(crate) fn finish(code: i32) -> ! {
     }
     sys::proc::exit(code)
 }
-

@@ -116,7 +116,9 @@ mod tests {
 
     #[test]
     fn malformed_markers_are_ignored() {
-        for bad in ["", "3", "3,", ",1234", "x,1234", "3,y", "1,1234", "-1,1234", "3,1234,5"] {
+        for bad in [
+            "", "3", "3,", ",1234", "x,1234", "3,y", "1,1234", "-1,1234", "3,1234,5",
+        ] {
             assert_eq!(parse(bad, 1234, false), None, "{bad:?}");
         }
         assert_eq!(Marker::parse(Role::Child, None, 1234, false), None);

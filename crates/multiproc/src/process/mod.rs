@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::codec::{self, Bytes, Fd};
 use crate::child::Boot;
+use crate::codec::{self, Bytes, Fd};
 use crate::start::{self, Entry, Outcome, StartMethod};
 use crate::sys;
 use crate::sys::proc::WaitStatus;

@@ -41,7 +41,9 @@ pub(crate) fn detach(child: Arc<Child>) {
             let _ = sys::fd::send_with_fds(r.wake.as_fd(), &[std::io::IoSlice::new(b"w")], &[]);
         }
         // No thread: the child is reaped at the next start, `active_children()` or exit.
-        None => log::debug!(target: "multiproc", "no reaper thread; detached children are reaped later"),
+        None => {
+            log::debug!(target: "multiproc", "no reaper thread; detached children are reaped later")
+        }
     }
 }
 
@@ -68,7 +70,10 @@ fn run(watch: OwnedFd) {
         if ready[0] {
             let mut buf = [0u8; 64];
             let mut fds = Vec::new();
-            if matches!(sys::fd::recv_with_fds(watch.as_fd(), &mut buf, &mut fds), Ok(0)) {
+            if matches!(
+                sys::fd::recv_with_fds(watch.as_fd(), &mut buf, &mut fds),
+                Ok(0)
+            ) {
                 return;
             }
         }

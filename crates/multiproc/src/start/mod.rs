@@ -241,8 +241,16 @@ mod tests {
     #[test]
     fn entry_problems_say_what_is_wrong() {
         assert_eq!(entry_problem_of(true, true), None);
-        assert!(entry_problem_of(false, false).unwrap().contains("did not run"));
-        assert!(entry_problem_of(true, false).unwrap().contains("shared library"));
+        assert!(
+            entry_problem_of(false, false)
+                .unwrap()
+                .contains("did not run")
+        );
+        assert!(
+            entry_problem_of(true, false)
+                .unwrap()
+                .contains("shared library")
+        );
         // In this test binary, the constructor ran in the main executable.
         assert_eq!(entry_problem(), None);
     }
@@ -250,7 +258,10 @@ mod tests {
     #[test]
     fn entry_problem_is_a_dedicated_error() {
         let e = crate::ProcessError::EntryNotLinked(entry_problem_of(false, false).unwrap());
-        assert!(e.to_string().starts_with("cannot start a process: multiproc's process constructor did not run"));
+        assert!(
+            e.to_string()
+                .starts_with("cannot start a process: multiproc's process constructor did not run")
+        );
         assert!(e.exitcode().is_none());
     }
 

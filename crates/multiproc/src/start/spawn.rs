@@ -17,10 +17,5 @@ pub(crate) fn launch() -> io::Result<(i32, OwnedFd)> {
 pub(super) fn spawn_self(pass: &OwnedFd, var: &str) -> io::Result<i32> {
     let marker = format!("{},{}", sys::proc::PASSED_FD, std::process::id());
     let env = super::child_env((var, marker));
-    sys::proc::spawn(
-        c"/proc/self/exe",
-        &super::child_argv(),
-        &env,
-        pass.as_fd(),
-    )
+    sys::proc::spawn(c"/proc/self/exe", &super::child_argv(), &env, pass.as_fd())
 }
