@@ -209,8 +209,10 @@
 //!   loads multiproc from a shared library cannot start processes
 //!   ([`ProcessError::EntryNotLinked`]).
 //! - **How children end.** A child's target returning (or [`exit`]) runs the child's exit
-//!   sequence: its [`atexit`] handlers and C `atexit` handlers, its daemons terminated, its
-//!   other children joined, its stdout flushed. When a parent exits normally, its daemons get
+//!   sequence: its [`atexit`] handlers, its daemons terminated, its other children joined,
+//!   Rust's and C's stdout and stderr flushed. A child started with spawn then ends through C's
+//!   `exit`, so C `atexit` handlers registered in it run too; a forked child (forkserver,
+//!   fork) ends with `_exit`, as Python's do. When a parent exits normally, its daemons get
 //!   SIGTERM and, if still running after [`DAEMON_GRACE`], SIGKILL; its other children are
 //!   joined, as in Python. When a parent dies without its exit sequence (killed by a signal),
 //!   its children get SIGKILL at once, so that none is left behind, unless they were started

@@ -141,8 +141,9 @@ fn tokio_multi_thread_main_with_init_five_rounds() {
     tokio_rounds(&["--init"]);
 }
 
-/// `main` runs once, in the parent; children see the parent's arguments; their stdout is
-/// flushed and C `atexit` handlers registered in them run when their target returns.
+/// `main` runs once, in the parent; children see the parent's arguments; their Rust and C
+/// stdout buffers are flushed when their target returns, and C `atexit` handlers registered in
+/// a spawned child run (forked children end with `_exit`, as Python's do).
 #[test]
 fn main_that_prints_and_requires_an_argument() {
     let (out, err, code) = run(fixture("multiproc-fixture-argv"), &["world", "--loud"]);
@@ -150,9 +151,10 @@ fn main_that_prints_and_requires_an_argument() {
     assert_eq!(
         out,
         "banner\n\
-         forkserver child: unterminated line|c atexit handler ran\n\
+         forkserver child: unterminated line|c stdio\n\
          forkserver: world --loud\n\
-         spawn child: unterminated line|c atexit handler ran\n\
+         spawn child: unterminated line|c stdio\n\
+         c atexit handler ran\n\
          spawn: world --loud\n\
          hello world\n"
     );

@@ -33,8 +33,9 @@ pub(crate) struct Boot {
 }
 
 static IS_CHILD: AtomicBool = AtomicBool::new(false);
-/// Whether this child is a `fork` copy of its parent (and shares its `atexit` handlers).
-static FORKED_COPY: AtomicBool = AtomicBool::new(false);
+/// Whether this child was executed from `/proc/self/exe` (the spawn method), rather than
+/// forked from the fork server or from its parent.
+static EXECUTED: AtomicBool = AtomicBool::new(false);
 
 /// Whether this process is a multiproc child (or the fork server), not the main program.
 pub(crate) fn is_child() -> bool {
@@ -45,26 +46,26 @@ pub(super) fn mark_child() {
     IS_CHILD.store(true, Ordering::Relaxed);
 }
 
-/// Whether this process is a child made by the `fork` start method.
-pub(super) fn is_forked_copy() -> bool {
-    FORKED_COPY.load(Ordering::Relaxed)
+/// Whether this child was executed from `/proc/self/exe` (the spawn method).
+pub(super) fn was_executed() -> bool {
+    EXECUTED.load(Ordering::Relaxed)
 }
 
 /// Runs a child that was started by executing this binary.
 pub(super) fn run_spawned(boot: OwnedFd) -> ! {
+    EXECUTED.store(true, Ordering::Relaxed);
     run(boot)
 }
 
 /// Runs a child forked from the fork server (`ctl` is the server's control socket).
 pub(super) fn run_forked_from_server(ctl: OwnedFd, boot: OwnedFd) -> ! {
     drop(ctl);
-    sys::proc::set_signal_ignored(sys::proc::signal::INT, false);
+    sys::proc::set_signal_blocked(sys::proc::signal::INT, false);
     run(boot)
 }
 
 /// Runs a child made by the `fork` method, in the copy of the parent's memory.
 pub(crate) fn run_forked(boot: OwnedFd) -> ! {
-    FORKED_COPY.store(true, Ordering::Relaxed);
     mark_child();
     // A forked child holds copies of its parent's children, reaper and fork server: not its own.
     crate::process::forget_parents_children();
@@ -127,6 +128,5 @@ fn run(boot_sock: OwnedFd) -> ! {
     };
     // The parent may have dropped its handle: then nobody wants the result.
     let _ = conn.send(&outcome);
-    drop(conn);
     super::finish(code)
 }

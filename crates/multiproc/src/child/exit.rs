@@ -2,7 +2,7 @@
 //!
 //! The main program runs the sequence from a C `atexit` hook (registered at the first start,
 //! or by [`init`](crate::init)), so it runs when `main` returns or `std::process::exit` is
-//! called. A child runs it when its target returns, then ends through the C library's `exit`.
+//! called. A child runs it when its target returns (see [`finish`]).
 
 use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -135,18 +135,23 @@ pub fn exit(code: i32) -> ! {
     }
 }
 
-/// Ends a child: runs the exit sequence, logs, flushes Rust's standard streams and exits with
-/// `code` through the C library's `exit`, so that `atexit` handlers registered in the child run
-/// and C stdio is flushed. A child made by the `fork` method shares its parent's C handlers,
-/// which are not its own to run: it ends with `_exit`, as Python's forked children do.
+/// Ends a child: runs the exit sequence (with the child's [`atexit`] handlers), logs, flushes
+/// Rust's and C's standard streams and exits with `code`.
+///
+/// A child that was executed (the spawn method) is a program of its own: it ends through the
+/// C library's `exit`, so C `atexit` handlers registered in it run too. A child forked from the
+/// fork server or by the `fork` method ends with `_exit` after the flush, as Python's forked
+/// children do: the C handlers it holds are mostly copies of another process's, and a full C
+/// `exit` would add its cost to every such child.
 pub(crate) fn finish(code: i32) -> ! {
     shutdown();
     log::info!(target: "multiproc", "process exiting with exitcode {code}");
     log::logger().flush();
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
-    if super::bootstrap::is_forked_copy() {
-        sys::proc::exit_immediately(code)
+    sys::proc::flush_c_stdio();
+    if super::bootstrap::was_executed() {
+        sys::proc::exit(code)
     }
-    sys::proc::exit(code)
+    sys::proc::exit_immediately(code)
 }

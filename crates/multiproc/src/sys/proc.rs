@@ -288,6 +288,29 @@ pub(crate) fn exit(code: i32) -> ! {
     unsafe { libc::exit(code) }
 }
 
+unsafe extern "C" {
+    // glibc's standard streams and its read-only query of a stream's buffer.
+    static stdout: *mut libc::FILE;
+    static stderr: *mut libc::FILE;
+    fn __fpending(stream: *mut libc::FILE) -> libc::size_t;
+}
+
+/// Flushes C's `stdout` and `stderr` if they hold buffered output, for a process about to end
+/// with `_exit`. It only writes to a stream that has something to flush, so that a forked
+/// child whose C streams are empty does not copy the pages they live on.
+pub(crate) fn flush_c_stdio() {
+    // SAFETY: `stdout` and `stderr` are glibc's stream pointers, set before any constructor
+    // runs and never freed; `__fpending` only reads the stream's buffer pointers, and fflush
+    // on a valid stream has no other precondition.
+    unsafe {
+        for stream in [stdout, stderr] {
+            if !stream.is_null() && __fpending(stream) > 0 {
+                libc::fflush(stream);
+            }
+        }
+    }
+}
+
 /// Registers `f` to run when the process calls `exit` (including returning from `main`).
 pub(crate) fn at_exit(f: extern "C" fn()) -> io::Result<()> {
     // SAFETY: `f` is a plain function with 'static lifetime.
@@ -337,6 +360,24 @@ pub(crate) mod signal {
     pub(crate) const INT: i32 = libc::SIGINT;
     /// SIGPIPE.
     pub(crate) const PIPE: i32 = libc::SIGPIPE;
+}
+
+/// Blocks or unblocks `sig` for the calling thread. A blocked signal stays pending until it is
+/// unblocked; a fork inherits the mask but not the pending signals.
+pub(crate) fn set_signal_blocked(sig: i32, blocked: bool) {
+    // SAFETY: an all-zero sigset_t is valid storage for sigemptyset to initialise.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is valid; pthread_sigmask only changes this thread's signal mask.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        let how = if blocked {
+            libc::SIG_BLOCK
+        } else {
+            libc::SIG_UNBLOCK
+        };
+        libc::pthread_sigmask(how, &set, std::ptr::null_mut());
+    }
 }
 
 /// Sets how this process handles `sig`: `ignore` or the default action.
