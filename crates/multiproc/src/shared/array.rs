@@ -93,7 +93,6 @@ fn receive<T: Pod, E: serde::de::Error>(
 /// }
 ///
 /// fn main() {
-///     multiproc::init();
 ///     let a = multiproc::Array::from_slice(&[1, 2, 3]);
 ///     multiproc::spawn(square, a.clone()).join().unwrap();
 ///     assert_eq!(a.to_vec(), [1, 4, 9]);

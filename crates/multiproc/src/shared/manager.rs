@@ -37,7 +37,6 @@ use crate::sync::Event;
 /// }
 ///
 /// fn main() {
-///     multiproc::init();
 ///     let smm = SharedMemoryManager::start().unwrap();
 ///     let name = multiproc::spawn(worker, smm.clone()).join().unwrap();
 ///     let list = ShareableList::attach(&name).unwrap();

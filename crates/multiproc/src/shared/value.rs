@@ -82,7 +82,6 @@ fn receive<T: Pod, E: serde::de::Error>(
 /// }
 ///
 /// fn main() {
-///     multiproc::init();
 ///     let v = multiproc::Value::new(41u64);
 ///     multiproc::spawn(add_one, v.clone()).join().unwrap();
 ///     assert_eq!(v.get(), 42);

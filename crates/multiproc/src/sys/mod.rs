@@ -11,6 +11,8 @@
 //! Unix systems would provide the same names from their own files.
 
 #[allow(unsafe_code)]
+pub(crate) mod entry;
+#[allow(unsafe_code)]
 pub(crate) mod fd;
 #[allow(unsafe_code)]
 pub(crate) mod fork_method;
