@@ -23,7 +23,7 @@
 //! assert_eq!(counts.get("pool"), 2);
 //! assert_eq!(counts.get("the"), 0); // a stop word
 //! ```
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod chunk;
 mod corpus;

@@ -16,11 +16,20 @@
 //! [`Tokenizer`] reproduces this with Python 3 semantics over text that
 //! arrives in pieces of any size, so that a file never has to be held in
 //! memory: lines end at `\n`, `\r\n` or a lone `\r` (universal newlines),
-//! whitespace and case follow [`crate::unicode`]. Bytes are classified
-//! through a table; a word of ASCII letters, the bulk of most text, is found
-//! and lowercased 16 bytes at a time and handed over packed in a
-//! [`ShortWord`], without allocation; only words with non-ASCII characters
-//! are decoded character by character.
+//! whitespace and case follow [`crate::unicode`].
+//!
+//! ASCII text, the bulk of most input, is classified 64 bytes at a time by
+//! the processor's vector unit ([`Simd`]: AVX-512, AVX2, or a portable
+//! path), and its lines and words are found from the resulting bit masks;
+//! a word of ASCII letters is lowercased 16 bytes at a time and handed over
+//! packed in a [`ShortWord`], without allocation. Only blocks with non-ASCII
+//! characters, and the last bytes of a piece, go through the character by
+//! character path, which decodes words with non-ASCII letters.
+
+mod blocks;
+mod classify;
+
+pub use classify::{SIMD_ENV, Simd, SimdError};
 
 use crate::short_word::ShortWord;
 use crate::unicode;
@@ -231,8 +240,10 @@ enum Line {
 ///
 /// Memory is bounded by the longest word kept: a run of non-separator
 /// characters that cannot be a word is skipped without being stored.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Tokenizer {
+    /// How bytes are classified.
+    simd: Simd,
     line: Line,
     /// Inside a word cut by the end of the previous piece.
     in_token: bool,
@@ -325,10 +336,44 @@ impl Emitter {
     }
 }
 
+impl Default for Tokenizer {
+    fn default() -> Self {
+        Tokenizer {
+            simd: Simd::selected(),
+            line: Line::default(),
+            in_token: false,
+            poisoned: false,
+            pending: String::new(),
+            out: Emitter::default(),
+        }
+    }
+}
+
 impl Tokenizer {
-    /// A tokenizer at the start of its input.
+    /// A tokenizer at the start of its input, on the path of
+    /// [`Simd::selected`].
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A tokenizer on the given path (all paths give the same words).
+    ///
+    /// # Errors
+    ///
+    /// [`SimdError::Unavailable`] when this processor cannot run it.
+    pub fn with_simd(simd: Simd) -> Result<Self, SimdError> {
+        if !simd.is_available() {
+            return Err(SimdError::Unavailable(simd));
+        }
+        Ok(Tokenizer {
+            simd,
+            ..Self::default()
+        })
+    }
+
+    /// The path this tokenizer classifies bytes with.
+    pub fn simd(&self) -> Simd {
+        self.simd
     }
 
     /// Tokenizes the next piece of the input.
@@ -348,9 +393,29 @@ impl Tokenizer {
                 return;
             }
         }
+        // The block loop runs wherever it can; after it stops at a non-ASCII
+        // byte, this path goes on to `scalar_until`.
+        let mut scalar_until = 0;
         while i < n {
+            if i >= scalar_until && self.line != Line::StartDot {
+                if n - i < blocks::MIN_RUN {
+                    scalar_until = n;
+                    continue;
+                }
+                let stop = self.simd.dispatch(blocks::Blocks {
+                    text,
+                    at: i,
+                    line: self.line,
+                    out: &mut self.out,
+                    sink,
+                });
+                i = stop.at;
+                self.line = stop.line;
+                scalar_until = stop.resume_after;
+                continue;
+            }
             match self.line {
-                Line::Body => i = self.body(text, i, sink),
+                Line::Body => i = self.body(text, i, scalar_until, sink),
                 Line::Start => {
                     // `line.lstrip()`: skip Python whitespace.
                     let byte = b[i];
@@ -409,13 +474,23 @@ impl Tokenizer {
     }
 
     /// The words of a line body, from byte `i` up to and including the end of
-    /// the line (then the line state is [`Line::Start`]) or of the piece.
-    /// Returns where it stopped.
+    /// the line (then the line state is [`Line::Start`]) or of the piece, or
+    /// up to the first token boundary at or after `limit`. Returns where it
+    /// stopped.
     #[inline]
-    fn body<S: WordSink + ?Sized>(&mut self, text: &str, mut i: usize, sink: &mut S) -> usize {
+    fn body<S: WordSink + ?Sized>(
+        &mut self,
+        text: &str,
+        mut i: usize,
+        limit: usize,
+        sink: &mut S,
+    ) -> usize {
         let b = text.as_bytes();
         let n = b.len();
         loop {
+            if i >= limit {
+                return i;
+            }
             let mut c;
             loop {
                 if i >= n {
