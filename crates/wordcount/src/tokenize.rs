@@ -769,6 +769,54 @@ mod tests {
         }
     }
 
+    /// The words of `text` on `simd`, fed whole.
+    fn words_on(simd: Simd, text: &str) -> Vec<String> {
+        let mut got = Vec::new();
+        let mut sink = |w: &str| got.push(w.to_owned());
+        let mut tokenizer = Tokenizer::with_simd(simd).expect("available");
+        tokenizer.feed(text, &mut sink);
+        tokenizer.finish(&mut sink);
+        got
+    }
+
+    #[test]
+    fn block_edges_on_every_path() {
+        // Each case is shifted across two block boundaries, and padded so that
+        // the block loop sees it.
+        let long_blank = format!("\n{}..skipped\nkept", " ".repeat(70));
+        let long_skip = format!("..{}\nkept", " skipped".repeat(20));
+        let long_poison = format!("x{}1 kept", "a".repeat(70));
+        let long_word = format!("{} kept", "Abc".repeat(30));
+        let cases = [
+            "word kept",
+            "\n..skipped\nkept",
+            "\n  ..skipped\r\nkept",
+            "\r\n.x kept",
+            "\n. .kept",
+            "\n.\n..skipped\rkept",
+            long_blank.as_str(),
+            long_skip.as_str(),
+            long_poison.as_str(),
+            long_word.as_str(),
+            "sixteenletterswd seventeenletters kept",
+            "ab1 a\u{1}b é kept",
+            "\n\u{3000}..skipped\nkept",
+            "\n \u{a0}x kept",
+            "café kept",
+            "x\u{85}..kept",
+        ];
+        for case in cases {
+            for shift in 0..150 {
+                let text = format!("{}{case} {}", "a ".repeat(shift / 2), "z".repeat(shift % 2));
+                let text = format!("{text}{}", " pad".repeat(40));
+                let expected = words_char_by_char(&text);
+                for simd in Simd::available() {
+                    assert_eq!(words_on(simd, &text), expected, "{simd}: {text:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn pieces_of_any_size_give_the_same_words() {
         let text = "Hello, wörld ΟΔΟΣ x1y\r\n  ..skip\r\n\u{85}..skip too\nlast Σ";
