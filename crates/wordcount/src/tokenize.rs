@@ -27,7 +27,7 @@
 //! character path, which decodes words with non-ASCII letters.
 
 mod blocks;
-mod classify;
+pub(crate) mod classify;
 
 pub use classify::{SIMD_ENV, Simd, SimdError};
 
@@ -73,14 +73,25 @@ static STOP_TABLE: [u32; 32] = {
     table
 };
 
-/// Whether a packed lowercase key (see [`ShortWord`]) is a stop word: one
-/// multiplication and one comparison, no branch (stop words are so frequent
-/// that a branchy test mispredicts often).
+/// Whether a packed lowercase key of `len` bytes (see [`ShortWord`]) is a
+/// stop word: one multiplication and two comparisons, no branch (stop words
+/// are so frequent that a branchy test mispredicts often).
 #[inline]
-fn is_stop_key(key: u128) -> bool {
+fn is_stop_key(key: u128, len: usize) -> bool {
     let low = key as u32;
-    (key >> 32 == 0) & (STOP_TABLE[stop_slot(low)] == low)
+    (len <= 4) & (STOP_TABLE[stop_slot(low)] == low)
 }
+
+/// `KEEP[n]` keeps the first `n` bytes of a packed key.
+static KEEP: [u128; ShortWord::MAX_LEN + 1] = {
+    let mut masks = [0; ShortWord::MAX_LEN + 1];
+    let mut n = 1;
+    while n <= ShortWord::MAX_LEN {
+        masks[n] = u128::MAX >> (128 - 8 * n);
+        n += 1;
+    }
+    masks
+};
 
 /// Whether `word` (already lowercased) is one of the [`STOP_WORDS`].
 #[inline]
@@ -136,6 +147,15 @@ pub trait WordSink {
         for &word in words {
             self.short_word(word);
         }
+    }
+
+    /// Announces short words that [`short_words`](Self::short_words) will
+    /// receive next, after about as many more have been tokenized, so that a
+    /// table can start loading their slots into the cache (by default, does
+    /// nothing).
+    #[inline]
+    fn prefetch_short_words(&mut self, words: &[ShortWord]) {
+        let _ = words;
     }
 }
 
@@ -258,20 +278,34 @@ pub struct Tokenizer {
 const BATCH: usize = 32;
 
 /// Lowercases, filters and hands words to a sink, short ones in batches.
+///
+/// Short words are collected in two alternating batches. When one is full,
+/// the sink is told which words are coming
+/// ([`WordSink::prefetch_short_words`]) but receives the *other*, older
+/// batch: a count table gets the time of a whole batch of tokenizing to
+/// bring the slots of the new words into the cache.
 #[derive(Debug, Clone)]
 struct Emitter {
     /// Lowercasing buffer.
     scratch: String,
-    batch: [ShortWord; BATCH],
+    /// The two batches, `batch[..BATCH]` and `batch[BATCH..]`.
+    batch: [ShortWord; 2 * BATCH],
+    /// Start of the batch being filled (0 or `BATCH`).
+    filling: usize,
+    /// Number of words in it.
     batch_len: usize,
+    /// Whether the other batch is full and announced, not yet handed over.
+    announced: bool,
 }
 
 impl Default for Emitter {
     fn default() -> Self {
         Emitter {
             scratch: String::new(),
-            batch: [ShortWord::NONE; BATCH],
+            batch: [ShortWord::NONE; 2 * BATCH],
+            filling: 0,
             batch_len: 0,
+            announced: false,
         }
     }
 }
@@ -279,21 +313,41 @@ impl Default for Emitter {
 impl Emitter {
     /// A short word from the fast path, kept if `keep` (written either way,
     /// to spare a hard-to-predict branch).
-    #[inline]
+    #[inline(always)]
     fn short<S: WordSink + ?Sized>(&mut self, word: ShortWord, keep: bool, sink: &mut S) {
-        self.batch[self.batch_len] = word;
+        self.batch[self.filling + self.batch_len] = word;
         self.batch_len += usize::from(keep);
         if self.batch_len == BATCH {
-            sink.short_words(&self.batch);
-            self.batch_len = 0;
+            self.swap_batches(sink);
         }
     }
 
-    /// Hands the batched words over.
+    /// Announces the full batch, hands over the other one, and starts
+    /// filling that one. Not inlined: the loop that calls [`short`](Self::short)
+    /// stays small.
+    #[inline(never)]
+    fn swap_batches<S: WordSink + ?Sized>(&mut self, sink: &mut S) {
+        let (full, other) = (self.filling, BATCH - self.filling);
+        sink.prefetch_short_words(&self.batch[full..full + BATCH]);
+        if self.announced {
+            sink.short_words(&self.batch[other..other + BATCH]);
+        }
+        self.announced = true;
+        self.filling = other;
+        self.batch_len = 0;
+    }
+
+    /// Hands all batched words over, in order.
     #[inline]
     fn flush<S: WordSink + ?Sized>(&mut self, sink: &mut S) {
+        if self.announced {
+            let other = BATCH - self.filling;
+            sink.short_words(&self.batch[other..other + BATCH]);
+            self.announced = false;
+        }
         if self.batch_len > 0 {
-            sink.short_words(&self.batch[..self.batch_len]);
+            let filling = self.filling;
+            sink.short_words(&self.batch[filling..filling + self.batch_len]);
             self.batch_len = 0;
         }
     }
@@ -517,9 +571,9 @@ impl Tokenizer {
                     let end = start + len;
                     let next = CLASS[usize::from(b[end])];
                     if next <= EOL {
-                        let key = (v | CASE_BIT) & ((1 << (8 * len)) - 1);
-                        self.out
-                            .short(ShortWord::from_ascii_key(key), !is_stop_key(key), sink);
+                        let key = (v | CASE_BIT) & KEEP[len];
+                        let keep = !is_stop_key(key, len);
+                        self.out.short(ShortWord::from_ascii_key(key), keep, sink);
                         if next == EOL {
                             self.line = Line::Start;
                             return end + 1;
@@ -675,11 +729,14 @@ mod tests {
     fn stop_keys_are_the_stop_words() {
         let key = |w: &str| ShortWord::new(w).expect("short").key();
         for w in STOP_WORDS {
-            assert!(is_stop_key(key(w)), "{w}");
+            assert!(is_stop_key(key(w), w.len()), "{w}");
         }
         for w in ["b", "ab", "th", "thee", "withs", "pyr", "aaaa", "the the"] {
-            assert!(!is_stop_key(key(w)), "{w:?}");
+            assert!(!is_stop_key(key(w), w.len()), "{w:?}");
         }
+        assert_eq!(KEEP[0], 0);
+        assert_eq!(KEEP[1], 0xff);
+        assert_eq!(KEEP[16], u128::MAX);
     }
 
     #[test]

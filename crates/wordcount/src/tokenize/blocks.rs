@@ -26,7 +26,7 @@
 //! character-by-character path of the [`Tokenizer`](super::Tokenizer).
 
 use super::classify::{BLOCK, Classify, WithClassifier};
-use super::{CASE_BIT, Emitter, Line, WordSink, is_stop_key};
+use super::{CASE_BIT, Emitter, KEEP, Line, WordSink, is_stop_key};
 use crate::short_word::ShortWord;
 
 /// Bytes read past a block: a short word is loaded 16 bytes at a time from
@@ -204,8 +204,8 @@ fn emit<S: WordSink + ?Sized>(
             // The loop keeps 16 bytes after each block, so this always holds.
             if let Some(bytes) = b[start..].first_chunk::<16>() {
                 // A kept token is all letters: setting bit 5 lowercases them.
-                let key = (u128::from_le_bytes(*bytes) | CASE_BIT) & (u128::MAX >> (128 - 8 * len));
-                out.short(ShortWord::from_ascii_key(key), !is_stop_key(key), sink);
+                let key = (u128::from_le_bytes(*bytes) | CASE_BIT) & KEEP[len];
+                out.short(ShortWord::from_ascii_key(key), !is_stop_key(key, len), sink);
                 continue;
             }
         }

@@ -17,29 +17,28 @@ use std::str::FromStr;
 use std::sync::OnceLock;
 
 #[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-mod x86;
+use crate::x86;
 
 /// Bytes classified at once.
-pub(super) const BLOCK: usize = 64;
+pub(crate) const BLOCK: usize = 64;
 
 /// The classes of the bytes of one block, one bit per byte (bit `k` for
 /// byte `k`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(super) struct Masks {
+pub(crate) struct Masks {
     /// Separators: ASCII Python whitespace and `string.punctuation`.
-    pub(super) sep: u64,
+    pub(crate) sep: u64,
     /// ASCII Python whitespace (`\t`..=`\r`, `\x1c`..=`\x1f`, space), line
     /// ends included: what `lstrip()` strips.
-    pub(super) space: u64,
+    pub(crate) space: u64,
     /// `\n` and `\r`: line ends (universal newlines).
-    pub(super) eol: u64,
+    pub(crate) eol: u64,
     /// `.`, which starts a skipped line when doubled.
-    pub(super) dot: u64,
+    pub(crate) dot: u64,
     /// `A`..=`Z` and `a`..=`z`.
-    pub(super) letter: u64,
+    pub(crate) letter: u64,
     /// Bytes of non-ASCII characters (0x80 and above).
-    pub(super) high: u64,
+    pub(crate) high: u64,
 }
 
 impl Masks {
@@ -69,14 +68,14 @@ impl Masks {
 
 /// A way of computing [`Masks`]. Implemented by zero-sized types; those of
 /// the vector paths can only be made where the processor supports them.
-pub(super) trait Classify: Copy {
+pub(crate) trait Classify: Copy {
     /// The masks of `block`.
     fn classify(self, block: &[u8; BLOCK]) -> Masks;
 }
 
 /// Work that runs with a classifier: [`Simd::dispatch`] compiles it once per
 /// path, each copy with its own instruction set enabled.
-pub(super) trait WithClassifier {
+pub(crate) trait WithClassifier {
     /// What the work returns.
     type Output;
 
@@ -182,7 +181,7 @@ impl Simd {
     /// Runs `work` with this path's classifier (the portable one if the
     /// processor lacks this path).
     #[inline]
-    pub(super) fn dispatch<W: WithClassifier>(self, work: W) -> W::Output {
+    pub(crate) fn dispatch<W: WithClassifier>(self, work: W) -> W::Output {
         match self {
             #[cfg(target_arch = "x86_64")]
             Simd::Avx512 => match x86::Avx512::detect() {

@@ -1,38 +1,51 @@
-//! The AVX2 and AVX-512 classifiers: the only `unsafe` code of wordcount.
+//! The x86-64 intrinsics wordcount uses: the AVX2 and AVX-512 byte
+//! classifiers of the tokenizer, and a cache prefetch for the count table.
+//! This is the only `unsafe` code of wordcount.
 //!
-//! Two kinds of operations need it: loading a vector from a byte array
-//! (the intrinsics take a raw pointer), and calling a function compiled for
-//! instructions that the processor may lack. The second is made safe by
-//! tokens: [`Avx2`] and [`Avx512`] can only be made by `detect`, which asks
-//! the processor, so holding one proves that its instructions run here.
+//! Three kinds of operations need it: loading a vector from a byte array
+//! (the intrinsics take a raw pointer), calling a function compiled for
+//! instructions that the processor may lack, and calling an intrinsic of the
+//! x86-64 baseline (SSE) from code not marked with that feature. The second
+//! is made safe by tokens: [`Avx2`] and [`Avx512`] can only be made by
+//! `detect`, which asks the processor, so holding one proves that its
+//! instructions run here.
 
 use std::arch::x86_64::{
-    __m256i, __m512i, _mm256_add_epi8, _mm256_andnot_si256, _mm256_cmpeq_epi8, _mm256_cmpgt_epi8,
-    _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_or_si256, _mm256_set1_epi8,
-    _mm512_cmpeq_epi8_mask, _mm512_cmplt_epu8_mask, _mm512_loadu_si512, _mm512_movepi8_mask,
-    _mm512_or_si512, _mm512_set1_epi8, _mm512_sub_epi8,
+    __m256i, __m512i, _MM_HINT_T0, _mm_prefetch, _mm256_add_epi8, _mm256_andnot_si256,
+    _mm256_cmpeq_epi8, _mm256_cmpgt_epi8, _mm256_loadu_si256, _mm256_movemask_epi8,
+    _mm256_or_si256, _mm256_set1_epi8, _mm512_cmpeq_epi8_mask, _mm512_cmplt_epu8_mask,
+    _mm512_loadu_si512, _mm512_movepi8_mask, _mm512_or_si512, _mm512_set1_epi8, _mm512_sub_epi8,
 };
 
-use super::{BLOCK, Classify, Masks, WithClassifier};
+use crate::tokenize::classify::{BLOCK, Classify, Masks, WithClassifier};
+
+/// Asks the processor to start loading the cache line of `item` into the L1
+/// cache, without waiting for it.
+#[inline(always)]
+pub(crate) fn prefetch<T>(item: &T) {
+    // SAFETY: SSE, the only feature `_mm_prefetch` needs, is part of the
+    // x86-64 baseline; a prefetch reads nothing and never faults.
+    unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(item).cast()) }
+}
 
 /// Proof that the processor has AVX2 and the bit instructions (BMI1, BMI2,
 /// LZCNT, POPCNT) that the AVX2 path is compiled with.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Avx2 {
+pub(crate) struct Avx2 {
     _private: (),
 }
 
 /// Proof that the processor has AVX-512F and AVX-512BW, and what [`Avx2`]
 /// needs.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Avx512 {
+pub(crate) struct Avx512 {
     _private: (),
 }
 
 impl Avx2 {
     /// The token, if this processor has the instructions.
     #[inline]
-    pub(super) fn detect() -> Option<Avx2> {
+    pub(crate) fn detect() -> Option<Avx2> {
         let ok = is_x86_feature_detected!("avx2")
             && is_x86_feature_detected!("bmi1")
             && is_x86_feature_detected!("bmi2")
@@ -43,7 +56,7 @@ impl Avx2 {
 
     /// Runs `work` compiled for AVX2.
     #[inline]
-    pub(super) fn dispatch<W: WithClassifier>(self, work: W) -> W::Output {
+    pub(crate) fn dispatch<W: WithClassifier>(self, work: W) -> W::Output {
         // SAFETY: `self` exists, so `detect` found every feature that
         // `run_avx2` enables.
         unsafe { run_avx2(self, work) }
@@ -53,7 +66,7 @@ impl Avx2 {
 impl Avx512 {
     /// The token, if this processor has the instructions.
     #[inline]
-    pub(super) fn detect() -> Option<Avx512> {
+    pub(crate) fn detect() -> Option<Avx512> {
         let ok = Avx2::detect().is_some()
             && is_x86_feature_detected!("avx512f")
             && is_x86_feature_detected!("avx512bw");
@@ -62,7 +75,7 @@ impl Avx512 {
 
     /// Runs `work` compiled for AVX-512.
     #[inline]
-    pub(super) fn dispatch<W: WithClassifier>(self, work: W) -> W::Output {
+    pub(crate) fn dispatch<W: WithClassifier>(self, work: W) -> W::Output {
         // SAFETY: `self` exists, so `detect` found every feature that
         // `run_avx512` enables.
         unsafe { run_avx512(self, work) }
