@@ -290,10 +290,10 @@ struct Emitter {
     scratch: String,
     /// The two batches, `batch[..BATCH]` and `batch[BATCH..]`.
     batch: [ShortWord; 2 * BATCH],
-    /// Start of the batch being filled (0 or `BATCH`).
-    filling: usize,
-    /// Number of words in it.
-    batch_len: usize,
+    /// Where the next word goes, in the batch being filled.
+    next: usize,
+    /// The end of the batch being filled (`BATCH` or `2 * BATCH`).
+    end: usize,
     /// Whether the other batch is full and announced, not yet handed over.
     announced: bool,
 }
@@ -303,8 +303,8 @@ impl Default for Emitter {
         Emitter {
             scratch: String::new(),
             batch: [ShortWord::NONE; 2 * BATCH],
-            filling: 0,
-            batch_len: 0,
+            next: 0,
+            end: BATCH,
             announced: false,
         }
     }
@@ -315,9 +315,10 @@ impl Emitter {
     /// to spare a hard-to-predict branch).
     #[inline(always)]
     fn short<S: WordSink + ?Sized>(&mut self, word: ShortWord, keep: bool, sink: &mut S) {
-        self.batch[self.filling + self.batch_len] = word;
-        self.batch_len += usize::from(keep);
-        if self.batch_len == BATCH {
+        // The mask spares a bounds check: `next` is below `2 * BATCH`.
+        self.batch[self.next & (2 * BATCH - 1)] = word;
+        self.next += usize::from(keep);
+        if self.next == self.end {
             self.swap_batches(sink);
         }
     }
@@ -327,28 +328,33 @@ impl Emitter {
     /// stays small.
     #[inline(never)]
     fn swap_batches<S: WordSink + ?Sized>(&mut self, sink: &mut S) {
-        let (full, other) = (self.filling, BATCH - self.filling);
-        sink.prefetch_short_words(&self.batch[full..full + BATCH]);
+        let (full, other) = self.batch.split_at(BATCH);
+        let (full, other) = if self.end == BATCH {
+            (full, other)
+        } else {
+            (other, full)
+        };
+        sink.prefetch_short_words(full);
         if self.announced {
-            sink.short_words(&self.batch[other..other + BATCH]);
+            sink.short_words(other);
         }
         self.announced = true;
-        self.filling = other;
-        self.batch_len = 0;
+        self.next = self.end % (2 * BATCH);
+        self.end = self.next + BATCH;
     }
 
     /// Hands all batched words over, in order.
     #[inline]
     fn flush<S: WordSink + ?Sized>(&mut self, sink: &mut S) {
+        let start = self.end - BATCH;
         if self.announced {
-            let other = BATCH - self.filling;
+            let other = BATCH - start;
             sink.short_words(&self.batch[other..other + BATCH]);
             self.announced = false;
         }
-        if self.batch_len > 0 {
-            let filling = self.filling;
-            sink.short_words(&self.batch[filling..filling + self.batch_len]);
-            self.batch_len = 0;
+        if self.next > start {
+            sink.short_words(&self.batch[start..self.next]);
+            self.next = start;
         }
     }
 

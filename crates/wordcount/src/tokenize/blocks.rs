@@ -53,7 +53,8 @@ pub(super) struct Stop {
 /// The block loop over `text` from byte `at`, as work for a classifier.
 pub(super) struct Blocks<'a, S: ?Sized> {
     pub(super) text: &'a str,
-    /// A token boundary: `at` is 0 or follows a separator.
+    /// Where to start: not inside a token (every token that starts before
+    /// `at` has been handled), unless the line is skipped.
     pub(super) at: usize,
     /// The line state at `at`: not [`Line::StartDot`].
     pub(super) line: Line,
