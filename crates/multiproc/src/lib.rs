@@ -196,7 +196,9 @@ pub use logging::{Logger, get_logger, log_to_stderr};
 pub use manager::Manager;
 pub use mapreduce::SimpleMapReduce;
 pub use multiproc_macros::{main, test};
-pub use pool::{AsyncResult, Executor, MapOptions, Pool, PoolBuilder, PoolError, TaskError};
+pub use pool::{
+    AsyncResult, Executor, MapOptions, Pool, PoolBuilder, PoolError, TaskError, TaskPanic,
+};
 pub use process::{
     Handle, Process, ProcessError, ProcessInfo, Run, active_children, authkey, cpu_count,
     current_process, exit, parent_process, set_current_name, spawn,

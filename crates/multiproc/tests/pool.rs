@@ -174,7 +174,7 @@ fn panicking_task_fails_alone_with_its_message() {
     for (i, r) in results.iter().enumerate() {
         if i == 3 {
             assert!(
-                matches!(r, Err(TaskError::Panicked(m)) if m.contains("three is not allowed")),
+                matches!(r, Err(TaskError::Panicked(p)) if p.message().contains("three is not allowed")),
                 "{r:?}"
             );
         } else {
@@ -302,7 +302,7 @@ fn crash_matrix_never_hangs() {
     // The chunk holding 105 cannot be decoded in the worker; the other chunks are unaffected.
     assert_eq!(failures, [2, 3], "{results:?}");
     assert!(
-        matches!(&results[3], Err(TaskError::Panicked(m)) if m.contains("105")),
+        matches!(&results[3], Err(TaskError::Panicked(p)) if p.message().contains("105")),
         "{results:?}"
     );
     // An argument that cannot be encoded is an error at submission.

@@ -701,11 +701,6 @@ impl Connection {
         }
     }
 
-    /// Whether a whole message is already buffered, so that receiving it needs no system call.
-    pub(crate) fn frame_ready(&self) -> bool {
-        self.lock_rx().ready(self.max_frame)
-    }
-
     /// Whether unread bytes sit in this end's buffer.
     fn has_buffered(&self) -> bool {
         self.lock_rx().has_buffered()
@@ -713,21 +708,8 @@ impl Connection {
 }
 
 /// Appends one complete typed frame for `value` to `out` (header, descriptor count, serde
-/// bytes) and returns the descriptors that must travel with it. Several frames without
-/// descriptors may be sent in one write.
-pub(crate) fn frame_typed<T: Serialize + ?Sized>(
-    value: &T,
-    out: &mut Vec<u8>,
-) -> Result<Vec<OwnedFd>, Error> {
-    let base = out.len();
-    let (start, fds) = frame_typed_at(value, out)?;
-    // Close the gap the header did not use.
-    out.drain(base..start);
-    Ok(fds)
-}
-
-/// Like [`frame_typed`], but leaves up to 12 unused bytes before the frame instead of moving
-/// it: the frame starts at the returned offset.
+/// bytes), leaving up to 12 unused bytes before it: the frame starts at the returned offset.
+/// Also returns the descriptors that must travel with it.
 fn frame_typed_at<T: Serialize + ?Sized>(
     value: &T,
     out: &mut Vec<u8>,

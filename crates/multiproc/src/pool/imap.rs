@@ -7,7 +7,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::scheduler::{Job, Outcome};
+use super::job::{Job, Outcome};
 use super::{MapOptions, Pool, PoolError, TaskError, decode_outcome};
 
 /// Chunks kept in flight per worker while the caller consumes results.
@@ -66,15 +66,19 @@ where
     {
         let (tx, rx) = mpsc::channel();
         let timeout = options.timeout;
+        let (chunksize, failed) = match options.chunksize_or(1) {
+            Ok(n) => (n, None),
+            Err(e) => (1, Some(e)),
+        };
         let make_job: MakeJob<'p, A> = Box::new(move |items, tx, ci| {
             pool.job::<F, A, R>(items, timeout, Box::new(move |o| drop(tx.send((ci, o)))))
         });
         Imap {
             pool,
             input,
-            input_done: false,
+            input_done: failed.is_some(),
             input_error: None,
-            chunksize: options.chunksize.unwrap_or(1),
+            chunksize,
             window: pool.processes() * WINDOW_PER_WORKER,
             make_job,
             tx,
@@ -86,7 +90,7 @@ where
             next_chunk: 0,
             buffered: BTreeMap::new(),
             ready: VecDeque::new(),
-            failed: None,
+            failed,
             _a: PhantomData,
         }
     }

@@ -1,0 +1,230 @@
+//! Where a task panicked: a panic hook that records the location (and, when asked, the
+//! backtrace) of a panic raised while a task runs, so that the task's error says where.
+//!
+//! The hook is installed once per process and chains to the hook that was there before: a panic
+//! outside [`catch`] (in the worker's own code, or in a thread a task started) is reported as it
+//! would have been. A panic inside [`catch`] is silent: it becomes the task's error, as a
+//! Python exception in a pool task becomes the caller's.
+
+use std::any::Any;
+use std::backtrace::{Backtrace, BacktraceStatus};
+use std::cell::{Cell, RefCell};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use super::error::TaskPanic;
+
+thread_local! {
+    /// Whether this thread is inside `catch`.
+    static CAPTURING: Cell<bool> = const { Cell::new(false) };
+    /// What the hook saw of the first panic inside the current `catch`.
+    static SEEN: RefCell<Option<Seen>> = const { RefCell::new(None) };
+}
+
+/// What the hook records of a panic.
+#[derive(Debug)]
+struct Seen {
+    message: Option<String>,
+    location: Option<String>,
+    backtrace: Option<String>,
+}
+
+const FROM_ENV: u8 = 0;
+const ALWAYS: u8 = 1;
+const NEVER: u8 = 2;
+
+/// Whether backtraces are captured: as the environment says (`RUST_BACKTRACE`,
+/// `RUST_LIB_BACKTRACE`), or as the process that made the pool said.
+static BACKTRACES: AtomicU8 = AtomicU8::new(FROM_ENV);
+
+static HOOK: Once = Once::new();
+
+/// Captures backtraces of task panics (`true`) or never (`false`), whatever this process's
+/// environment says: a pool worker follows the environment of the process that built its pool.
+pub(crate) fn set_backtraces(on: bool) {
+    BACKTRACES.store(if on { ALWAYS } else { NEVER }, Ordering::Relaxed);
+}
+
+/// Whether `RUST_BACKTRACE` asks for backtraces in this process.
+pub(crate) fn backtraces_wanted() -> bool {
+    std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0")
+}
+
+fn install() {
+    HOOK.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if !CAPTURING.with(Cell::get) {
+                return previous(info);
+            }
+            SEEN.with(|seen| {
+                let mut seen = seen.borrow_mut();
+                // A panic while unwinding from the first one (in a destructor) does not replace
+                // it: the first one is the cause.
+                if seen.is_none() {
+                    *seen = Some(Seen {
+                        message: info.payload_as_str().map(str::to_owned),
+                        location: info.location().map(ToString::to_string),
+                        backtrace: capture_backtrace(),
+                    });
+                }
+            });
+        }));
+    });
+}
+
+fn capture_backtrace() -> Option<String> {
+    let bt = match BACKTRACES.load(Ordering::Relaxed) {
+        ALWAYS => Backtrace::force_capture(),
+        NEVER => return None,
+        _ => Backtrace::capture(),
+    };
+    (bt.status() == BacktraceStatus::Captured).then(|| trim(&bt.to_string()))
+}
+
+/// Drops the frames of the panic machinery (and of this hook) above the frame that panicked.
+fn trim(bt: &str) -> String {
+    let lines: Vec<&str> = bt.lines().collect();
+    let is_frame = |l: &str| {
+        let t = l.trim_start();
+        t.split_once(": ")
+            .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let machinery = |l: &str| {
+        [
+            "std::backtrace",
+            "std::panicking::",
+            "core::panicking::",
+            "std::panic::",
+            "rust_begin_unwind",
+            "__rustc::rust_begin_unwind",
+            "std::sys::backtrace::",
+            "multiproc::pool::panic::",
+            "<alloc::boxed::Box<F,A> as core::ops::function::Fn<Args>>::call",
+        ]
+        .iter()
+        .any(|m| l.contains(m))
+    };
+    // The last frame of the machinery among the first frames; the task's frame follows it.
+    let mut cut = 0;
+    for (i, l) in lines.iter().enumerate().take(60) {
+        if is_frame(l) && machinery(l) {
+            cut = i + 1;
+        }
+    }
+    // Skip the "at file:line" lines that belong to the cut frame.
+    while cut < lines.len() && !is_frame(lines[cut]) {
+        cut += 1;
+    }
+    if cut >= lines.len() {
+        return bt.to_owned();
+    }
+    lines[cut..].join("\n")
+}
+
+/// The text of a panic payload.
+fn payload_text(p: &(dyn Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_owned()
+    }
+}
+
+/// Runs `f` with task panics captured. Returns its value, or the panic with its location; also
+/// returns what the hook saw of a panic that `f` caught itself (an entry that turns a panic
+/// into a value, as process targets do).
+pub(crate) fn capture<R>(f: impl FnOnce() -> R) -> (Result<R, TaskPanic>, Option<TaskPanic>) {
+    install();
+    let outer = CAPTURING.with(|c| c.replace(true));
+    let outer_seen = SEEN.with(|s| s.borrow_mut().take());
+    let result = panic::catch_unwind(AssertUnwindSafe(f));
+    let seen = SEEN.with(|s| std::mem::replace(&mut *s.borrow_mut(), outer_seen));
+    CAPTURING.with(|c| c.set(outer));
+    let seen_panic = |message: String, seen: Option<Seen>| match seen {
+        Some(s) => TaskPanic::new(s.message.unwrap_or(message), s.location, s.backtrace),
+        None => TaskPanic::new(message, None, None),
+    };
+    match result {
+        Ok(v) => {
+            let caught = seen.map(|s| {
+                let message = s.message.clone().unwrap_or_default();
+                seen_panic(message, Some(s))
+            });
+            (Ok(v), caught)
+        }
+        Err(p) => (Err(seen_panic(payload_text(p.as_ref()), seen)), None),
+    }
+}
+
+/// Runs `f`, turning a panic into a [`TaskPanic`] that says where it happened.
+pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, TaskPanic> {
+    capture(f).0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_carries_its_location() {
+        let line = line!() + 1;
+        let p = catch(|| panic!("boom {}", 7)).unwrap_err();
+        assert_eq!(p.message(), "boom 7");
+        let at = p.location().expect("a location");
+        assert!(at.starts_with(&format!("{}:{line}:", file!())), "{at}");
+        assert!(p.to_string().starts_with("panicked at "), "{p}");
+        assert!(p.to_string().ends_with(": boom 7"), "{p}");
+    }
+
+    #[test]
+    fn no_panic_no_error_and_payloads_of_any_kind() {
+        assert_eq!(catch(|| 5).unwrap(), 5);
+        let p = catch(|| std::panic::panic_any(42u8)).unwrap_err();
+        assert_eq!(p.message(), "Box<dyn Any>");
+        assert!(p.location().is_some());
+        // resume_unwind does not pass through the hook: the message only.
+        let p = catch(|| std::panic::resume_unwind(Box::new("quiet"))).unwrap_err();
+        assert_eq!((p.message(), p.location()), ("quiet", None));
+    }
+
+    #[test]
+    fn a_panic_caught_inside_is_reported_beside_the_value() {
+        let (r, seen) = capture(|| std::panic::catch_unwind(|| panic!("inner")).is_err());
+        assert_eq!(r.unwrap(), true);
+        let seen = seen.expect("the hook saw it");
+        assert_eq!(seen.message(), "inner");
+        assert!(seen.location().is_some());
+        // Nested captures keep their own panics.
+        let (r, seen) = capture(|| catch(|| panic!("nested")).unwrap_err().message().to_owned());
+        assert_eq!(r.unwrap(), "nested");
+        assert!(seen.is_none());
+    }
+
+    #[test]
+    fn backtraces_when_asked() {
+        set_backtraces(true);
+        let p = catch(|| panic!("with a trace")).unwrap_err();
+        set_backtraces(false);
+        let bt = p.backtrace().expect("a backtrace");
+        assert!(
+            !bt.lines().next().unwrap_or("").contains("std::backtrace"),
+            "{bt}"
+        );
+        assert!(p.to_string().contains("worker backtrace:"), "{p}");
+        let q = catch(|| panic!("without")).unwrap_err();
+        assert!(q.backtrace().is_none());
+    }
+
+    #[test]
+    fn trim_cuts_the_machinery() {
+        let bt = "   0: std::backtrace::Backtrace::create\n             at /rustc/x/backtrace.rs:1:1\n   1: core::panicking::panic_fmt\n   2: mycrate::task\n             at src/lib.rs:3:4\n   3: main";
+        assert_eq!(
+            trim(bt),
+            "   2: mycrate::task\n             at src/lib.rs:3:4\n   3: main"
+        );
+    }
+}
