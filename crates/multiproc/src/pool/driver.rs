@@ -311,7 +311,11 @@ fn event_loop(
                 set.push((w.sock.as_fd(), Interest::Write));
             }
         }
-        let ready = match sys::fd::poll(&set, sched.deadline()) {
+        let wake_at = match (sched.deadline(), sched.stall_check()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let ready = match sys::fd::poll(&set, wake_at) {
             Ok(r) => r,
             Err(e) => {
                 log::error!(target: "multiproc", "pool thread cannot poll: {e}");

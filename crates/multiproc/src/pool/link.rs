@@ -36,6 +36,9 @@ const GROW_STEP: usize = 1 << 20;
 /// microseconds, and sleeping and being woken costs more than asking again a little while.
 const SPIN: Duration = Duration::from_micros(20);
 
+/// Pauses between two asks while spinning.
+const SPIN_PAUSES: u32 = 32;
+
 /// Why a frame could not be read.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum LinkError {
@@ -190,7 +193,9 @@ impl Reader {
                         break Ok(0);
                     }
                     spin_until.get_or_insert_with(|| Instant::now() + SPIN);
-                    std::hint::spin_loop();
+                    for _ in 0..SPIN_PAUSES {
+                        std::hint::spin_loop();
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::ConnectionReset => {
                     self.eof = true;

@@ -181,6 +181,26 @@ impl<W: Worker> Slot<W> {
         self.usable() && self.ready && self.sent.is_empty()
     }
 
+    /// Silent for long while holding work: running something long (its initializer, maybe),
+    /// or stopped.
+    fn stalled(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.heard) >= STALLED_AFTER
+    }
+
+    /// The positions of the chunks another worker may take: live and unclaimed, and, unless
+    /// this worker is stalled, behind its first live chunk (which it is about to start).
+    fn stealable(&self, now: Instant) -> Vec<usize> {
+        let skip_first = !self.stalled(now);
+        self.sent
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.live())
+            .skip(usize::from(skip_first))
+            .filter(|(_, c)| self.worker.fate(c.seq) == Fate::Queued)
+            .map(|(k, _)| k)
+            .collect()
+    }
+
     /// The first chunk, removed, with the socket accounting updated.
     fn pop_front(&mut self) -> Option<Sent> {
         let first = self.sent.pop_front()?;
@@ -316,14 +336,14 @@ impl<S: Spawn> Scheduler<S> {
     /// ones.
     pub(crate) fn dispatch(&mut self, now: Instant) {
         loop {
-            self.send_pending();
+            self.send_pending(now);
             if !self.pending.is_empty() || !self.steal(now) {
                 return;
             }
         }
     }
 
-    fn send_pending(&mut self) {
+    fn send_pending(&mut self, now: Instant) {
         while let Some(job) = self.pending.front() {
             if job
                 .cancelled
@@ -338,23 +358,25 @@ impl<S: Spawn> Scheduler<S> {
                 return;
             };
             let job = self.pending.pop_front().expect("front exists");
-            self.send_to(i, job);
+            self.send_to(i, job, now);
         }
     }
 
     /// The worker for a chunk of `len` bytes: the least loaded one with room, ready ones
-    /// first, then the one heard from last (a worker silent for long is likely busy).
+    /// first, then the one heard from last (a worker silent for long is likely busy). A worker
+    /// that has not yet seen that chunks were taken back from it gets nothing: it may be
+    /// stopped, and the chunk is better off waiting here for whichever worker is free first.
     fn pick(&self, len: usize) -> Option<usize> {
         self.slots
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.usable() && s.has_room(len))
+            .filter(|(_, s)| s.usable() && s.has_room(len) && s.sent.iter().all(Sent::live))
             .min_by_key(|(_, s)| (s.sent.len(), !s.ready, std::cmp::Reverse(s.heard)))
             .map(|(i, _)| i)
     }
 
     /// Sends `job` to worker `i` (or fails it, if it cannot be encoded).
-    fn send_to(&mut self, i: usize, job: Job) {
+    fn send_to(&mut self, i: usize, job: Job, now: Instant) {
         let max_tasks = self.config.max_tasks;
         let slot = &mut self.slots[i];
         let seq = slot.next_seq;
@@ -364,7 +386,10 @@ impl<S: Spawn> Scheduler<S> {
         }
         slot.next_seq = seq.wrapping_add(1);
         let len = job.items.0.len();
-        if !slot.sent.is_empty() {
+        if slot.sent.is_empty() {
+            // Its silence counts from now: an idle worker has nothing to say.
+            slot.heard = now;
+        } else {
             slot.queued_bytes += len;
         }
         slot.sent.push_back(Sent {
@@ -378,56 +403,64 @@ impl<S: Spawn> Scheduler<S> {
         slot.retiring = max_tasks.is_some_and(|m| slot.runs >= m);
     }
 
-    /// Gives a free worker the unclaimed chunks of the busiest one. True if any moved.
+    /// Gives a free worker the chunks that wait, unclaimed, behind the busiest worker's running
+    /// one: half of them, or all of them (its first chunk included) if that worker has been
+    /// silent for [`STALLED_AFTER`] (it runs something long, or it is stopped). True if any
+    /// moved.
     fn steal(&mut self, now: Instant) -> bool {
         let Some(thief) = self.slots.iter().position(Slot::free) else {
             return false;
-        };
-        // The victim: the worker with the most chunks it has not started.
-        let unclaimed = |s: &Slot<S::Worker>| {
-            s.sent
-                .iter()
-                .filter(|c| c.live() && s.worker.fate(c.seq) == Fate::Queued)
-                .count()
         };
         let victim = self
             .slots
             .iter()
             .enumerate()
             .filter(|&(i, _)| i != thief)
-            .map(|(i, s)| (i, unclaimed(s)))
+            .map(|(i, s)| (i, s.stealable(now).len()))
             .filter(|&(_, n)| n > 0)
             .max_by_key(|&(_, n)| n);
-        let Some((v, count)) = victim else {
+        let Some((v, _)) = victim else {
             return false;
         };
         let max_tasks = self.config.max_tasks;
         let slot = &mut self.slots[v];
-        // All of them from a worker that seems stuck; half from one that makes progress.
-        let stalled = now.saturating_duration_since(slot.heard) >= STALLED_AFTER || !slot.ready;
-        let mut want = if stalled { count } else { count.div_ceil(2) };
+        let candidates = slot.stealable(now);
+        let want = if slot.stalled(now) {
+            candidates.len()
+        } else {
+            candidates.len().div_ceil(2)
+        };
         let mut stolen = Vec::new();
-        for k in 0..slot.sent.len() {
-            if want == 0 {
+        for k in candidates {
+            if stolen.len() == want {
                 break;
             }
             let seq = slot.sent[k].seq;
-            if slot.sent[k].live() && slot.worker.revoke(seq) {
+            if slot.worker.revoke(seq) {
                 stolen.push(slot.sent[k].job.take().expect("live"));
-                want -= 1;
+                take_back(slot, max_tasks);
             }
         }
         if stolen.is_empty() {
             return false;
-        }
-        for _ in 0..stolen.len() {
-            take_back(slot, max_tasks);
         }
         // In their order, ahead of anything queued since.
         for job in stolen.into_iter().rev() {
             self.pending.push_front(job);
         }
         true
+    }
+
+    /// When a worker that holds work for a free one should next be checked for a stall.
+    pub(crate) fn stall_check(&self) -> Option<Instant> {
+        if !self.pending.is_empty() || !self.slots.iter().any(Slot::free) {
+            return None;
+        }
+        self.slots
+            .iter()
+            .filter(|s| s.sent.iter().any(Sent::live))
+            .map(|s| s.heard + STALLED_AFTER)
+            .min()
     }
 
     /// Handles a message from worker `i`.

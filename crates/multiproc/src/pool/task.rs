@@ -301,7 +301,7 @@ mod tests {
 
     #[test]
     fn subset_keeps_the_chosen_tasks() {
-        let e = codec::encode(&[10u32, 11, 12, 13]).unwrap();
+        let e = codec::encode(&vec![10u32, 11, 12, 13]).unwrap();
         let s = subset::<u32>(&e.bytes, &[], &[1, 3]).unwrap();
         let back: Vec<u32> = codec::decode(&s.bytes, s.fds).unwrap();
         assert_eq!(back, [11, 13]);
