@@ -89,7 +89,8 @@ impl Board {
     /// used this word before (`seq - RING`) must be settled: the pool keeps fewer than `RING`
     /// chunks in flight per worker.
     pub(crate) fn queue(&self, seq: u32) {
-        self.word(seq).store(pack(seq, QUEUED), Ordering::SeqCst);
+        // The worker sees it only after the chunk's bytes, which the socket orders after this.
+        self.word(seq).store(pack(seq, QUEUED), Ordering::Release);
     }
 
     /// Takes chunk `seq` back if the worker has not claimed it; true if it never will run.
@@ -106,7 +107,7 @@ impl Board {
 
     /// The state of chunk `seq`.
     pub(crate) fn fate(&self, seq: u32) -> Fate {
-        let v = self.word(seq).load(Ordering::SeqCst);
+        let v = self.word(seq).load(Ordering::Acquire);
         if (v >> 32) as u32 != seq {
             return Fate::Unknown;
         }
@@ -138,12 +139,12 @@ impl Board {
             .ok()
             .and_then(|i| i.checked_add(RUNNING))
             .unwrap_or(u32::MAX);
-        self.word(seq).store(pack(seq, state), Ordering::SeqCst);
+        self.word(seq).store(pack(seq, state), Ordering::Release);
     }
 
     /// Records that every task of chunk `seq` ran.
     pub(crate) fn done(&self, seq: u32) {
-        self.word(seq).store(pack(seq, DONE), Ordering::SeqCst);
+        self.word(seq).store(pack(seq, DONE), Ordering::Release);
     }
 }
 

@@ -311,7 +311,7 @@ fn event_loop(
                 set.push((w.sock.as_fd(), Interest::Write));
             }
         }
-        let wake_at = match (sched.deadline(), sched.stall_check()) {
+        let wake_at = match (sched.deadline(), sched.steal_check(Instant::now())) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };

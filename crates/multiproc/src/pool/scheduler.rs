@@ -7,10 +7,12 @@
 //! has room: an idle worker first. A worker may hold several chunks at once (they wait in its
 //! socket), so that short tasks do not each pay a round trip; but a chunk in a worker's socket
 //! is not yet its own. Until the worker *claims* it on its claim board (see `board.rs`), the
-//! scheduler can take it back. Whenever a worker is free and the queue is empty, it takes the
-//! unclaimed chunks of the busiest worker (all of them if that worker has not been heard from
-//! for a while: it is running something long, or it is stopped) and hands them to the free one.
-//! So no task waits behind a busy or stalled worker while another is free.
+//! scheduler can take it back. Whenever a worker is free and the queue is empty, it looks at the
+//! workers that hold chunks: one silent for [`BUSY_AFTER`] is running something long, and half
+//! of the chunks waiting behind its running one move to the free worker; one silent for
+//! [`STALLED_AFTER`] is stalled (a long task, or SIGSTOP), and everything it has not claimed
+//! moves. So no task waits behind a busy or stalled worker while another is free, and a worker
+//! that runs short tasks keeps its pipeline.
 //!
 //! **Timeouts** are per task. A chunk under a timeout is answered task by task (`Stream`): the
 //! worker announces the chunk's start and sends each result as soon as it has it, so the
@@ -48,8 +50,13 @@ pub(crate) const MAX_QUEUED_BYTES: usize = 48 * 1024;
 /// Deaths before readiness, in a row, that break the pool.
 pub(crate) const MAX_START_FAILURES: u32 = 3;
 
-/// A worker not heard from for this long is treated as stalled: everything it has not started
-/// moves to free workers.
+/// A worker not heard from for this long while chunks wait behind its running one is busy with
+/// something long: a free worker takes half of those chunks. (Longer than a worker that runs
+/// short tasks holds its replies for batching.)
+const BUSY_AFTER: Duration = Duration::from_millis(5);
+
+/// A worker not heard from for this long is treated as stalled (stopped, or running something
+/// long): everything it has not started, its first chunk included, moves to free workers.
 const STALLED_AFTER: Duration = Duration::from_millis(20);
 
 const _: () = assert!(
@@ -181,24 +188,44 @@ impl<W: Worker> Slot<W> {
         self.usable() && self.ready && self.sent.is_empty()
     }
 
-    /// Silent for long while holding work: running something long (its initializer, maybe),
-    /// or stopped.
-    fn stalled(&self, now: Instant) -> bool {
-        now.saturating_duration_since(self.heard) >= STALLED_AFTER
-    }
-
-    /// The positions of the chunks another worker may take: live and unclaimed, and, unless
-    /// this worker is stalled, behind its first live chunk (which it is about to start).
-    fn stealable(&self, now: Instant) -> Vec<usize> {
-        let skip_first = !self.stalled(now);
-        self.sent
+    /// The live chunks that a free worker may take from this one at `now`, and how many of
+    /// them to take: none while it is heard from; half of those behind its first live chunk
+    /// once it has been silent for [`BUSY_AFTER`]; all, the first included, once silent for
+    /// [`STALLED_AFTER`] (it runs something long, its initializer maybe, or it is stopped).
+    /// Chunks it has already claimed cannot be taken: the board refuses.
+    fn stealable(&self, now: Instant) -> (Vec<usize>, usize) {
+        let silent = now.saturating_duration_since(self.heard);
+        if silent < BUSY_AFTER {
+            return (Vec::new(), 0);
+        }
+        let stalled = silent >= STALLED_AFTER;
+        let live: Vec<usize> = self
+            .sent
             .iter()
             .enumerate()
             .filter(|(_, c)| c.live())
-            .skip(usize::from(skip_first))
-            .filter(|(_, c)| self.worker.fate(c.seq) == Fate::Queued)
+            .skip(usize::from(!stalled))
             .map(|(k, _)| k)
-            .collect()
+            .collect();
+        let want = if stalled {
+            live.len()
+        } else {
+            live.len().div_ceil(2)
+        };
+        (live, want)
+    }
+
+    /// When [`stealable`](Slot::stealable) may next change, if it will.
+    fn next_steal_check(&self, now: Instant) -> Option<Instant> {
+        let live = self.live();
+        let silent = now.saturating_duration_since(self.heard);
+        if live >= 2 && silent < BUSY_AFTER {
+            Some(self.heard + BUSY_AFTER)
+        } else if live >= 1 && silent < STALLED_AFTER {
+            Some(self.heard + STALLED_AFTER)
+        } else {
+            None
+        }
     }
 
     /// The first chunk, removed, with the socket accounting updated.
@@ -220,12 +247,15 @@ impl<W: Worker> Slot<W> {
         head.started.then(|| self.progress_at + timeout)
     }
 
-    /// Notes progress on the head chunk at `now`.
+    /// Notes progress on the head chunk at `now` (what the board says of it matters only for
+    /// a chunk under a timeout).
     fn progressed(&mut self, now: Instant) {
         self.progress_at = now;
         self.progress = match self.sent.front() {
-            Some(head) => self.worker.fate(head.seq),
-            None => Fate::Unknown,
+            Some(head) if head.job.as_ref().is_some_and(|j| j.timeout.is_some()) => {
+                self.worker.fate(head.seq)
+            }
+            _ => Fate::Unknown,
         };
     }
 }
@@ -403,10 +433,8 @@ impl<S: Spawn> Scheduler<S> {
         slot.retiring = max_tasks.is_some_and(|m| slot.runs >= m);
     }
 
-    /// Gives a free worker the chunks that wait, unclaimed, behind the busiest worker's running
-    /// one: half of them, or all of them (its first chunk included) if that worker has been
-    /// silent for [`STALLED_AFTER`] (it runs something long, or it is stopped). True if any
-    /// moved.
+    /// Gives a free worker the chunks that wait, unclaimed, behind a busy or stalled worker's
+    /// running one (see [`Slot::stealable`]). True if any moved.
     fn steal(&mut self, now: Instant) -> bool {
         let Some(thief) = self.slots.iter().position(Slot::free) else {
             return false;
@@ -416,20 +444,14 @@ impl<S: Spawn> Scheduler<S> {
             .iter()
             .enumerate()
             .filter(|&(i, _)| i != thief)
-            .map(|(i, s)| (i, s.stealable(now).len()))
-            .filter(|&(_, n)| n > 0)
-            .max_by_key(|&(_, n)| n);
-        let Some((v, _)) = victim else {
+            .map(|(i, s)| (i, s.stealable(now)))
+            .filter(|(_, (_, want))| *want > 0)
+            .max_by_key(|(_, (_, want))| *want);
+        let Some((v, (candidates, want))) = victim else {
             return false;
         };
         let max_tasks = self.config.max_tasks;
         let slot = &mut self.slots[v];
-        let candidates = slot.stealable(now);
-        let want = if slot.stalled(now) {
-            candidates.len()
-        } else {
-            candidates.len().div_ceil(2)
-        };
         let mut stolen = Vec::new();
         for k in candidates {
             if stolen.len() == want {
@@ -451,15 +473,15 @@ impl<S: Spawn> Scheduler<S> {
         true
     }
 
-    /// When a worker that holds work for a free one should next be checked for a stall.
-    pub(crate) fn stall_check(&self) -> Option<Instant> {
+    /// When to look again for chunks that a free worker should take, if there may be some:
+    /// the scheduler wakes then even if nothing else happens.
+    pub(crate) fn steal_check(&self, now: Instant) -> Option<Instant> {
         if !self.pending.is_empty() || !self.slots.iter().any(Slot::free) {
             return None;
         }
         self.slots
             .iter()
-            .filter(|s| s.sent.iter().any(Sent::live))
-            .map(|s| s.heard + STALLED_AFTER)
+            .filter_map(|s| s.next_steal_check(now))
             .min()
     }
 

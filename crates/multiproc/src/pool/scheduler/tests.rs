@@ -210,23 +210,28 @@ fn quick_tasks_do_not_wait_behind_a_slow_one() {
     // Some went behind the slow task (pipelining), some to the other worker.
     assert!(seqs(&s, 0).len() > 1);
     // Worker 1 answers everything it gets, as fast as it can; worker 0 stays in its task.
-    let mut now = 3;
+    // When worker 1 is free, the scheduler says when to look again, and the clock goes there.
+    let mut now = t(3);
     for _ in 0..100 {
-        let mine: Vec<u32> = s.slots[1]
-            .sent
-            .iter()
-            .filter(|c| c.live())
-            .map(|c| c.seq)
-            .collect();
+        let mine: Vec<u32> = s.slots[1].sent.iter().filter(|c| c.live()).map(|c| c.seq).collect();
         if mine.is_empty() {
-            break;
+            match s.steal_check(now) {
+                Some(at) => {
+                    assert!(at > now && at <= now + STALLED_AFTER, "{at:?}");
+                    now = at;
+                    s.dispatch(now);
+                    continue;
+                }
+                None => break,
+            }
         }
         for seq in mine {
-            answer(&mut s, 1, seq, &[7], t(now));
+            answer(&mut s, 1, seq, &[7], now);
         }
-        now += 1;
-        s.dispatch(t(now));
+        now += Duration::from_millis(1);
+        s.dispatch(now);
     }
+    assert!(now < t(100), "the quick tasks moved soon");
     for (i, rx) in quick.iter().enumerate() {
         assert_eq!(outcome(rx, 1), [Ok(7)], "quick task {i} waited");
     }
@@ -235,11 +240,11 @@ fn quick_tasks_do_not_wait_behind_a_slow_one() {
     let taken_back = s.slots[0].sent.iter().filter(|c| !c.live()).count();
     assert_eq!(taken_back, seqs(&s, 0).len() - 1);
     // It answers the slow task, then skips the others when it gets to them.
-    answer(&mut s, 0, 0, &[1000], t(now));
+    answer(&mut s, 0, 0, &[1000], now);
     assert_eq!(outcome(&slow, 1), [Ok(1000)]);
     for seq in seqs(&s, 0).into_iter().skip(1) {
         assert_eq!(mock(&s, 0).fate(seq), Fate::Revoked);
-        s.message(0, FromWorker::Skipped { seq }, t(now));
+        s.message(0, FromWorker::Skipped { seq }, now);
     }
     assert!(!mock(&s, 0).killed);
     for (i, sl) in s.slots.iter().enumerate() {
@@ -274,6 +279,38 @@ fn a_stopped_worker_loses_everything_it_has_not_started() {
     for rx in &rxs {
         assert_eq!(outcome(rx, 1), [Ok(5)]);
     }
+}
+
+/// A worker that answers steadily keeps what is queued to it; the scheduler only plans a look.
+#[test]
+fn a_worker_that_makes_progress_keeps_its_pipeline() {
+    let mut s = ready(2);
+    let _rxs: Vec<_> = (0..10).map(|i| submit(&mut s, &[i], None)).collect();
+    s.dispatch(t(0));
+    claim(&mut s, 0, 0);
+    for seq in seqs(&s, 1) {
+        answer(&mut s, 1, seq, &[1], t(2));
+    }
+    answer(&mut s, 0, 0, &[1], t(2));
+    s.dispatch(t(3));
+    assert_eq!(s.slots[1].sent.len(), 0, "nothing moved to the free worker");
+    assert_eq!(s.steal_check(t(3)), Some(t(2) + BUSY_AFTER));
+    // Silent past that, half of what waits behind its running chunk moves.
+    claim(&mut s, 0, 1);
+    let waiting = s.slots[0].live() - 1;
+    s.dispatch(t(2) + BUSY_AFTER);
+    assert_eq!(s.slots[1].live(), waiting.div_ceil(2));
+    // Nothing more to look for once everything it holds is claimed and it is stalled.
+    for c in s.slots[0].sent.iter().filter(|c| c.live()).map(|c| c.seq).collect::<Vec<_>>() {
+        if mock(&s, 0).fate(c) == Fate::Queued {
+            claim(&mut s, 0, c);
+        }
+    }
+    for seq in s.slots[1].sent.iter().map(|c| c.seq).collect::<Vec<_>>() {
+        answer(&mut s, 1, seq, &[1], t(40));
+    }
+    s.dispatch(t(40));
+    assert_eq!(s.steal_check(t(40)), None);
 }
 
 #[test]
