@@ -133,18 +133,35 @@ impl Board {
             .is_ok()
     }
 
-    /// Records that task `index` of the claimed chunk `seq` starts.
-    pub(crate) fn started(&self, seq: u32, index: usize) {
+    /// The word of the claimed chunk `seq`, to record its progress.
+    pub(crate) fn claimed(&self, seq: u32) -> Claimed<'_> {
+        Claimed {
+            word: self.word(seq),
+            seq,
+        }
+    }
+}
+
+/// The word of a chunk the worker claimed: where it records which task runs.
+#[derive(Debug)]
+pub(crate) struct Claimed<'a> {
+    word: &'a AtomicU64,
+    seq: u32,
+}
+
+impl Claimed<'_> {
+    /// Records that task `index` starts.
+    pub(crate) fn started(&self, index: usize) {
         let state = u32::try_from(index)
             .ok()
             .and_then(|i| i.checked_add(RUNNING))
             .unwrap_or(u32::MAX);
-        self.word(seq).store(pack(seq, state), Ordering::Release);
+        self.word.store(pack(self.seq, state), Ordering::Release);
     }
 
-    /// Records that every task of chunk `seq` ran.
-    pub(crate) fn done(&self, seq: u32) {
-        self.word(seq).store(pack(seq, DONE), Ordering::Release);
+    /// Records that every task ran.
+    pub(crate) fn done(&self) {
+        self.word.store(pack(self.seq, DONE), Ordering::Release);
     }
 }
 
@@ -165,9 +182,9 @@ mod tests {
         assert!(b.claim(8));
         assert!(!b.revoke(8), "a claimed chunk cannot be revoked");
         assert_eq!(b.fate(8), Fate::Running(0));
-        b.started(8, 5);
+        b.claimed(8).started(5);
         assert_eq!(b.fate(8), Fate::Running(5));
-        b.done(8);
+        b.claimed(8).done();
         assert_eq!(b.fate(8), Fate::Done);
     }
 

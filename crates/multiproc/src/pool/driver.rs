@@ -73,7 +73,9 @@ impl Mailbox {
             return Err(cmd);
         };
         tx.send(cmd).map_err(|e| e.0)?;
-        if self.shared.sleeping.load(Ordering::SeqCst) {
+        // One wake-up per sleep: whoever finds the thread asleep wakes it; later senders find
+        // it awake, and it takes their commands with the first one.
+        if self.shared.sleeping.swap(false, Ordering::SeqCst) {
             let _ = sys::fd::send_with_fds(self.wake.as_fd(), &[IoSlice::new(b"w")], &[]);
         }
         Ok(())

@@ -13,7 +13,11 @@ use crate::codec::{DecodeError, EncodeError};
 /// Its `Display` reads like Rust's own panic message: `panicked at src/lib.rs:10:5: message`,
 /// followed by the backtrace when there is one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TaskPanic {
+pub struct TaskPanic(Box<PanicInfo>);
+
+/// The parts of a [`TaskPanic`], boxed so that a task's result stays small.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct PanicInfo {
     message: String,
     location: Option<String>,
     backtrace: Option<String>,
@@ -25,38 +29,38 @@ impl TaskPanic {
         location: Option<String>,
         backtrace: Option<String>,
     ) -> Self {
-        TaskPanic {
+        TaskPanic(Box::new(PanicInfo {
             message,
             location,
             backtrace,
-        }
+        }))
     }
 
     /// The panic's message (its payload, when that is a string).
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// Where the task panicked: `file:line:column`, as in Rust's panic message. `None` when the
     /// panic did not pass through the panic hook (`resume_unwind`).
     pub fn location(&self) -> Option<&str> {
-        self.location.as_deref()
+        self.0.location.as_deref()
     }
 
     /// The worker's backtrace at the panic, captured when `RUST_BACKTRACE` was set (and not `0`)
     /// in the process that built the pool.
     pub fn backtrace(&self) -> Option<&str> {
-        self.backtrace.as_deref()
+        self.0.backtrace.as_deref()
     }
 }
 
 impl fmt::Display for TaskPanic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.location {
-            Some(at) => write!(f, "panicked at {at}: {}", self.message)?,
-            None => write!(f, "panicked: {}", self.message)?,
+        match self.location() {
+            Some(at) => write!(f, "panicked at {at}: {}", self.message())?,
+            None => write!(f, "panicked: {}", self.message())?,
         }
-        if let Some(bt) = &self.backtrace {
+        if let Some(bt) = self.backtrace() {
             write!(f, "\nworker backtrace:\n{}", bt.trim_end())?;
         }
         Ok(())
@@ -158,5 +162,17 @@ impl PoolError {
             PoolError::Task { error, .. } => Some(error),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A task's result is in every `map` result vector: its error must stay small.
+    #[test]
+    fn task_errors_stay_small() {
+        assert!(std::mem::size_of::<TaskError>() <= 32);
+        assert!(std::mem::size_of::<Result<u64, TaskError>>() <= 32);
     }
 }

@@ -18,7 +18,7 @@ use super::error::TaskPanic;
 thread_local! {
     /// Whether this thread is inside `catch`.
     static CAPTURING: Cell<bool> = const { Cell::new(false) };
-    /// What the hook saw of the first panic inside the current `catch`.
+    /// What the hook saw of the latest panic while capturing.
     static SEEN: RefCell<Option<Seen>> = const { RefCell::new(None) };
 }
 
@@ -58,18 +58,13 @@ fn install() {
             if !CAPTURING.with(Cell::get) {
                 return previous(info);
             }
-            SEEN.with(|seen| {
-                let mut seen = seen.borrow_mut();
-                // A panic while unwinding from the first one (in a destructor) does not replace
-                // it: the first one is the cause.
-                if seen.is_none() {
-                    *seen = Some(Seen {
-                        message: info.payload_as_str().map(str::to_owned),
-                        location: info.location().map(ToString::to_string),
-                        backtrace: capture_backtrace(),
-                    });
-                }
-            });
+            // The latest panic: the one that unwinds now (see `panic_of`).
+            let seen = Seen {
+                message: info.payload_as_str().map(str::to_owned),
+                location: info.location().map(ToString::to_string),
+                backtrace: capture_backtrace(),
+            };
+            SEEN.with(|s| *s.borrow_mut() = Some(seen));
         }));
     });
 }
@@ -125,14 +120,48 @@ fn trim(bt: &str) -> String {
     lines[cut..].join("\n")
 }
 
-/// The text of a panic payload.
-fn payload_text(p: &(dyn Any + Send)) -> String {
+/// The text of a panic payload, if it is text.
+fn payload_str(p: &(dyn Any + Send)) -> Option<&str> {
     if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
+        Some(s)
     } else {
-        "Box<dyn Any>".to_owned()
+        p.downcast_ref::<String>().map(String::as_str)
+    }
+}
+
+/// The panic that unwound with payload `p`, with what the hook saw of it.
+fn panic_of(p: &(dyn Any + Send)) -> TaskPanic {
+    let text = payload_str(p);
+    let message = text.unwrap_or("Box<dyn Any>").to_owned();
+    match SEEN.with(|s| s.borrow_mut().take()) {
+        // The hook's record is this panic's (not that of an earlier one that the task caught
+        // itself, followed by a `resume_unwind`, which does not pass through the hook).
+        Some(seen) if seen.message.as_deref() == text => {
+            TaskPanic::new(message, seen.location, seen.backtrace)
+        }
+        _ => TaskPanic::new(message, None, None),
+    }
+}
+
+/// While it lives, panics on this thread are captured rather than reported (see [`catch`]).
+#[derive(Debug)]
+pub(crate) struct Scope {
+    outer: bool,
+}
+
+impl Scope {
+    /// Starts capturing panics on this thread.
+    pub(crate) fn enter() -> Scope {
+        install();
+        let outer = CAPTURING.with(|c| c.replace(true));
+        SEEN.with(|s| s.borrow_mut().take());
+        Scope { outer }
+    }
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        CAPTURING.with(|c| c.set(self.outer));
     }
 }
 
@@ -140,31 +169,25 @@ fn payload_text(p: &(dyn Any + Send)) -> String {
 /// returns what the hook saw of a panic that `f` caught itself (an entry that turns a panic
 /// into a value, as process targets do).
 pub(crate) fn capture<R>(f: impl FnOnce() -> R) -> (Result<R, TaskPanic>, Option<TaskPanic>) {
-    install();
-    let outer = CAPTURING.with(|c| c.replace(true));
-    let outer_seen = SEEN.with(|s| s.borrow_mut().take());
-    let result = panic::catch_unwind(AssertUnwindSafe(f));
-    let seen = SEEN.with(|s| std::mem::replace(&mut *s.borrow_mut(), outer_seen));
-    CAPTURING.with(|c| c.set(outer));
-    let seen_panic = |message: String, seen: Option<Seen>| match seen {
-        Some(s) => TaskPanic::new(s.message.unwrap_or(message), s.location, s.backtrace),
-        None => TaskPanic::new(message, None, None),
+    let _scope = Scope::enter();
+    let result = catch(f);
+    let seen = match result {
+        Ok(_) => SEEN.with(|s| s.borrow_mut().take()).map(|s| {
+            let message = s.message.unwrap_or_else(|| "Box<dyn Any>".to_owned());
+            TaskPanic::new(message, s.location, s.backtrace)
+        }),
+        Err(_) => None,
     };
-    match result {
-        Ok(v) => {
-            let caught = seen.map(|s| {
-                let message = s.message.clone().unwrap_or_default();
-                seen_panic(message, Some(s))
-            });
-            (Ok(v), caught)
-        }
-        Err(p) => (Err(seen_panic(payload_text(p.as_ref()), seen)), None),
-    }
+    (result, seen)
 }
 
-/// Runs `f`, turning a panic into a [`TaskPanic`] that says where it happened.
+/// Runs `f`, turning a panic into a [`TaskPanic`] that says where it happened. Inside a
+/// [`Scope`] this costs what `catch_unwind` costs.
 pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, TaskPanic> {
-    capture(f).0
+    if !CAPTURING.with(Cell::get) {
+        return capture(f).0;
+    }
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|p| panic_of(p.as_ref()))
 }
 
 #[cfg(test)]
@@ -194,6 +217,13 @@ mod tests {
         // resume_unwind does not pass through the hook: the message only.
         let p = catch(|| std::panic::resume_unwind(Box::new("quiet"))).unwrap_err();
         assert_eq!((p.message(), p.location()), ("quiet", None));
+        // Not even after a panic that the task caught itself.
+        let p = catch(|| {
+            let _ = std::panic::catch_unwind(|| panic!("caught"));
+            std::panic::resume_unwind(Box::new("resumed"))
+        })
+        .unwrap_err();
+        assert_eq!((p.message(), p.location()), ("resumed", None));
     }
 
     #[test]

@@ -137,6 +137,8 @@ where
         )));
     }
     let f: F = sys::target::conjure::<F>();
+    // Panics are captured for the whole chunk: each task then pays only for `catch_unwind`.
+    let _scope = panic::Scope::enter();
     let args: Vec<A> = match panic::catch(|| codec::decode::<Vec<A>>(items, fds)) {
         Ok(Ok(a)) => a,
         Ok(Err(e)) => {
@@ -167,7 +169,14 @@ where
         })
         .collect();
     if answer == Answer::Whole && results.iter().all(Result::is_ok) {
-        let values: Vec<R> = results.into_iter().flatten().collect();
+        // In place: the results' buffer becomes the values'.
+        let values: Vec<R> = results
+            .into_iter()
+            .map(|r| match r {
+                Ok(v) => v,
+                Err(_) => unreachable!("all tasks returned"),
+            })
+            .collect();
         return match panic::catch(|| codec::encode(&values)) {
             Ok(Ok(e)) => {
                 let (bytes, fds) = encoded(e);

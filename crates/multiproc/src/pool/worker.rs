@@ -3,7 +3,8 @@
 //!
 //! Replies are batched: while more chunks wait in the socket, a reply is held and goes out with
 //! the next ones in one write. A held reply never waits long behind a slow task, though: a
-//! second thread of the worker sends whatever has been held for [`HOLD_MAX`].
+//! second thread of the worker (started the first time a reply is held) sends whatever has
+//! been held for [`HOLD_MAX`].
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::board::Board;
+use super::board::{Board, Claimed};
 use super::link::{Reader, Writer};
 use super::panic;
 use super::task::{Answer, ChunkReply, Failure, FromWorker, ItemReply, Run, TaskEntry, Watch};
@@ -25,8 +26,8 @@ const HOLD_MAX: Duration = Duration::from_millis(1);
 /// Held replies this large are sent at once.
 const HOLD_BYTES: usize = 64 * 1024;
 
-/// How long the flusher keeps its watch after the worker's last reply before it sleeps until
-/// the next one (so that a busy worker does not wake it for each batch).
+/// How long the flusher keeps its watch after replies were last held before it sleeps until
+/// told (so that a busy worker does not wake it for each batch).
 const FLUSHER_LINGER: Duration = Duration::from_millis(50);
 
 /// A worker's initializer: an entry for `Fn(A)` and its encoded argument.
@@ -85,16 +86,12 @@ pub(crate) fn worker_main(args: WorkerArgs) {
     if !out.flush() {
         return;
     }
-    let flusher = out.clone();
-    let _ = std::thread::Builder::new()
-        .name("multiproc-pool-flush".into())
-        .spawn(move || flusher.watch());
     serve(&sock, &args.board, &out, args.max_tasks);
     out.flush();
 }
 
 /// Runs chunks until the socket ends or `max_tasks` chunks have run.
-fn serve(sock: &OwnedFd, board: &Board, out: &Outbox, max_tasks: Option<u64>) {
+fn serve(sock: &OwnedFd, board: &Board, out: &Arc<Outbox>, max_tasks: Option<u64>) {
     let mut reader = Reader::default();
     let mut runs = 0u64;
     while max_tasks.is_none_or(|m| runs < m) {
@@ -126,17 +123,18 @@ fn serve(sock: &OwnedFd, board: &Board, out: &Outbox, max_tasks: Option<u64>) {
         let entry = sys::target::entry_from_parent::<TaskEntry>(run.entry);
         let fds: Vec<OwnedFd> = run.fds.into_iter().map(OwnedFd::from).collect();
         let seq = run.seq;
+        let claimed = board.claimed(seq);
         if run.answer == Answer::Stream {
             out.push(&FromWorker::Started { seq });
             out.flush();
             let mut watch = Streamer {
-                board,
+                claimed: &claimed,
                 seq,
                 out,
                 last: None,
             };
             let reply = entry(run.tag, &run.items.0, fds, &mut watch);
-            board.done(seq);
+            claimed.done();
             if let Some((index, result)) = watch.last.take() {
                 out.push(&FromWorker::Item { seq, index, result });
             }
@@ -146,15 +144,15 @@ fn serve(sock: &OwnedFd, board: &Board, out: &Outbox, max_tasks: Option<u64>) {
             out.flush();
         } else {
             let mut watch = Batch {
-                board,
-                seq,
+                claimed: &claimed,
                 answer: run.answer,
             };
             let reply = entry(run.tag, &run.items.0, fds, &mut watch);
-            board.done(seq);
-            out.push(&FromWorker::Done { seq, reply });
-            if out.held() >= HOLD_BYTES {
+            claimed.done();
+            if out.push(&FromWorker::Done { seq, reply }) >= HOLD_BYTES || !reader.has_frame() {
                 out.flush();
+            } else {
+                Outbox::hold(out);
             }
         }
     }
@@ -180,8 +178,7 @@ fn run_initializer(init: Initializer) -> Result<(), String> {
 
 /// A chunk answered in one reply: the board follows its tasks.
 struct Batch<'a> {
-    board: &'a Board,
-    seq: u32,
+    claimed: &'a Claimed<'a>,
     answer: Answer,
 }
 
@@ -192,7 +189,7 @@ impl Watch for Batch<'_> {
 
     fn started(&mut self, index: usize) {
         if index > 0 {
-            self.board.started(self.seq, index);
+            self.claimed.started(index);
         }
     }
 }
@@ -200,7 +197,7 @@ impl Watch for Batch<'_> {
 /// A chunk answered task by task. A task's result goes out once the next task has started (on
 /// the board), so that the pool, when it reads the result, sees the next task running.
 struct Streamer<'a> {
-    board: &'a Board,
+    claimed: &'a Claimed<'a>,
     seq: u32,
     out: &'a Outbox,
     last: Option<(u32, ItemReply)>,
@@ -213,7 +210,7 @@ impl Watch for Streamer<'_> {
 
     fn started(&mut self, index: usize) {
         if index > 0 {
-            self.board.started(self.seq, index);
+            self.claimed.started(index);
         }
         if let Some((index, result)) = self.last.take() {
             self.out.push(&FromWorker::Item {
@@ -239,11 +236,13 @@ struct Outbox {
 
 struct Held {
     writer: Writer,
-    /// When the oldest held reply was pushed.
+    /// When the oldest unsent reply was pushed.
     since: Option<Instant>,
-    /// When the last reply was pushed.
-    last_push: Instant,
-    /// The flusher sleeps until told: a push must wake it.
+    /// When the worker last went on with replies held.
+    last_hold: Instant,
+    /// The flusher thread runs.
+    flusher: bool,
+    /// The flusher sleeps until told.
     flusher_asleep: bool,
     /// A write failed: the pool is gone.
     broken: bool,
@@ -256,7 +255,8 @@ impl Outbox {
             state: Mutex::new(Held {
                 writer: Writer::default(),
                 since: None,
-                last_push: Instant::now(),
+                last_hold: Instant::now(),
+                flusher: false,
                 flusher_asleep: false,
                 broken: false,
             }),
@@ -268,8 +268,8 @@ impl Outbox {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Holds `msg` until the next flush.
-    fn push(&self, msg: &FromWorker) {
+    /// Adds `msg` to what goes out at the next flush; returns the bytes waiting.
+    fn push(&self, msg: &FromWorker) -> usize {
         let mut held = self.lock();
         if let Err(e) = held.writer.push(msg) {
             // Only descriptors that cannot be duplicated get here: say so instead.
@@ -278,19 +278,25 @@ impl Outbox {
                 let _ = held.writer.push(&failed);
             }
         }
-        let now = Instant::now();
-        held.last_push = now;
         if held.since.is_none() {
-            held.since = Some(now);
-            if held.flusher_asleep {
-                self.cv.notify_one();
-            }
+            held.since = Some(Instant::now());
         }
+        held.writer.pending()
     }
 
-    /// Bytes held.
-    fn held(&self) -> usize {
-        self.lock().writer.pending()
+    /// The worker goes on to its next chunk with replies held: the flusher watches them.
+    fn hold(this: &Arc<Outbox>) {
+        let mut held = this.lock();
+        held.last_hold = Instant::now();
+        if !held.flusher {
+            let flusher = this.clone();
+            held.flusher = std::thread::Builder::new()
+                .name("multiproc-pool-flush".into())
+                .spawn(move || flusher.watch())
+                .is_ok();
+        } else if held.flusher_asleep {
+            this.cv.notify_one();
+        }
     }
 
     /// Sends everything held; false if the pool is gone.
@@ -314,7 +320,7 @@ impl Outbox {
         !held.broken
     }
 
-    /// The flusher thread: sends replies held for [`HOLD_MAX`].
+    /// The flusher thread: sends replies held for [`HOLD_MAX`]; sleeps while none are held.
     fn watch(&self) {
         let mut held = self.lock();
         loop {
@@ -326,10 +332,8 @@ impl Outbox {
                 Some(since) if now >= since + HOLD_MAX => {
                     self.write(&mut held);
                 }
-                Some(since) => {
-                    held = self.wait(held, Some(since + HOLD_MAX - now));
-                }
-                None if now < held.last_push + FLUSHER_LINGER => {
+                Some(since) => held = self.wait(held, Some(since + HOLD_MAX - now)),
+                None if now < held.last_hold + FLUSHER_LINGER => {
                     held = self.wait(held, Some(HOLD_MAX));
                 }
                 None => {

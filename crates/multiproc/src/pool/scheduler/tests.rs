@@ -213,7 +213,12 @@ fn quick_tasks_do_not_wait_behind_a_slow_one() {
     // When worker 1 is free, the scheduler says when to look again, and the clock goes there.
     let mut now = t(3);
     for _ in 0..100 {
-        let mine: Vec<u32> = s.slots[1].sent.iter().filter(|c| c.live()).map(|c| c.seq).collect();
+        let mine: Vec<u32> = s.slots[1]
+            .sent
+            .iter()
+            .filter(|c| c.live())
+            .map(|c| c.seq)
+            .collect();
         if mine.is_empty() {
             match s.steal_check(now) {
                 Some(at) => {
@@ -301,7 +306,13 @@ fn a_worker_that_makes_progress_keeps_its_pipeline() {
     s.dispatch(t(2) + BUSY_AFTER);
     assert_eq!(s.slots[1].live(), waiting.div_ceil(2));
     // Nothing more to look for once everything it holds is claimed and it is stalled.
-    for c in s.slots[0].sent.iter().filter(|c| c.live()).map(|c| c.seq).collect::<Vec<_>>() {
+    for c in s.slots[0]
+        .sent
+        .iter()
+        .filter(|c| c.live())
+        .map(|c| c.seq)
+        .collect::<Vec<_>>()
+    {
         if mock(&s, 0).fate(c) == Fate::Queued {
             claim(&mut s, 0, c);
         }
