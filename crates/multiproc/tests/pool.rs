@@ -651,7 +651,8 @@ fn logged_sleep((path, x, ms): (String, u64, u64)) -> u64 {
         .create(true)
         .open(&path)
         .unwrap();
-    writeln!(f, "{x}").unwrap();
+    // One write, so that lines from several workers never interleave.
+    f.write_all(format!("{x}\n").as_bytes()).unwrap();
     drop(f);
     std::thread::sleep(Duration::from_millis(ms));
     x
@@ -756,7 +757,8 @@ fn aborting_init(path: String) {
         .create(true)
         .open(&path)
         .unwrap();
-    writeln!(f, "{}", std::process::id()).unwrap();
+    f.write_all(format!("{}\n", std::process::id()).as_bytes())
+        .unwrap();
     drop(f);
     std::process::abort();
 }

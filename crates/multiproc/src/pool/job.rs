@@ -48,6 +48,8 @@ pub(crate) struct Job {
     pub(crate) subset: Option<SubsetFn>,
     /// Set by [`AsyncResult::cancel`](super::AsyncResult::cancel).
     pub(crate) cancelled: Option<Arc<AtomicBool>>,
+    /// Workers that died holding it while they ran no task (see the scheduler).
+    pub(crate) unexplained_deaths: u8,
 }
 
 impl std::fmt::Debug for Job {
@@ -127,6 +129,7 @@ impl Job {
             per_task: true,
             subset: self.subset,
             cancelled: self.cancelled,
+            unexplained_deaths: self.unexplained_deaths,
             sink: Box::new(move |o| Gather::put(&gather, &open, o)),
         })
     }
@@ -254,6 +257,7 @@ pub(crate) mod tests {
             sink: Box::new(move |o| drop(tx.send(o))),
             subset: Some(super::super::task::subset::<u32>),
             cancelled: None,
+            unexplained_deaths: 0,
         };
         (job, rx)
     }

@@ -200,6 +200,7 @@ impl Pool {
             sink,
             subset: Some(task::subset::<A>),
             cancelled: None,
+            unexplained_deaths: 0,
         })
     }
 

@@ -50,6 +50,10 @@ pub(crate) const MAX_QUEUED_BYTES: usize = 48 * 1024;
 /// Deaths before readiness, in a row, that break the pool.
 pub(crate) const MAX_START_FAILURES: u32 = 3;
 
+/// Deaths of ready workers that were running no task while they held a chunk, after which the
+/// chunk fails instead of going to yet another worker.
+pub(crate) const MAX_UNEXPLAINED_DEATHS: u8 = 3;
+
 /// A worker not heard from for this long while chunks wait behind its running one is busy with
 /// something long: a free worker takes half of those chunks. (Longer than a worker that runs
 /// short tasks holds its replies for batching.)
@@ -559,6 +563,11 @@ impl<S: Spawn> Scheduler<S> {
         let ready = slot.ready;
         // Who is to blame: the task that was running, unless the scheduler killed the worker.
         let blame = ready && !slot.killed;
+        let died = || TaskError::WorkerDied {
+            worker: name.clone(),
+            exitcode,
+        };
+        let mut explained = !blame;
         let mut again = Vec::new();
         for sent in slot.sent {
             let Some(job) = sent.job else { continue };
@@ -569,11 +578,9 @@ impl<S: Spawn> Scheduler<S> {
             {
                 results.resize_with(job.n, || None);
                 if results[k].is_none() {
-                    results[k] = Some(Err(TaskError::WorkerDied {
-                        worker: name.clone(),
-                        exitcode,
-                    }));
+                    results[k] = Some(Err(died()));
                 }
+                explained = true;
             }
             // The others run again: those not started, and those that finished but whose
             // results died with the worker.
@@ -581,7 +588,16 @@ impl<S: Spawn> Scheduler<S> {
                 again.push(rest);
             }
         }
-        for job in again.into_iter().rev() {
+        for mut job in again.into_iter().rev() {
+            // A ready worker that dies running nothing may have died of what it was handed:
+            // after a few such deaths, the chunk fails rather than kill workers forever.
+            if !explained {
+                job.unexplained_deaths += 1;
+                if job.unexplained_deaths >= MAX_UNEXPLAINED_DEATHS {
+                    job.fail(died());
+                    continue;
+                }
+            }
             self.pending.push_front(job);
         }
         if !ready {

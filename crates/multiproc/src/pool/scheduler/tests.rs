@@ -446,6 +446,39 @@ fn a_death_fails_the_running_task_only() {
     assert_eq!(outcome(&queued, 2), [Ok(4), Ok(5)]);
 }
 
+/// A chunk whose workers keep dying before they start it (it cannot be delivered) fails after
+/// a few tries instead of killing workers forever; a death explained by another task's crash
+/// does not count against it.
+#[test]
+fn a_chunk_that_kills_its_workers_unstarted_fails_after_a_few() {
+    let mut s = ready(1);
+    let crasher = submit(&mut s, &[2], None);
+    let rx = submit(&mut s, &[1], None);
+    s.dispatch(t(0));
+    // The worker dies running the other chunk: explained.
+    claim(&mut s, 0, 0);
+    s.exited(0, -11, t(1));
+    assert!(matches!(
+        &outcome(&crasher, 1)[0],
+        Err(TaskError::WorkerDied { .. })
+    ));
+    let mut deaths = 0;
+    for k in 0..10 {
+        s.message(0, FromWorker::Ready, t(2 + k));
+        s.dispatch(t(2 + k));
+        if s.slots[0].sent.is_empty() {
+            break;
+        }
+        s.exited(0, -9, t(2 + k));
+        deaths += 1;
+    }
+    assert_eq!(deaths, MAX_UNEXPLAINED_DEATHS as usize);
+    match &outcome(&rx, 1)[0] {
+        Err(TaskError::WorkerDied { exitcode: -9, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn a_worker_killed_for_a_timeout_blames_nobody_else() {
     let mut s = ready(1);
