@@ -161,9 +161,7 @@ impl<T> AsyncResult<T> {
         };
         self.cancelled.store(true, Ordering::SeqCst);
         let (tx, rx) = std::sync::mpsc::channel();
-        let asked = mailbox
-            .send(Command::Cancel(self.cancelled.clone(), tx))
-            .is_ok();
+        let asked = mailbox.send(Command::Cancel(self.cancelled.clone(), tx));
         let cancelled = asked && rx.recv_timeout(CANCEL_WAIT).unwrap_or(false);
         cancelled || matches!(self.peek_error(), Some(super::TaskError::Cancelled))
     }

@@ -65,20 +65,22 @@ pub(crate) struct Mailbox {
 }
 
 impl Mailbox {
-    /// Sends `cmd` and wakes the thread if it sleeps. Gives the command back if the thread is
-    /// gone (or the channel was closed).
-    pub(crate) fn send(&self, cmd: Command) -> Result<(), Command> {
+    /// Sends `cmd` and wakes the thread if it sleeps. False if the thread is gone (or the
+    /// channel was closed): the command is dropped.
+    pub(crate) fn send(&self, cmd: Command) -> bool {
         let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
         let Some(tx) = tx.as_ref() else {
-            return Err(cmd);
+            return false;
         };
-        tx.send(cmd).map_err(|e| e.0)?;
+        if tx.send(cmd).is_err() {
+            return false;
+        }
         // One wake-up per sleep: whoever finds the thread asleep wakes it; later senders find
         // it awake, and it takes their commands with the first one.
         if self.shared.sleeping.swap(false, Ordering::SeqCst) {
             let _ = sys::fd::send_with_fds(self.wake.as_fd(), &[IoSlice::new(b"w")], &[]);
         }
-        Ok(())
+        true
     }
 
     /// Closes the channel: the thread sees it as a termination once it has read the rest.

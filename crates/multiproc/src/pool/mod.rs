@@ -165,9 +165,11 @@ impl Pool {
         if self.closed.load(Ordering::SeqCst) {
             return Err(PoolError::Closed);
         }
-        self.mailbox
-            .send(Command::Submit(job))
-            .map_err(|_| PoolError::Closed)
+        if self.mailbox.send(Command::Submit(job)) {
+            Ok(())
+        } else {
+            Err(PoolError::Closed)
+        }
     }
 
     /// Encodes a chunk of arguments into a job for `F`.
@@ -513,7 +515,7 @@ impl Pool {
     /// Takes no more work; the workers exit once what was submitted is done (Python's `close`).
     pub fn close(&self) {
         if !self.closed.swap(true, Ordering::SeqCst) {
-            let _ = self.mailbox.send(Command::Close);
+            self.mailbox.send(Command::Close);
         }
     }
 
@@ -521,7 +523,7 @@ impl Pool {
     /// (Python's `terminate`).
     pub fn terminate(&self) {
         self.closed.store(true, Ordering::SeqCst);
-        let _ = self.mailbox.send(Command::Terminate);
+        self.mailbox.send(Command::Terminate);
         self.join_thread();
     }
 
@@ -564,11 +566,14 @@ impl Drop for Pool {
     }
 }
 
+/// What a `map_async` does with its result: callbacks, then the `AsyncResult`.
+type MapDone<R> = Box<dyn FnOnce(Result<Vec<R>, PoolError>) + Send>;
+
 /// Collects the chunks of a `map_async` into its result.
 struct MapGather<R> {
     parts: Vec<Option<Vec<Result<R, TaskError>>>>,
     left: usize,
-    done: Option<Box<dyn FnOnce(Result<Vec<R>, PoolError>) + Send>>,
+    done: Option<MapDone<R>>,
 }
 
 impl<R> MapGather<R> {

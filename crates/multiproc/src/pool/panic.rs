@@ -60,7 +60,7 @@ fn install() {
             }
             // The latest panic: the one that unwinds now (see `panic_of`).
             let seen = Seen {
-                message: info.payload_as_str().map(str::to_owned),
+                message: payload_str(info.payload()).map(str::to_owned),
                 location: info.location().map(ToString::to_string),
                 backtrace: capture_backtrace(),
             };
@@ -229,7 +229,7 @@ mod tests {
     #[test]
     fn a_panic_caught_inside_is_reported_beside_the_value() {
         let (r, seen) = capture(|| std::panic::catch_unwind(|| panic!("inner")).is_err());
-        assert_eq!(r.unwrap(), true);
+        assert!(r.unwrap());
         let seen = seen.expect("the hook saw it");
         assert_eq!(seen.message(), "inner");
         assert!(seen.location().is_some());
