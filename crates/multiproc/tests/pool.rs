@@ -1054,3 +1054,11 @@ fn close_then_join_under_fork_is_prompt() {
     assert_eq!(values, sequential(20));
     assert!(ms < 3_000, "close and join took {ms} ms");
 }
+
+/// Closures that capture nothing are tasks too, their argument types inferred.
+#[multiproc::test]
+fn closures_are_tasks() {
+    let pool = Pool::new(1).unwrap();
+    assert_eq!(pool.map(|x| x * 3, 0..4u64).unwrap(), [0, 3, 6, 9]);
+    assert_eq!(pool.apply(|(a, b): (u64, u64)| a + b, (2, 3)).unwrap(), 5);
+}

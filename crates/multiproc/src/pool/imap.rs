@@ -4,11 +4,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::marker::PhantomData;
 use std::sync::mpsc::{self, Receiver, Sender};
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
 use super::job::{Job, Outcome};
-use super::{MapOptions, Pool, PoolError, TaskError, decode_outcome};
+use super::{MapOptions, Payload, Pool, PoolError, Task, TaskError, decode_outcome};
 
 /// Chunks kept in flight per worker while the caller consumes results.
 const WINDOW_PER_WORKER: usize = 2;
@@ -55,12 +52,12 @@ impl<A, R, I> std::fmt::Debug for Imap<'_, A, R, I> {
 
 impl<'p, A, R, I> Imap<'p, A, R, I>
 where
-    A: Serialize + DeserializeOwned + 'static,
-    R: Serialize + DeserializeOwned + 'static,
+    A: Payload,
+    R: Payload,
 {
     pub(crate) fn new<F, E>(pool: &'p Pool, input: I, options: MapOptions, ordered: bool) -> Self
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
+        F: Task<A, R>,
         E: std::fmt::Display,
         I: Iterator<Item = Result<A, E>>,
     {
@@ -98,8 +95,8 @@ where
 
 impl<A, R, E, I> Iterator for Imap<'_, A, R, I>
 where
-    A: Serialize + DeserializeOwned + 'static,
-    R: Serialize + DeserializeOwned + 'static,
+    A: Payload,
+    R: Payload,
     E: std::fmt::Display,
     I: Iterator<Item = Result<A, E>>,
 {
@@ -158,8 +155,8 @@ where
 
 impl<A, R, E, I> Imap<'_, A, R, I>
 where
-    A: Serialize + DeserializeOwned + 'static,
-    R: Serialize + DeserializeOwned + 'static,
+    A: Payload,
+    R: Payload,
     E: std::fmt::Display,
     I: Iterator<Item = Result<A, E>>,
 {

@@ -87,6 +87,18 @@ use crate::sys;
 use driver::{Command, Mailbox};
 use job::{Job, Outcome, Sink};
 
+/// A pool task: a zero-sized function `Fn(A) -> R` (a function item, or a closure that
+/// captures nothing), implemented for every such function. It names the bound that every
+/// pool method puts on its task.
+pub trait Task<A, R>: Fn(A) -> R + Copy + Send + 'static {}
+
+impl<F, A, R> Task<A, R> for F where F: Fn(A) -> R + Copy + Send + 'static {}
+
+/// What a task takes and returns: a serde value, implemented for every such type.
+pub trait Payload: Serialize + DeserializeOwned + 'static {}
+
+impl<T> Payload for T where T: Serialize + DeserializeOwned + 'static {}
+
 /// Workers that die before their initializer returns, in a row, that break a pool (see
 /// [`PoolBuilder::initializer`]).
 pub const MAX_INITIALIZER_FAILURES: u32 = scheduler::MAX_START_FAILURES;
@@ -180,9 +192,9 @@ impl Pool {
         sink: Sink,
     ) -> Result<Job, PoolError>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload,
     {
         const {
             assert!(
@@ -210,9 +222,9 @@ impl Pool {
     /// (Python's `Pool.map`). Returns the first failure once every task has settled.
     pub fn map<F, A, R, I>(&self, f: F, inputs: I) -> Result<Vec<R>, PoolError>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload,
         I: IntoIterator<Item = A>,
     {
         self.map_with(f, inputs, MapOptions::new())
@@ -226,9 +238,9 @@ impl Pool {
         options: MapOptions,
     ) -> Result<Vec<R>, PoolError>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload,
         I: IntoIterator<Item = A>,
     {
         first_error(self.map_each(f, inputs.into_iter().collect(), options)?)
@@ -242,9 +254,9 @@ impl Pool {
         options: MapOptions,
     ) -> Result<Vec<Result<R, TaskError>>, PoolError>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload,
     {
         let n = inputs.len();
         let cs = options.chunksize_or(default_chunksize(n, self.processes))?;
@@ -285,9 +297,9 @@ impl Pool {
     /// Python users look for.
     pub fn starmap<F, A, R, I>(&self, f: F, inputs: I) -> Result<Vec<R>, PoolError>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload,
         I: IntoIterator<Item = A>,
     {
         self.map(f, inputs)
@@ -298,9 +310,9 @@ impl Pool {
     /// task's result or its error.
     pub fn imap<F, A, R, I>(&self, f: F, inputs: I) -> Imap<'_, A, R, Infallible<I::IntoIter, A>>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload,
         I: IntoIterator<Item = A>,
     {
         self.try_imap(
@@ -319,9 +331,9 @@ impl Pool {
         inputs: I,
     ) -> Imap<'_, A, R, Infallible<I::IntoIter, A>>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload,
         I: IntoIterator<Item = A>,
     {
         self.try_imap(
@@ -343,9 +355,9 @@ impl Pool {
         ordered: bool,
     ) -> Imap<'_, A, R, I::IntoIter>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload,
         E: std::fmt::Display,
         I: IntoIterator<Item = Result<A, E>>,
     {
@@ -355,9 +367,9 @@ impl Pool {
     /// Runs `f(arg)` in a worker and waits for the result (Python's `apply`).
     pub fn apply<F, A, R>(&self, f: F, arg: A) -> Result<R, PoolError>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload + Send,
     {
         self.apply_async(f, arg)?.get()
     }
@@ -365,9 +377,9 @@ impl Pool {
     /// Submits `f(arg)` and returns at once with an [`AsyncResult`] (Python's `apply_async`).
     pub fn apply_async<F, A, R>(&self, f: F, arg: A) -> Result<AsyncResult<R>, PoolError>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload + Send,
     {
         self.apply_async_with(f, arg, |_: &R| {}, |_: &PoolError| {})
     }
@@ -383,9 +395,9 @@ impl Pool {
         error_callback: impl FnOnce(&PoolError) + Send + 'static,
     ) -> Result<AsyncResult<R>, PoolError>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload + Send,
     {
         let (result, completer) = AsyncResult::new(Some(self.mailbox.clone()));
         let cancelled = result.cancel_flag();
@@ -414,9 +426,9 @@ impl Pool {
     /// `ProcessPoolExecutor.submit`); it can be cancelled until the task starts.
     pub fn submit<F, A, R>(&self, f: F, arg: A) -> Result<AsyncResult<R>, PoolError>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload + Send,
     {
         self.apply_async(f, arg)
     }
@@ -424,9 +436,9 @@ impl Pool {
     /// Submits a whole `map` and returns at once (Python's `map_async`).
     pub fn map_async<F, A, R, I>(&self, f: F, inputs: I) -> Result<AsyncResult<Vec<R>>, PoolError>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload + Send,
         I: IntoIterator<Item = A>,
     {
         self.map_async_with(f, inputs, MapOptions::new(), |_| {}, |_| {})
@@ -445,9 +457,9 @@ impl Pool {
         error_callback: impl FnOnce(&PoolError) + Send + 'static,
     ) -> Result<AsyncResult<Vec<R>>, PoolError>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload + Send,
         I: IntoIterator<Item = A>,
     {
         let inputs: Vec<A> = inputs.into_iter().collect();
@@ -485,9 +497,9 @@ impl Pool {
         inputs: I,
     ) -> Result<AsyncResult<Vec<R>>, PoolError>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload + Send,
         I: IntoIterator<Item = A>,
     {
         self.map_async(f, inputs)
@@ -504,9 +516,9 @@ impl Pool {
         error_callback: impl FnOnce(&PoolError) + Send + 'static,
     ) -> Result<AsyncResult<Vec<R>>, PoolError>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload + Send,
         I: IntoIterator<Item = A>,
     {
         self.map_async_with(f, inputs, options, callback, error_callback)

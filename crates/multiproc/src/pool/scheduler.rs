@@ -388,7 +388,7 @@ impl<S: Spawn> Scheduler<S> {
                 job.fail(TaskError::Cancelled);
                 continue;
             }
-            let Some(i) = self.pick(job.items.0.len()) else {
+            let Some(i) = self.pick(job.items.0.len(), now) else {
                 return;
             };
             let job = self.pending.pop_front().expect("front exists");
@@ -397,15 +397,20 @@ impl<S: Spawn> Scheduler<S> {
     }
 
     /// The worker for a chunk of `len` bytes: the least loaded one with room, ready ones
-    /// first, then the one heard from last (a worker silent for long is likely busy). A worker
-    /// that has not yet seen that chunks were taken back from it gets nothing: it may be
-    /// stopped, and the chunk is better off waiting here for whichever worker is free first.
-    fn pick(&self, len: usize) -> Option<usize> {
+    /// first, then the one heard from last; a worker silent for [`BUSY_AFTER`] while it holds
+    /// work (it runs something long) only when no other has room. A worker that has not yet
+    /// seen that chunks were taken back from it gets nothing: it may be stopped, and the chunk
+    /// is better off waiting here for whichever worker is free first.
+    fn pick(&self, len: usize, now: Instant) -> Option<usize> {
         self.slots
             .iter()
             .enumerate()
             .filter(|(_, s)| s.usable() && s.has_room(len) && s.sent.iter().all(Sent::live))
-            .min_by_key(|(_, s)| (s.sent.len(), !s.ready, std::cmp::Reverse(s.heard)))
+            .min_by_key(|(_, s)| {
+                let busy =
+                    !s.sent.is_empty() && now.saturating_duration_since(s.heard) >= BUSY_AFTER;
+                (busy, s.sent.len(), !s.ready, std::cmp::Reverse(s.heard))
+            })
             .map(|(i, _)| i)
     }
 

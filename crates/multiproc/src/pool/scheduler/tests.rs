@@ -258,6 +258,22 @@ fn quick_tasks_do_not_wait_behind_a_slow_one() {
     }
 }
 
+/// While there is more work than free room, a worker silent in a long task is the last to get
+/// more.
+#[test]
+fn a_busy_worker_gets_work_only_when_the_others_are_full() {
+    let mut s = ready(2);
+    let _slow = submit(&mut s, &[0], None);
+    s.dispatch(t(0));
+    claim(&mut s, 0, 0);
+    let _rxs: Vec<_> = (0..(MAX_IN_FLIGHT as u32 + 3))
+        .map(|i| submit(&mut s, &[i], None))
+        .collect();
+    s.dispatch(t(10));
+    assert_eq!(seqs(&s, 1).len(), MAX_IN_FLIGHT);
+    assert_eq!(seqs(&s, 0).len(), 1 + 3);
+}
+
 /// A stopped worker (SIGSTOP) never claims what it holds: all of it moves at once.
 #[test]
 fn a_stopped_worker_loses_everything_it_has_not_started() {
