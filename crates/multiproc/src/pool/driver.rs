@@ -157,7 +157,16 @@ impl WorkerProcess {
             }
             match self.reader.fill(self.sock.as_fd(), false) {
                 Ok(n) if n > 0 => {}
-                _ => return,
+                Ok(_) => return,
+                Err(e) => {
+                    log::error!(
+                        target: "multiproc",
+                        "cannot read from pool worker {} ({e}); killing it",
+                        self.handle.name()
+                    );
+                    self.kill();
+                    return;
+                }
             }
         }
     }
@@ -304,13 +313,16 @@ fn event_loop(
             Err(TryRecvError::Empty) => {}
         }
 
-        // Per worker: its socket (read), its pidfd, and its socket (write) while bytes wait.
+        // Per worker: its pidfd, its socket (read) until it ends, and its socket (write) while
+        // bytes wait.
         let mut set = vec![(wake.as_fd(), Interest::Read)];
         let mut at = Vec::new();
         for w in sched.workers() {
             at.push(set.len());
-            set.push((w.sock.as_fd(), Interest::Read));
             set.push((w.handle.sentinel(), Interest::Read));
+            if !w.reader.at_eof() {
+                set.push((w.sock.as_fd(), Interest::Read));
+            }
             if !w.writer.is_empty() {
                 set.push((w.sock.as_fd(), Interest::Write));
             }
@@ -335,11 +347,12 @@ fn event_loop(
         for (i, w) in sched.workers_mut().enumerate() {
             let k = at[i];
             if ready[k] {
+                dead.push(i);
+            }
+            // Its socket's readiness (the entry after the pidfd, if the socket was asked about).
+            if !w.reader.at_eof() && ready[k + 1] {
                 w.receive(&mut inbox);
                 messages.extend(inbox.drain(..).map(|m| (i, m)));
-            }
-            if ready[k + 1] {
-                dead.push(i);
             }
         }
         for (i, msg) in messages.drain(..) {

@@ -535,7 +535,10 @@ impl<S: Spawn> Scheduler<S> {
                 let index = index as usize;
                 if index < n {
                     head.results.resize_with(n, || None);
-                    head.results[index] = Some(item_result(result));
+                    // A task failed for its timeout stays failed, even if it ended meanwhile.
+                    if head.results[index].is_none() {
+                        head.results[index] = Some(item_result(result));
+                    }
                 }
                 if head.results.len() == n && head.results.iter().all(Option::is_some) {
                     let sent = slot.pop_front().expect("head");
@@ -544,6 +547,8 @@ impl<S: Spawn> Scheduler<S> {
                 }
                 slot.progressed(now);
             }
+            // The last words of a worker killed for a timeout: its chunk was settled already.
+            _ if slot.killed => {}
             other => {
                 log::error!(
                     target: "multiproc",
@@ -593,7 +598,14 @@ impl<S: Spawn> Scheduler<S> {
                 again.push(rest);
             }
         }
+        if !ready {
+            self.start_failed(slot.init_failure, exitcode);
+        }
         for mut job in again.into_iter().rev() {
+            if let Some(e) = &self.broken {
+                job.fail(e.clone());
+                continue;
+            }
             // A ready worker that dies running nothing may have died of what it was handed:
             // after a few such deaths, the chunk fails rather than kill workers forever.
             if !explained {
@@ -604,9 +616,6 @@ impl<S: Spawn> Scheduler<S> {
                 }
             }
             self.pending.push_front(job);
-        }
-        if !ready {
-            self.start_failed(slot.init_failure, Some(exitcode));
         }
         if self.broken.is_none()
             && self.slots.len() < self.config.size
@@ -622,8 +631,10 @@ impl<S: Spawn> Scheduler<S> {
             Ok(w) => self.slots.push(Slot::new(w, now)),
             Err(e) => {
                 log::error!(target: "multiproc", "cannot start a pool worker: {e}");
-                self.start_failed(None, None);
-                if self.slots.is_empty() && self.broken.is_none() {
+                self.start_failures += 1;
+                if self.broken.is_none()
+                    && (self.slots.is_empty() || self.start_failures >= MAX_START_FAILURES)
+                {
                     self.break_pool(TaskError::Failed(format!(
                         "cannot start a pool worker: {e}"
                     )));
@@ -632,25 +643,25 @@ impl<S: Spawn> Scheduler<S> {
         }
     }
 
-    /// A worker failed before it was ready: its initializer panicked (`init_failure`), or it
-    /// died with `exitcode`.
-    fn start_failed(&mut self, init_failure: Option<String>, exitcode: Option<i32>) {
+    /// A worker died with `exitcode` before it was ready: its initializer panicked
+    /// (`init_failure` says how), or the worker died in it or in its bootstrap.
+    fn start_failed(&mut self, init_failure: Option<String>, exitcode: i32) {
         self.start_failures += 1;
         if self.broken.is_some() {
             return;
         }
-        let how = match (&init_failure, exitcode) {
-            (Some(text), _) => text.clone(),
-            (None, Some(code)) if self.config.initializer => {
-                format!("its worker died in it ({})", describe_exit(code))
+        let panicked = init_failure.is_some();
+        let how = match init_failure {
+            Some(text) => text,
+            None if self.config.initializer => {
+                format!("its worker died in it ({})", describe_exit(exitcode))
             }
-            (None, Some(code)) => format!(
+            None => format!(
                 "a pool worker died before it was ready ({})",
-                describe_exit(code)
+                describe_exit(exitcode)
             ),
-            (None, None) => "a pool worker could not be started".to_owned(),
         };
-        if init_failure.is_some() || self.start_failures >= MAX_START_FAILURES {
+        if panicked || self.start_failures >= MAX_START_FAILURES {
             let error = if self.config.initializer {
                 TaskError::Initializer(how)
             } else {

@@ -552,6 +552,37 @@ fn an_initializer_panic_breaks_the_pool_once() {
     assert!(s.slots.is_empty());
 }
 
+/// A pool broken while a healthy worker still runs: what that worker held fails too when it
+/// dies, rather than wait for a worker that will never be started.
+#[test]
+fn a_broken_pool_leaves_nothing_waiting() {
+    let mut s = Sched::new(
+        MockSpawn::default(),
+        Config {
+            initializer: true,
+            ..config(2)
+        },
+        t(0),
+    )
+    .unwrap();
+    s.message(1, FromWorker::Ready, t(0));
+    let running = submit(&mut s, &[1], None);
+    let queued = submit(&mut s, &[2], None);
+    s.dispatch(t(0));
+    assert_eq!(seqs(&s, 1).len() + seqs(&s, 0).len(), 2);
+    let w = if seqs(&s, 1).is_empty() { 0 } else { 1 };
+    claim(&mut s, w, 0);
+    s.message(0, FromWorker::InitFailed("panicked: no".into()), t(1));
+    s.exited(0, 1, t(1));
+    let w = s.slots.len() - 1;
+    s.exited(w, -9, t(2));
+    assert!(s.slots.is_empty());
+    assert!(s.pending.is_empty());
+    for rx in [&running, &queued] {
+        assert!(rx.try_recv().is_ok(), "settled");
+    }
+}
+
 #[test]
 fn deaths_in_the_initializer_are_bounded() {
     let mut s = Sched::new(
