@@ -615,6 +615,26 @@ fn quick_tasks_do_not_wait_behind_a_slow_task() {
     pool.terminate();
 }
 
+/// The results of quick tasks that ran just before a slow one, in the same worker, come back
+/// while the slow one runs (the worker batches replies, but never holds them long).
+#[multiproc::test]
+fn results_do_not_wait_behind_a_slow_task_in_the_same_worker() {
+    let pool = Pool::new(1).unwrap();
+    assert_eq!(pool.apply(square, 2).unwrap(), 4);
+    let quick: Vec<_> = (0..20u64)
+        .map(|i| pool.apply_async(square, i).unwrap())
+        .collect();
+    let slow = pool.apply_async(sleep_ms, 30_000).unwrap();
+    for (i, r) in quick.iter().enumerate() {
+        assert_eq!(
+            r.get_timeout(Duration::from_secs(10)).unwrap(),
+            (i as u64).pow(2)
+        );
+    }
+    assert!(!slow.ready());
+    pool.terminate();
+}
+
 /// Regression: work queued on a worker that was stopped (SIGSTOP) never ran.
 #[multiproc::test]
 fn quick_tasks_do_not_wait_behind_a_stopped_worker() {

@@ -116,7 +116,8 @@ fn serve(sock: &OwnedFd, board: &Board, out: &Arc<Outbox>, max_tasks: Option<u64
             None => continue,
         };
         if !board.claim(run.seq) {
-            out.push(&FromWorker::Skipped { seq: run.seq });
+            let held = out.push(&FromWorker::Skipped { seq: run.seq });
+            settle(out, held, &reader);
             continue;
         }
         runs += 1;
@@ -149,12 +150,19 @@ fn serve(sock: &OwnedFd, board: &Board, out: &Arc<Outbox>, max_tasks: Option<u64
             };
             let reply = entry(run.tag, &run.items.0, fds, &mut watch);
             claimed.done();
-            if out.push(&FromWorker::Done { seq, reply }) >= HOLD_BYTES || !reader.has_frame() {
-                out.flush();
-            } else {
-                Outbox::hold(out);
-            }
+            let held = out.push(&FromWorker::Done { seq, reply });
+            settle(out, held, &reader);
         }
+    }
+}
+
+/// After a reply: sends what is held (`held` bytes) if that is much or nothing else waits to
+/// run, else keeps it for the next write, under the flusher's watch.
+fn settle(out: &Arc<Outbox>, held: usize, reader: &Reader) {
+    if held >= HOLD_BYTES || !reader.has_frame() {
+        out.flush();
+    } else {
+        Outbox::hold(out);
     }
 }
 
