@@ -191,6 +191,7 @@
 
 pub mod codec;
 pub mod connection;
+mod deadline;
 mod logging;
 pub mod manager;
 pub mod mapreduce;
