@@ -47,7 +47,7 @@ where
         )
     };
     TaskId {
-        offset: sys::target::offset_of::<TaskEntry>(task::task_entry::<F, A, R>),
+        offset: sys::target::offset_of::<TaskEntry<'static>>(task::task_entry::<F, A, R>),
         tag: crate::start::tag_of::<(F, A, R)>(),
     }
 }
@@ -66,7 +66,7 @@ pub fn encode_chunk<A: Serialize>(items: &[A]) -> Result<Vec<u8>, PoolError> {
 /// Runs a chunk in this process and returns the reply for [`decode_reply`]. Each task's panic
 /// is caught and reported; the caller must have checked [`fingerprint()`] against the sender's.
 pub fn run_chunk(id: &TaskId, chunk: &[u8]) -> Vec<u8> {
-    let run = sys::target::entry_from_parent::<TaskEntry>(id.offset);
+    let run = sys::target::entry_from_parent::<TaskEntry<'static>>(id.offset);
     let reply = run(id.tag, chunk, Vec::new(), &mut Unwatched);
     let reply = match reply {
         ChunkReply::Values { fds, .. } if !fds.is_empty() => refuse_fds(),

@@ -204,7 +204,7 @@ impl Pool {
         };
         let e = codec::encode(items).map_err(PoolError::Encode)?;
         Ok(Job {
-            entry: sys::target::offset_of::<TaskEntry>(task::task_entry::<F, A, R>),
+            entry: sys::target::offset_of::<TaskEntry<'static>>(task::task_entry::<F, A, R>),
             tag: start::tag_of::<(F, A, R)>(),
             items: Bytes(e.bytes),
             fds: e.fds.into_iter().map(Fd::from).collect(),

@@ -11,8 +11,10 @@ use crate::codec::{self, Bytes, Encoded, Fd};
 use crate::sys;
 
 /// Runs a chunk of tasks in a worker: decodes `Vec<A>`, applies the target to each, and
-/// reports through the [`Watch`] as it goes.
-pub(crate) type TaskEntry = fn(u64, &[u8], Vec<OwnedFd>, &mut dyn Watch) -> ChunkReply;
+/// reports through the [`Watch`] as it goes. (`'w` is the watch's lifetime: one entry serves
+/// every watch; offsets are taken of `TaskEntry<'static>`.)
+pub(crate) type TaskEntry<'w> =
+    for<'a, 'b> fn(u64, &'a [u8], Vec<OwnedFd>, &'b mut (dyn Watch + 'w)) -> ChunkReply;
 
 /// How a worker answers a chunk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,11 +121,11 @@ fn encoded(e: Encoded) -> (Bytes, Vec<Fd>) {
 }
 
 /// The task entry for `F: Fn(A) -> R`.
-pub(crate) fn task_entry<F, A, R>(
+pub(crate) fn task_entry<'w, F, A, R>(
     tag: u64,
     items: &[u8],
     fds: Vec<OwnedFd>,
-    watch: &mut dyn Watch,
+    watch: &mut (dyn Watch + 'w),
 ) -> ChunkReply
 where
     F: Fn(A) -> R + Copy + 'static,

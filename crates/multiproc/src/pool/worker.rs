@@ -121,7 +121,7 @@ fn serve(sock: &OwnedFd, board: &Board, out: &Arc<Outbox>, max_tasks: Option<u64
             continue;
         }
         runs += 1;
-        let entry = sys::target::entry_from_parent::<TaskEntry>(run.entry);
+        let entry = sys::target::entry_from_parent::<TaskEntry<'_>>(run.entry);
         let fds: Vec<OwnedFd> = run.fds.into_iter().map(OwnedFd::from).collect();
         let seq = run.seq;
         let claimed = board.claimed(seq);
