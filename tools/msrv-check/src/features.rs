@@ -22,7 +22,7 @@ use crate::version::RustVersion;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Feature {
     /// `#[target_feature]` on a safe `fn` (1.86).
-    SafeTargetFeature,
+    TargetFeatureOnSafeFn,
     /// A `label` operand in `asm!` (1.87).
     AsmGoto,
     /// `impl Trait + use<..>` returned from a trait's method (1.87).
@@ -44,7 +44,7 @@ impl Feature {
     /// The first stable release with the feature.
     pub(crate) fn since(self) -> RustVersion {
         match self {
-            Feature::SafeTargetFeature => RustVersion::new(86),
+            Feature::TargetFeatureOnSafeFn => RustVersion::new(86),
             Feature::AsmGoto | Feature::PreciseCapturingInTrait => RustVersion::new(87),
             Feature::LetChain | Feature::NakedFunction | Feature::CfgBooleanLiteral => {
                 RustVersion::new(88)
@@ -57,7 +57,7 @@ impl Feature {
 impl fmt::Display for Feature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Feature::SafeTargetFeature => "#[target_feature] on a safe fn",
+            Feature::TargetFeatureOnSafeFn => "#[target_feature] on a safe fn",
             Feature::AsmGoto => "a label operand in asm!",
             Feature::PreciseCapturingInTrait => "use<..> in a trait method's return type",
             Feature::LetChain => "a let chain",
@@ -116,7 +116,7 @@ impl Finder {
         if let Some(attr) = target_feature
             && sig.unsafety.is_none()
         {
-            self.note(Feature::SafeTargetFeature, attr.pound_token.span);
+            self.note(Feature::TargetFeatureOnSafeFn, attr.pound_token.span);
         }
     }
 }
@@ -344,7 +344,10 @@ fn safe() {}
 "#;
         assert_eq!(
             features(src),
-            [(Feature::Avx512Family, 2), (Feature::SafeTargetFeature, 6)]
+            [
+                (Feature::Avx512Family, 2),
+                (Feature::TargetFeatureOnSafeFn, 6)
+            ]
         );
     }
 
@@ -398,7 +401,7 @@ unsafe fn g() {
     fn versions_are_those_of_the_release_notes() {
         assert_eq!(Feature::LetChain.since().to_string(), "1.88");
         assert_eq!(Feature::Avx512Family.since().to_string(), "1.89");
-        assert_eq!(Feature::SafeTargetFeature.since().to_string(), "1.86");
+        assert_eq!(Feature::TargetFeatureOnSafeFn.since().to_string(), "1.86");
     }
 
     #[test]
