@@ -413,7 +413,7 @@ fn clients_are_served_concurrently_and_may_die_mid_call() {
     assert!(held.wait_timeout(LONG).unwrap());
     assert!(lock.locked().unwrap());
     holder.kill().unwrap();
-    holder.join_timeout(LONG);
+    assert_eq!(holder.join_timeout(LONG), Some(-9));
     let g = lock
         .acquire_timeout(LONG)
         .expect("released when its holder died");

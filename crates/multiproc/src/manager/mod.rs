@@ -584,7 +584,8 @@ impl Manager {
                 let _ = handle.terminate();
                 if handle.join_timeout(Duration::from_secs(1)).is_none() {
                     let _ = handle.kill();
-                    handle.join_timeout(Duration::from_secs(1));
+                    // Reaped by the detached-children thread if it takes longer.
+                    let _ = handle.join_timeout(Duration::from_secs(1));
                 }
                 Ok(())
             }
@@ -706,7 +707,8 @@ impl<R: Types> ManagerBuilder<R> {
         let (id, address) = match started {
             Ok(Started::Ready { id, address }) => (id, address),
             Ok(Started::Failed(msg)) => {
-                handle.join_timeout(Duration::from_secs(1));
+                // It exits by itself; reaped by the detached-children thread if it takes longer.
+                let _ = handle.join_timeout(Duration::from_secs(1));
                 return Err(ManagerError::StartFailed(msg));
             }
             Err(e) => {

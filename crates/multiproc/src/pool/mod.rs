@@ -550,6 +550,7 @@ impl Pool {
     }
 
     /// Like [`join`](Pool::join), waiting at most `timeout`; returns whether the workers exited.
+    #[must_use = "false means some workers are still running"]
     pub fn join_timeout(&self, timeout: Duration) -> bool {
         self.close();
         let done = self
