@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use multiproc::Manager;
 use multiproc::manager::{
-    ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, JoinableQueueProxy, ListProxy, LockError,
-    LockProxy, ManagerError, Namespace, QueueProxy, RLockProxy, SemaphoreProxy, Shared,
-    SetProxy, SharedProxy, ValueProxy,
+    ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, JoinableQueueProxy, ListProxy,
+    LockError, LockProxy, ManagerError, Namespace, QueueProxy, RLockProxy, SemaphoreProxy,
+    SetProxy, Shared, SharedProxy, ValueProxy,
 };
 use serde::{Deserialize, Serialize};
 
@@ -207,14 +207,20 @@ type SyncSet = (
 fn sync_child((lock, rlock, sem, event, cond, barrier): SyncSet) -> usize {
     // The parent holds the lock: it is busy here.
     assert!(lock.locked().unwrap());
-    assert!(matches!(lock.try_acquire(), Err(LockError::Manager(ManagerError::WouldBlock))));
+    assert!(matches!(
+        lock.try_acquire(),
+        Err(LockError::Manager(ManagerError::WouldBlock))
+    ));
     assert!(matches!(
         lock.acquire_timeout(Duration::from_millis(50)),
         Err(LockError::Manager(ManagerError::Timeout))
     ));
     // ... and so is the rlock, which this process cannot release.
     assert!(matches!(rlock.release(), Err(ManagerError::NotHeld)));
-    assert!(matches!(rlock.try_acquire(), Err(LockError::Manager(ManagerError::WouldBlock))));
+    assert!(matches!(
+        rlock.try_acquire(),
+        Err(LockError::Manager(ManagerError::WouldBlock))
+    ));
     let s = sem.acquire().unwrap();
     assert_eq!(sem.get_value().unwrap(), 0);
     drop(s);
@@ -644,7 +650,10 @@ fn threads_of_one_process_share_a_proxy() {
     std::thread::scope(|s| {
         s.spawn(|| {
             assert!(matches!(rlock.release(), Err(ManagerError::NotHeld)));
-            assert!(matches!(rlock.try_acquire(), Err(LockError::Manager(ManagerError::WouldBlock))));
+            assert!(matches!(
+                rlock.try_acquire(),
+                Err(LockError::Manager(ManagerError::WouldBlock))
+            ));
         });
     });
     drop(g);
@@ -704,7 +713,10 @@ fn a_condition_between_processes() {
     std::thread::scope(|s| {
         s.spawn(|| {
             let g2 = other.try_acquire();
-            assert!(matches!(g2, Err(LockError::Manager(ManagerError::WouldBlock))));
+            assert!(matches!(
+                g2,
+                Err(LockError::Manager(ManagerError::WouldBlock))
+            ));
         });
     });
     g.release().unwrap();
@@ -849,7 +861,11 @@ fn an_initializer_runs_in_the_server_process_before_it_serves() {
     assert_ne!(pid, std::process::id());
     let seen = m.create::<InitSeen>(()).unwrap();
     assert_eq!(join(multiproc::spawn(read_init, seen)), 42);
-    assert_eq!(INITIALIZED.load(std::sync::atomic::Ordering::SeqCst), 0, "not here");
+    assert_eq!(
+        INITIALIZED.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "not here"
+    );
 
     let err = Manager::builder()
         .initializer(failing_init, ())
@@ -937,7 +953,8 @@ fn regression_a_lock_acquired_by_a_child_that_exits_is_handed_over() {
         Err(LockError::Manager(ManagerError::Timeout))
     ));
     // Any process may release a Lock, as in Python.
-    lock.release().expect("the parent releases the child's lock");
+    lock.release()
+        .expect("the parent releases the child's lock");
     let g = lock.acquire_timeout(LONG).expect("an ordinary acquire");
     g.release().unwrap();
 }
@@ -971,7 +988,10 @@ fn a_lock_whose_holder_was_killed_goes_to_its_next_acquirer_with_the_news() {
         waiter.join().unwrap();
     });
     // Only that acquirer heard of it.
-    lock.acquire_timeout(LONG).expect("an ordinary acquire").release().unwrap();
+    lock.acquire_timeout(LONG)
+        .expect("an ordinary acquire")
+        .release()
+        .unwrap();
 
     // Before anyone acquires it, another process may still release it.
     held.clear().unwrap();
@@ -1071,10 +1091,16 @@ impl Drop for Stopped {
     }
 }
 
+/// A call to run, and its name for the failure message.
+type NamedCall<'a> = (
+    &'static str,
+    Box<dyn FnOnce() -> Result<(), ManagerError> + Send + 'a>,
+);
+
 /// Runs every `calls` at once, each on its own thread; each must fail as a disconnect after at
 /// least `at_least` and within `bound` of `since`.
 fn all_fail_in_time(
-    calls: Vec<(&'static str, Box<dyn FnOnce() -> Result<(), ManagerError> + Send + '_>)>,
+    calls: Vec<NamedCall<'_>>,
     since: Instant,
     at_least: Duration,
     bound: Duration,
@@ -1138,12 +1164,15 @@ impl Everything {
     }
 
     /// Every kind of call that waits on the server for ever.
-    fn waits(&self) -> Vec<(&'static str, Box<dyn FnOnce() -> Result<(), ManagerError> + Send + '_>)> {
+    fn waits(&self) -> Vec<NamedCall<'_>> {
         vec![
             ("queue get", Box::new(|| self.q.get().map(drop))),
             ("joinable queue join", Box::new(|| self.jq.join())),
             ("event wait", Box::new(|| self.event.wait().map(drop))),
-            ("semaphore acquire", Box::new(|| self.sem.acquire().map(drop))),
+            (
+                "semaphore acquire",
+                Box::new(|| self.sem.acquire().map(drop)),
+            ),
             ("barrier wait", Box::new(|| self.barrier.wait().map(drop))),
             (
                 "lock acquire",
@@ -1162,10 +1191,7 @@ impl Everything {
     }
 
     /// Every kind of call, once.
-    fn calls<'a>(
-        &'a self,
-        m: &'a Manager,
-    ) -> Vec<(&'static str, Box<dyn FnOnce() -> Result<(), ManagerError> + Send + 'a>)> {
+    fn calls<'a>(&'a self, m: &'a Manager) -> Vec<NamedCall<'a>> {
         let short = Duration::from_secs(60);
         vec![
             ("dict len", Box::new(|| self.d.len().map(drop))),
@@ -1174,24 +1200,41 @@ impl Everything {
             ("list sort", Box::new(|| self.l.sort())),
             ("array get", Box::new(|| self.a.get(0).map(drop))),
             ("set insert", Box::new(|| self.s.insert(1).map(drop))),
-            ("namespace get", Box::new(|| self.ns.get::<u32>("x").map(drop))),
+            (
+                "namespace get",
+                Box::new(|| self.ns.get::<u32>("x").map(drop)),
+            ),
             ("value set", Box::new(|| self.v.set(2))),
             ("queue put", Box::new(|| self.q.put(1))),
-            ("queue get_timeout", Box::new(move || self.q.get_timeout(short).map(drop))),
+            (
+                "queue get_timeout",
+                Box::new(move || self.q.get_timeout(short).map(drop)),
+            ),
             ("joinable task_done", Box::new(|| self.jq.task_done())),
             ("lock release", Box::new(|| self.lock.release())),
             (
                 "rlock acquire_timeout",
-                Box::new(move || self.rlock.acquire_timeout(short).map(drop).map_err(Into::into)),
+                Box::new(move || {
+                    self.rlock
+                        .acquire_timeout(short)
+                        .map(drop)
+                        .map_err(Into::into)
+                }),
             ),
             ("semaphore release", Box::new(|| self.sem.release())),
             ("event set", Box::new(|| self.event.set())),
-            ("event wait_timeout", Box::new(move || self.event.wait_timeout(short).map(drop))),
+            (
+                "event wait_timeout",
+                Box::new(move || self.event.wait_timeout(short).map(drop)),
+            ),
             (
                 "condition acquire",
                 Box::new(|| self.cond.acquire().map(drop).map_err(Into::into)),
             ),
-            ("barrier n_waiting", Box::new(|| self.barrier.n_waiting().map(drop))),
+            (
+                "barrier n_waiting",
+                Box::new(|| self.barrier.n_waiting().map(drop)),
+            ),
             (
                 "registered type call",
                 Box::new(|| self.account.call(AccountCall::Balance).map(drop)),
@@ -1199,7 +1242,10 @@ impl Everything {
             ("manager ping", Box::new(|| m.ping())),
             ("manager dict", Box::new(|| m.dict::<u8, u8>().map(drop))),
             ("manager root", Box::new(|| m.root().map(drop))),
-            ("manager object_count", Box::new(|| m.object_count().map(drop))),
+            (
+                "manager object_count",
+                Box::new(|| m.object_count().map(drop)),
+            ),
         ]
     }
 }
@@ -1224,7 +1270,12 @@ fn a_stopped_server_is_an_error_within_the_bound_for_every_kind_of_call() {
         std::thread::scope(|s| {
             let waiting = s.spawn(|| {
                 let start = Instant::now();
-                all_fail_in_time(e.waits(), start, Duration::from_millis(500), bound + Duration::from_millis(500));
+                all_fail_in_time(
+                    e.waits(),
+                    start,
+                    Duration::from_millis(500),
+                    bound + Duration::from_millis(500),
+                );
             });
             std::thread::sleep(Duration::from_millis(500));
             let _stopped = Stopped::new(pid);
@@ -1245,7 +1296,10 @@ fn a_stopped_server_is_an_error_within_the_bound_for_every_kind_of_call() {
         Err(ManagerError::Empty)
     ));
     let took = t0.elapsed();
-    assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(5), "{took:?}");
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
 }
 
 fn timed_get(q: QueueProxy<u32>) -> (bool, Duration) {
@@ -1264,7 +1318,10 @@ fn regression_a_timed_get_that_must_connect_returns_after_its_own_time() {
     // A fresh process connects on its first call.
     let (empty, took) = join(multiproc::spawn(timed_get, q.clone()));
     assert!(empty);
-    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(6), "{took:?}");
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
     // A proxy's own timeout bounds it; it travels to the child with the proxy.
     let q = q.with_timeout(Duration::from_millis(1500));
     assert_eq!(q.timeout(), Duration::from_millis(1500));
@@ -1272,5 +1329,8 @@ fn regression_a_timed_get_that_must_connect_returns_after_its_own_time() {
     let (empty, took) = join(multiproc::spawn(timed_get, q.clone()));
     drop(stopped);
     assert!(!empty, "the server is stopped");
-    assert!(took >= Duration::from_millis(700) && took < Duration::from_secs(8), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(700) && took < Duration::from_secs(8),
+        "{took:?}"
+    );
 }

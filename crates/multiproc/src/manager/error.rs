@@ -251,9 +251,7 @@ impl<G> From<LockError<G>> for ManagerError {
     /// the lock.
     fn from(e: LockError<G>) -> Self {
         match e {
-            LockError::HolderDied(d) => ManagerError::HolderDied {
-                holder: d.holder(),
-            },
+            LockError::HolderDied(d) => ManagerError::HolderDied { holder: d.holder() },
             LockError::Manager(e) => e,
         }
     }

@@ -13,9 +13,9 @@ use super::protocol::{Call, Create, Reply};
 use super::server::Server;
 use super::transport::Address;
 use super::{
-    ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, JoinableQueueProxy,
-    ListProxy, LockProxy, ManagerError, Namespace, QueueProxy, RLockProxy, SemaphoreProxy,
-    SetProxy, Shared, SharedProxy, ValueProxy,
+    ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, JoinableQueueProxy, ListProxy,
+    LockProxy, ManagerError, Namespace, QueueProxy, RLockProxy, SemaphoreProxy, SetProxy, Shared,
+    SharedProxy, ValueProxy,
 };
 use crate::Connection;
 use crate::process::Handle;

@@ -52,9 +52,10 @@
 //!
 //! Every call to the manager is bounded by a timeout: [`DEFAULT_TIMEOUT`] unless
 //! [`ManagerBuilder::timeout`] or [`Manager::set_timeout`] sets another for a manager and the
-//! proxies it makes, or a proxy's own `set_timeout` / `with_timeout` for that proxy (a proxy
-//! carries its timeout to the processes it is sent to). The timeout bounds how long the server
-//! may stay silent:
+//! proxies it makes, or a proxy's own `set_timeout` / `with_timeout` for that proxy. A proxy
+//! carries its timeout to the processes it is sent to; a proxy read from a managed object (the
+//! [`root`](Manager::root) namespace, a dict of proxies) takes the timeout of the proxy that read
+//! it. The timeout bounds how long the server may stay silent:
 //!
 //! - connecting (or reconnecting) and sending the call take at most the timeout;
 //! - a call that does not wait on the server must be answered within it;
@@ -153,7 +154,6 @@ mod protocol;
 mod proxy;
 mod server;
 mod transport;
-
 
 pub use builder::ManagerBuilder;
 pub use error::{LockError, ManagerError};

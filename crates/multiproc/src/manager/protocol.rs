@@ -258,7 +258,10 @@ pub(crate) enum Reply {
         holder_died: Option<u32>,
     },
     /// A list's values and the version they are of.
-    Versioned { version: u64, values: Vec<Payload> },
+    Versioned {
+        version: u64,
+        values: Vec<Payload>,
+    },
     /// The operation could not complete in the time it was given.
     Timeout,
     /// The operation failed.

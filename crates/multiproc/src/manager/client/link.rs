@@ -193,7 +193,10 @@ impl Link {
     }
 
     fn checkin(&self, conn: Connection) {
-        self.pool.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+        self.pool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(conn);
     }
 
     /// Sends `call` and waits for its answer, which `accept` turns into the result (see the

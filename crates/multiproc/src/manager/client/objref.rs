@@ -18,8 +18,9 @@
 //!   `refs`: the stored value holds a reference, and a reply that carries the value credits the
 //!   caller one reference per proxy, which the decoded proxies adopt.
 //!
-//! A proxy carries its timeout wherever it goes: a child, or another process that reads it
-//! from the manager, calls with the same bound.
+//! A proxy carries its timeout to the processes it is sent to (a child's argument, a message);
+//! a proxy read from a managed object (a dict of proxies, the root namespace) takes the timeout
+//! of the proxy that read it.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -50,6 +51,8 @@ struct Collect {
 struct Credits {
     link: Arc<Link>,
     refs: Vec<u64>,
+    /// The timeout of the proxy that reads the value, which this manager's proxies in it take.
+    timeout: Duration,
 }
 
 /// A value encoded for a call, and the proxies inside it, kept alive until the call is
@@ -238,6 +241,7 @@ impl ObjRef {
         let credits = Credits {
             link: link.clone(),
             refs: p.refs,
+            timeout: self.timeout,
         };
         let outer = CREDITS.with(|c| c.borrow_mut().replace(credits));
         let fds = p.fds.into_iter().map(Into::into).collect();
@@ -387,7 +391,9 @@ impl Serialize for ObjRef {
 impl<'de> Deserialize<'de> for ObjRef {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let t = Token::deserialize(d)?;
-        let timeout = Duration::from_millis(t.timeout_ms);
+        // A proxy read from the manager takes the reader's timeout; one that came in a message
+        // keeps its sender's.
+        let mut timeout = Duration::from_millis(t.timeout_ms);
         // A reference credited with the reply being decoded?
         let credited = CREDITS.with(|c| {
             let mut c = c.borrow_mut();
@@ -395,6 +401,7 @@ impl<'de> Deserialize<'de> for ObjRef {
             if ctx.link.endpoint.id != t.endpoint.id {
                 return None;
             }
+            timeout = ctx.timeout;
             let i = ctx.refs.iter().position(|r| *r == t.id)?;
             ctx.refs.swap_remove(i);
             Some(ctx.link.clone())

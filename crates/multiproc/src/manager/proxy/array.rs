@@ -68,7 +68,8 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
     #[doc(alias = "__setitem__")]
     pub fn set(&self, index: usize, value: T) -> Result<(), ManagerError> {
         let v = self.obj.encode(&value)?;
-        self.obj.unit(Op::Array(ArrayOp::Set(index as u64, v.payload)))
+        self.obj
+            .unit(Op::Array(ArrayOp::Set(index as u64, v.payload)))
     }
 
     /// The elements of `range` (Python's `a[start:end]`), in one call.

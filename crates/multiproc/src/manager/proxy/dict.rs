@@ -63,7 +63,10 @@ where
     K: Serialize + DeserializeOwned,
     V: Serialize + DeserializeOwned,
 {
-    fn entries(&self, items: Vec<(crate::codec::Bytes, Payload)>) -> Result<Vec<(K, V)>, ManagerError> {
+    fn entries(
+        &self,
+        items: Vec<(crate::codec::Bytes, Payload)>,
+    ) -> Result<Vec<(K, V)>, ManagerError> {
         let (keys, values): (Vec<_>, Vec<_>) = items.into_iter().unzip();
         let values: Vec<V> = self.obj.decode_all(values)?;
         keys.iter()
@@ -191,7 +194,8 @@ where
     pub fn setdefault(&self, key: K, default: V) -> Result<V, ManagerError> {
         let key = self.obj.encode_key(&key)?;
         let value = self.obj.encode(&default)?;
-        self.obj.value(Op::Dict(DictOp::SetDefault(key, value.payload)))
+        self.obj
+            .value(Op::Dict(DictOp::SetDefault(key, value.payload)))
     }
 
     /// Removes and returns the last inserted entry, if any (Python's `popitem`).

@@ -202,7 +202,10 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
             let mut order: Vec<usize> = (0..values.len()).collect();
             order.sort_by(|&a, &b| compare(&values[a], &values[b]));
             let order = order.into_iter().map(|i| i as u64).collect();
-            if self.obj.flag(Op::List(ListOp::Permute { version, order }))? {
+            if self
+                .obj
+                .flag(Op::List(ListOp::Permute { version, order }))?
+            {
                 return Ok(());
             }
             if Instant::now() >= give_up {

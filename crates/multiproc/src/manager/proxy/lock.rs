@@ -16,7 +16,10 @@ use crate::sync::HolderDied;
 ///
 /// The guard is made only once the acquire is confirmed, so that an acquire that fails on the
 /// way back is released by the server alone.
-pub(crate) fn acquire(obj: &ObjRef, wait: Wait) -> Result<(ProxyGuard<'_>, Option<u32>), ManagerError> {
+pub(crate) fn acquire(
+    obj: &ObjRef,
+    wait: Wait,
+) -> Result<(ProxyGuard<'_>, Option<u32>), ManagerError> {
     let owner = obj.owner();
     let left_by = obj.call(Op::Lock(LockOp::Acquire { owner, wait }), |r| match r {
         Reply::Acquired(left_by) => Ok(left_by),

@@ -39,7 +39,8 @@ impl Namespace {
     /// The attribute `name`, read as a `T` (Python's `ns.name`).
     #[doc(alias = "getattr", alias = "__getattr__")]
     pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<T, ManagerError> {
-        self.obj.value(Op::Namespace(NamespaceOp::Get(name.to_owned())))
+        self.obj
+            .value(Op::Namespace(NamespaceOp::Get(name.to_owned())))
     }
 
     /// Sets the attribute `name` (Python's `ns.name = value`).

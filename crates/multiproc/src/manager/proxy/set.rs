@@ -144,7 +144,10 @@ impl<T: Serialize + DeserializeOwned> SetProxy<T> {
 
     /// Removes the elements of `others` (`-=`).
     #[doc(alias = "__isub__")]
-    pub fn difference_update(&self, others: impl IntoIterator<Item = T>) -> Result<(), ManagerError> {
+    pub fn difference_update(
+        &self,
+        others: impl IntoIterator<Item = T>,
+    ) -> Result<(), ManagerError> {
         self.combine_update(Algebra::Difference, others)
     }
 
@@ -165,7 +168,10 @@ impl<T: Serialize + DeserializeOwned> SetProxy<T> {
 
     /// The elements of the set that are in `others` (`&`).
     #[doc(alias = "__and__")]
-    pub fn intersection(&self, others: impl IntoIterator<Item = T>) -> Result<Vec<T>, ManagerError> {
+    pub fn intersection(
+        &self,
+        others: impl IntoIterator<Item = T>,
+    ) -> Result<Vec<T>, ManagerError> {
         self.combine(Algebra::Intersection, others)
     }
 

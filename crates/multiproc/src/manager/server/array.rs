@@ -12,9 +12,15 @@ pub(crate) enum ArrayOp {
     Get(u64),
     Set(u64, Payload),
     /// The values of `start..end`.
-    Slice { start: u64, end: u64 },
+    Slice {
+        start: u64,
+        end: u64,
+    },
     /// Replaces the values from `start` on with these; they must fit.
-    SetSlice { start: u64, values: Vec<Payload> },
+    SetSlice {
+        start: u64,
+        values: Vec<Payload>,
+    },
     Snapshot,
 }
 
@@ -95,7 +101,10 @@ impl Kind for ArrayKind {
     }
 
     fn drain_refs(&mut self) -> Vec<u64> {
-        self.0.iter_mut().flat_map(|p| std::mem::take(&mut p.refs)).collect()
+        self.0
+            .iter_mut()
+            .flat_map(|p| std::mem::take(&mut p.refs))
+            .collect()
     }
 }
 
@@ -121,10 +130,26 @@ mod tests {
         ));
         let values = vec![Payload::plain(&[7]), Payload::plain(&[8])];
         call(&mut a, 1, ArrayOp::SetSlice { start: 2, values }).unwrap();
-        assert_eq!(bytes(call(&mut a, 1, ArrayOp::Snapshot)), [[0], [9], [7], [8]]);
-        assert_eq!(bytes(call(&mut a, 1, ArrayOp::Slice { start: 1, end: 3 })), [[9], [7]]);
+        assert_eq!(
+            bytes(call(&mut a, 1, ArrayOp::Snapshot)),
+            [[0], [9], [7], [8]]
+        );
+        assert_eq!(
+            bytes(call(&mut a, 1, ArrayOp::Slice { start: 1, end: 3 })),
+            [[9], [7]]
+        );
         let too_many = vec![Payload::plain(&[1]), Payload::plain(&[1])];
-        assert!(call(&mut a, 1, ArrayOp::SetSlice { start: 3, values: too_many }).is_err());
+        assert!(
+            call(
+                &mut a,
+                1,
+                ArrayOp::SetSlice {
+                    start: 3,
+                    values: too_many
+                }
+            )
+            .is_err()
+        );
         assert!(call(&mut a, 1, ArrayOp::Slice { start: 3, end: 5 }).is_err());
         assert!(matches!(call(&mut a, 1, ArrayOp::Len), Ok(Reply::Count(4))));
     }

@@ -157,7 +157,10 @@ mod tests {
         let mut b = BarrierKind::new(3).unwrap();
         let mut w0 = start(&mut b, 1, BarrierOp::Wait(Wait::Forever));
         let mut w1 = start(&mut b, 2, BarrierOp::Wait(Wait::Forever));
-        assert!(matches!(call(&mut b, 1, BarrierOp::NWaiting), Ok(Reply::Count(2))));
+        assert!(matches!(
+            call(&mut b, 1, BarrierOp::NWaiting),
+            Ok(Reply::Count(2))
+        ));
         assert!(poll(&mut b, 1, &mut w0, false).is_none());
         assert!(matches!(
             call(&mut b, 3, BarrierOp::Wait(Wait::Forever)),
@@ -165,8 +168,14 @@ mod tests {
         ));
         let r0 = poll(&mut b, 1, &mut w0, false).unwrap().result;
         let r1 = poll(&mut b, 2, &mut w1, false).unwrap().result;
-        assert!(matches!((r0, r1), (Ok(Reply::Count(0)), Ok(Reply::Count(1)))));
-        assert!(matches!(call(&mut b, 1, BarrierOp::NWaiting), Ok(Reply::Count(0))));
+        assert!(matches!(
+            (r0, r1),
+            (Ok(Reply::Count(0)), Ok(Reply::Count(1)))
+        ));
+        assert!(matches!(
+            call(&mut b, 1, BarrierOp::NWaiting),
+            Ok(Reply::Count(0))
+        ));
     }
 
     #[test]
@@ -189,7 +198,10 @@ mod tests {
             poll(&mut b, 1, &mut w, true).unwrap().result,
             Err(Failure::BrokenBarrier)
         ));
-        assert!(matches!(call(&mut b, 1, BarrierOp::Broken), Ok(Reply::Bool(true))));
+        assert!(matches!(
+            call(&mut b, 1, BarrierOp::Broken),
+            Ok(Reply::Bool(true))
+        ));
         assert!(BarrierKind::new(0).is_err());
     }
 }

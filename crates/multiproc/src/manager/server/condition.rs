@@ -13,9 +13,17 @@ use crate::manager::protocol::{Failure, Op, Owner, Reply, Wait};
 pub(crate) enum ConditionOp {
     Lock(LockOp),
     /// Releases the lock, waits to be notified (as `wait` says), takes the lock back.
-    Wait { owner: Owner, wait: Wait },
-    Notify { owner: Owner, n: u32 },
-    NotifyAll { owner: Owner },
+    Wait {
+        owner: Owner,
+        wait: Wait,
+    },
+    Notify {
+        owner: Owner,
+        n: u32,
+    },
+    NotifyAll {
+        owner: Owner,
+    },
 }
 
 /// A condition variable: its lock, the tickets of its waiters in order, and those notified.
@@ -216,10 +224,7 @@ mod tests {
             owner,
             wait: Wait::Now,
         });
-        assert!(matches!(
-            call(c, owner.link, op),
-            Ok(Reply::Acquired(None))
-        ));
+        assert!(matches!(call(c, owner.link, op), Ok(Reply::Acquired(None))));
     }
 
     fn wait(c: &mut ConditionKind, owner: Owner) -> ConditionWaiter {
@@ -242,7 +247,10 @@ mod tests {
         assert!(!c.lock.is_held(), "released entirely while waiting");
         acquire(&mut c, B);
         call(&mut c, 2, ConditionOp::Notify { owner: B, n: 1 }).unwrap();
-        assert!(poll(&mut c, 1, &mut w, false).is_none(), "B still holds the lock");
+        assert!(
+            poll(&mut c, 1, &mut w, false).is_none(),
+            "B still holds the lock"
+        );
         call(&mut c, 2, ConditionOp::Lock(LockOp::Release { owner: B })).unwrap();
         let done = poll(&mut c, 1, &mut w, false).unwrap();
         assert!(matches!(
@@ -287,7 +295,10 @@ mod tests {
         acquire(&mut c, A);
         call(&mut c, 1, ConditionOp::Notify { owner: A, n: 1 }).unwrap();
         call(&mut c, 1, ConditionOp::Lock(LockOp::Release { owner: A })).unwrap();
-        assert!(poll(&mut c, 2, &mut second, false).is_none(), "not notified");
+        assert!(
+            poll(&mut c, 2, &mut second, false).is_none(),
+            "not notified"
+        );
         assert!(poll(&mut c, 1, &mut first, false).is_some());
     }
 

@@ -116,7 +116,11 @@ impl Kind for DictKind {
     }
 
     fn drain_refs(&mut self) -> Vec<u64> {
-        self.0.clear().into_iter().flat_map(|(_, p)| p.refs).collect()
+        self.0
+            .clear()
+            .into_iter()
+            .flat_map(|(_, p)| p.refs)
+            .collect()
     }
 }
 
@@ -144,7 +148,9 @@ mod tests {
         let mut d = DictKind::new();
         insert(&mut d, "b", b"1", false);
         insert(&mut d, "a", b"2", false);
-        assert!(matches!(insert(&mut d, "b", b"3", true), Reply::Value(Some(p)) if p.bytes.0 == b"1"));
+        assert!(
+            matches!(insert(&mut d, "b", b"3", true), Reply::Value(Some(p)) if p.bytes.0 == b"1")
+        );
         let Ok(Reply::Keys(keys)) = call(&mut d, 1, DictOp::Keys) else {
             panic!()
         };
@@ -160,8 +166,12 @@ mod tests {
     fn setdefault_keeps_an_existing_value() {
         let mut d = DictKind::new();
         let sd = |v: &[u8]| DictOp::SetDefault(key("k"), Payload::plain(v));
-        assert!(matches!(call(&mut d, 1, sd(b"1")), Ok(Reply::Value(Some(p))) if p.bytes.0 == b"1"));
-        assert!(matches!(call(&mut d, 1, sd(b"2")), Ok(Reply::Value(Some(p))) if p.bytes.0 == b"1"));
+        assert!(
+            matches!(call(&mut d, 1, sd(b"1")), Ok(Reply::Value(Some(p))) if p.bytes.0 == b"1")
+        );
+        assert!(
+            matches!(call(&mut d, 1, sd(b"2")), Ok(Reply::Value(Some(p))) if p.bytes.0 == b"1")
+        );
     }
 
     #[test]

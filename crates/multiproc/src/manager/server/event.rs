@@ -66,15 +66,21 @@ mod tests {
     #[test]
     fn a_wait_ends_when_the_flag_is_set_or_its_time_is_up() {
         let mut e = EventKind::default();
-        assert!(matches!(call(&mut e, 1, EventOp::Wait(Wait::Now)), Ok(Reply::Bool(false))));
-        let mut w = start(&mut e, 1, EventOp::Wait(Wait::Forever));
-        assert!(poll(&mut e, 1, &mut w, false).is_none());
+        assert!(matches!(
+            call(&mut e, 1, EventOp::Wait(Wait::Now)),
+            Ok(Reply::Bool(false))
+        ));
+        start(&mut e, 1, EventOp::Wait(Wait::Forever));
+        assert!(poll(&mut e, 1, &mut (), false).is_none());
         call(&mut e, 2, EventOp::Set).unwrap();
         assert!(matches!(
-            poll(&mut e, 1, &mut w, false).unwrap().result,
+            poll(&mut e, 1, &mut (), false).unwrap().result,
             Ok(Reply::Bool(true))
         ));
         call(&mut e, 2, EventOp::Clear).unwrap();
-        assert!(matches!(call(&mut e, 1, EventOp::IsSet), Ok(Reply::Bool(false))));
+        assert!(matches!(
+            call(&mut e, 1, EventOp::IsSet),
+            Ok(Reply::Bool(false))
+        ));
     }
 }

@@ -29,7 +29,10 @@ pub(crate) enum ListOp {
     /// Puts the values in the order given (a permutation of the indices) if the list is still
     /// at `version`, and says whether it did: how a proxy sorts the list by its own ordering,
     /// atomically.
-    Permute { version: u64, order: Vec<u64> },
+    Permute {
+        version: u64,
+        order: Vec<u64>,
+    },
 }
 
 /// A list, and a version that every change moves on.
@@ -57,7 +60,9 @@ impl ListKind {
                 Some(i) => Reply::Count(i as u64),
                 None => return Err(Failure::NotInList),
             },
-            ListOp::Count(b) => Reply::Count(self.items.iter().filter(|p| p.bytes == b).count() as u64),
+            ListOp::Count(b) => {
+                Reply::Count(self.items.iter().filter(|p| p.bytes == b).count() as u64)
+            }
             ListOp::Get(i) => match self.items.get(i as usize) {
                 Some(p) => Reply::Value(Some(cx.copy(p)?)),
                 None => return Err(self.out_of_range(i)),
@@ -182,7 +187,11 @@ impl Kind for ListKind {
         );
         let result = self.apply_op(op, cx);
         // (A reordering refused for an old version changed nothing.)
-        if !reads && result.as_ref().is_ok_and(|r| !matches!(r, Reply::Bool(false))) {
+        if !reads
+            && result
+                .as_ref()
+                .is_ok_and(|r| !matches!(r, Reply::Bool(false)))
+        {
             self.version += 1;
         }
         result.into()
@@ -211,7 +220,10 @@ mod tests {
         let mut l = list(&[b"a", b"b", b"a"]);
         call(&mut l, 1, ListOp::Insert(99, Payload::plain(b"z"))).unwrap();
         assert_eq!(values(&l), [b"a", b"b", b"a", b"z"], "insert clamps");
-        assert!(matches!(call(&mut l, 1, ListOp::Count(Bytes(b"a".to_vec()))), Ok(Reply::Count(2))));
+        assert!(matches!(
+            call(&mut l, 1, ListOp::Count(Bytes(b"a".to_vec()))),
+            Ok(Reply::Count(2))
+        ));
         call(&mut l, 1, ListOp::Remove(Bytes(b"a".to_vec()))).unwrap();
         assert_eq!(values(&l), [b"b", b"a", b"z"]);
         assert_eq!(
@@ -225,7 +237,10 @@ mod tests {
         call(&mut l, 1, ListOp::Reverse).unwrap();
         assert_eq!(values(&l), [b"z", b"a", b"b"]);
         call(&mut l, 1, ListOp::Clear).unwrap();
-        assert_eq!(call(&mut l, 1, ListOp::Pop(None)).unwrap_err(), Failure::Empty);
+        assert_eq!(
+            call(&mut l, 1, ListOp::Pop(None)).unwrap_err(),
+            Failure::Empty
+        );
     }
 
     #[test]
@@ -235,10 +250,16 @@ mod tests {
             panic!()
         };
         let permute = |order| ListOp::Permute { version, order };
-        assert!(matches!(call(&mut l, 1, permute(vec![1, 2, 0])), Ok(Reply::Bool(true))));
+        assert!(matches!(
+            call(&mut l, 1, permute(vec![1, 2, 0])),
+            Ok(Reply::Bool(true))
+        ));
         assert_eq!(values(&l), [b"a", b"b", b"c"]);
         assert!(
-            matches!(call(&mut l, 1, permute(vec![0, 1, 2])), Ok(Reply::Bool(false))),
+            matches!(
+                call(&mut l, 1, permute(vec![0, 1, 2])),
+                Ok(Reply::Bool(false))
+            ),
             "the list moved on"
         );
         let Ok(Reply::Versioned { version, .. }) = call(&mut l, 1, ListOp::Versioned) else {
@@ -246,10 +267,21 @@ mod tests {
         };
         for bad in [vec![0, 1], vec![0, 0, 1], vec![0, 1, 3]] {
             assert!(matches!(
-                call(&mut l, 1, ListOp::Permute { version, order: bad }),
+                call(
+                    &mut l,
+                    1,
+                    ListOp::Permute {
+                        version,
+                        order: bad
+                    }
+                ),
                 Err(Failure::Invalid(_))
             ));
         }
-        assert_eq!(values(&l), [b"a", b"b", b"c"], "unchanged by refused orders");
+        assert_eq!(
+            values(&l),
+            [b"a", b"b", b"c"],
+            "unchanged by refused orders"
+        );
     }
 }

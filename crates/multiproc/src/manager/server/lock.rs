@@ -24,8 +24,13 @@ use crate::manager::protocol::{Failure, Op, Owner, Reply, Wait};
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum LockOp {
     /// Acquires, waiting as `wait` says; the reply hands the lock over.
-    Acquire { owner: Owner, wait: Wait },
-    Release { owner: Owner },
+    Acquire {
+        owner: Owner,
+        wait: Wait,
+    },
+    Release {
+        owner: Owner,
+    },
     Locked,
     /// A semaphore's count.
     Value,
@@ -152,13 +157,9 @@ impl LockKind {
     pub(crate) fn holder_ended(&mut self, link: u64, end: End) -> bool {
         let reentrant = self.reentrant;
         match &mut self.holder {
-            Some(h) if h.owner.link == link && h.left_by.is_none() => {
-                if reentrant || end.died() {
-                    h.left_by = Some(end.pid());
-                    true
-                } else {
-                    false
-                }
+            Some(h) if h.owner.link == link && h.left_by.is_none() && (reentrant || end.died()) => {
+                h.left_by = Some(end.pid());
+                true
             }
             _ => false,
         }
@@ -333,7 +334,10 @@ mod tests {
         let (r, handed) = now(&mut l, 1, acquire(A));
         assert_eq!(acquired(r), None);
         assert_eq!(handed, Some(A));
-        assert!(matches!(call(&mut l, 1, acquire(A)), Ok(Reply::Timeout)), "not reentrant");
+        assert!(
+            matches!(call(&mut l, 1, acquire(A)), Ok(Reply::Timeout)),
+            "not reentrant"
+        );
         assert!(matches!(call(&mut l, 2, acquire(B)), Ok(Reply::Timeout)));
         call(&mut l, 2, LockOp::Release { owner: B }).expect("anyone may release a Lock");
         assert_eq!(
@@ -347,7 +351,10 @@ mod tests {
         let mut l = LockKind::rlock();
         acquired(call(&mut l, 1, acquire(A)));
         acquired(call(&mut l, 1, acquire(A)));
-        assert!(matches!(call(&mut l, 1, acquire(A2)), Ok(Reply::Timeout)), "another thread");
+        assert!(
+            matches!(call(&mut l, 1, acquire(A2)), Ok(Reply::Timeout)),
+            "another thread"
+        );
         assert_eq!(
             call(&mut l, 2, LockOp::Release { owner: B }).unwrap_err(),
             Failure::NotHeld
@@ -404,7 +411,10 @@ mod tests {
         let mut l = LockKind::lock();
         acquired(call(&mut l, 1, acquire(A)));
         l.holder_ended(1, End::Died { pid: 10 });
-        assert!(matches!(call(&mut l, 2, LockOp::Locked), Ok(Reply::Bool(true))));
+        assert!(matches!(
+            call(&mut l, 2, LockOp::Locked),
+            Ok(Reply::Bool(true))
+        ));
         call(&mut l, 2, LockOp::Release { owner: B }).unwrap();
         assert_eq!(acquired(call(&mut l, 2, acquire(B))), None);
     }
@@ -441,7 +451,10 @@ mod tests {
         acquired(call(&mut s, 1, acquire(A)));
         acquired(call(&mut s, 2, acquire(B)));
         assert!(matches!(call(&mut s, 1, acquire(A)), Ok(Reply::Timeout)));
-        assert!(matches!(call(&mut s, 1, LockOp::Value), Ok(Reply::Count(0))));
+        assert!(matches!(
+            call(&mut s, 1, LockOp::Value),
+            Ok(Reply::Count(0))
+        ));
         call(&mut s, 1, LockOp::Release { owner: A }).unwrap();
         call(&mut s, 1, LockOp::Release { owner: A }).unwrap();
         assert_eq!(
@@ -450,6 +463,9 @@ mod tests {
         );
         let mut free = SemaphoreKind::new(0, false);
         call(&mut free, 1, LockOp::Release { owner: A }).unwrap();
-        assert!(matches!(call(&mut free, 1, LockOp::Value), Ok(Reply::Count(1))));
+        assert!(matches!(
+            call(&mut free, 1, LockOp::Value),
+            Ok(Reply::Count(1))
+        ));
     }
 }

@@ -52,8 +52,8 @@ use kind::{Effects, End};
 use object::{Env, Managed, Object};
 pub(crate) use shared::Registry;
 pub use shared::{TypeRegistry, Types};
-use table::Table;
 pub(crate) use table::ROOT;
+use table::Table;
 
 /// How long an accepted client may take to authenticate and say hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -154,7 +154,12 @@ struct CallEnv<'a> {
 }
 
 impl<'a> CallEnv<'a> {
-    fn new(server: &'a Server, link: u64, conn: Option<&'a Connection>, patience: Duration) -> Self {
+    fn new(
+        server: &'a Server,
+        link: u64,
+        conn: Option<&'a Connection>,
+        patience: Duration,
+    ) -> Self {
         CallEnv {
             server,
             link,
@@ -396,7 +401,10 @@ impl Server {
                 Err(ConnError::Decode(e)) => {
                     let reply = Reply::Error(Failure::Invalid(format!("unreadable call: {e}")));
                     let deadline = deadline_after(HELLO_TIMEOUT);
-                    if conn.send_deadline(&Response::Reply(reply), deadline).is_err() {
+                    if conn
+                        .send_deadline(&Response::Reply(reply), deadline)
+                        .is_err()
+                    {
                         return;
                     }
                     continue;
@@ -702,7 +710,10 @@ mod tests {
         s.control(A, Control::IncRef(lock));
         s.link_closed(B, End::Died { pid: 4242 });
         assert_eq!(s.object_count(), 2, "A's lock remains, B's dict is gone");
-        assert!(matches!(op(&s, A, lock, Op::Lock(LockOp::Locked)), Reply::Bool(true)));
+        assert!(matches!(
+            op(&s, A, lock, Op::Lock(LockOp::Locked)),
+            Reply::Bool(true)
+        ));
         assert!(
             matches!(acquire(&s, A, lock), Reply::Acquired(Some(4242))),
             "taken over from the dead holder"
@@ -754,12 +765,22 @@ mod tests {
         assert!(answer.handed.is_some());
         let back = answer.handed.unwrap();
         let mut env = CallEnv::new(&s, A, None, Duration::from_secs(1));
-        back.obj.give_back(back.id, back.handed, answer.reply, &mut env);
+        back.obj
+            .give_back(back.id, back.handed, answer.reply, &mut env);
         let len = op(&s, A, q, Op::Queue(queue::QueueOp::Len));
         assert!(matches!(len, Reply::Count(1)), "given back");
         let list = create(&s, A, Create::List(Vec::new()));
-        assert!(call(&s, A, Call::Op { id: list, op: Op::List(ListOp::Len) })
+        assert!(
+            call(
+                &s,
+                A,
+                Call::Op {
+                    id: list,
+                    op: Op::List(ListOp::Len)
+                }
+            )
             .handed
-            .is_none());
+            .is_none()
+        );
     }
 }

@@ -80,7 +80,11 @@ impl Kind for NamespaceKind {
     }
 
     fn drain_refs(&mut self) -> Vec<u64> {
-        self.0.clear().into_iter().flat_map(|(_, p)| p.refs).collect()
+        self.0
+            .clear()
+            .into_iter()
+            .flat_map(|(_, p)| p.refs)
+            .collect()
     }
 }
 
@@ -96,11 +100,26 @@ mod tests {
             call(&mut ns, 1, NamespaceOp::Get("value".into())).unwrap_err(),
             Failure::NoAttribute("value".into())
         );
-        call(&mut ns, 1, NamespaceOp::Set("b".into(), Payload::plain(b"1"))).unwrap();
-        call(&mut ns, 1, NamespaceOp::Set("a".into(), Payload::plain(b"2"))).unwrap();
-        assert!(matches!(call(&mut ns, 1, NamespaceOp::Names), Ok(Reply::Names(n)) if n == ["b", "a"]));
+        call(
+            &mut ns,
+            1,
+            NamespaceOp::Set("b".into(), Payload::plain(b"1")),
+        )
+        .unwrap();
+        call(
+            &mut ns,
+            1,
+            NamespaceOp::Set("a".into(), Payload::plain(b"2")),
+        )
+        .unwrap();
+        assert!(
+            matches!(call(&mut ns, 1, NamespaceOp::Names), Ok(Reply::Names(n)) if n == ["b", "a"])
+        );
         call(&mut ns, 1, NamespaceOp::Delete("b".into())).unwrap();
         assert!(call(&mut ns, 1, NamespaceOp::Delete("b".into())).is_err());
-        assert!(matches!(call(&mut ns, 1, NamespaceOp::Len), Ok(Reply::Count(1))));
+        assert!(matches!(
+            call(&mut ns, 1, NamespaceOp::Len),
+            Ok(Reply::Count(1))
+        ));
     }
 }

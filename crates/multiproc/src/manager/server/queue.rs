@@ -11,7 +11,10 @@ use crate::manager::protocol::{Failure, Op, Payload, Reply, Wait};
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum QueueOp {
     /// Adds an item, waiting for room as `wait` says.
-    Put { item: Payload, wait: Wait },
+    Put {
+        item: Payload,
+        wait: Wait,
+    },
     /// Takes the oldest item, waiting for one as `wait` says; the reply hands it over.
     Get(Wait),
     /// One item taken has been handled (joinable queues).
@@ -87,7 +90,9 @@ impl Kind for QueueKind {
                     ));
                 }
                 if self.unfinished == 0 {
-                    return Step::fail(Failure::Invalid("task_done() called too many times".into()));
+                    return Step::fail(Failure::Invalid(
+                        "task_done() called too many times".into(),
+                    ));
                 }
                 self.unfinished -= 1;
                 if self.unfinished == 0 {
@@ -225,7 +230,8 @@ mod tests {
         put(&mut q, b"a").unwrap();
         put(&mut q, b"b").unwrap();
         let (r, handed) = now(&mut q, 1, QueueOp::Get(Wait::Now));
-        crate::manager::server::kind::Cx::test(1, |cx| q.give_back(handed.unwrap(), r.unwrap(), cx));
+        assert!(handed.is_some(), "a taken item is handed over");
+        crate::manager::server::kind::Cx::test(1, |cx| q.give_back((), r.unwrap(), cx));
         assert_eq!(taken(call(&mut q, 1, QueueOp::Get(Wait::Now))), b"a");
     }
 
@@ -237,9 +243,15 @@ mod tests {
             call(&mut q, 1, QueueOp::Join(Wait::Now)),
             Ok(Reply::Timeout)
         ));
-        assert!(matches!(call(&mut q, 1, QueueOp::Unfinished), Ok(Reply::Count(1))));
+        assert!(matches!(
+            call(&mut q, 1, QueueOp::Unfinished),
+            Ok(Reply::Count(1))
+        ));
         call(&mut q, 1, QueueOp::TaskDone).unwrap();
-        assert!(matches!(call(&mut q, 1, QueueOp::Join(Wait::Now)), Ok(Reply::Unit)));
+        assert!(matches!(
+            call(&mut q, 1, QueueOp::Join(Wait::Now)),
+            Ok(Reply::Unit)
+        ));
         assert!(call(&mut q, 1, QueueOp::TaskDone).is_err(), "too many");
         let mut plain = QueueKind::new(0, false);
         assert!(call(&mut plain, 1, QueueOp::TaskDone).is_err());

@@ -160,10 +160,22 @@ mod tests {
     #[test]
     fn add_discard_contains_pop() {
         let mut s = SetKind::new(bs(&["a"]));
-        assert!(matches!(call(&mut s, 1, SetOp::Add(b("a"))), Ok(Reply::Bool(false))));
-        assert!(matches!(call(&mut s, 1, SetOp::Add(b("b"))), Ok(Reply::Bool(true))));
-        assert!(matches!(call(&mut s, 1, SetOp::Discard(b("z"))), Ok(Reply::Bool(false))));
-        assert!(matches!(call(&mut s, 1, SetOp::Contains(b("a"))), Ok(Reply::Bool(true))));
+        assert!(matches!(
+            call(&mut s, 1, SetOp::Add(b("a"))),
+            Ok(Reply::Bool(false))
+        ));
+        assert!(matches!(
+            call(&mut s, 1, SetOp::Add(b("b"))),
+            Ok(Reply::Bool(true))
+        ));
+        assert!(matches!(
+            call(&mut s, 1, SetOp::Discard(b("z"))),
+            Ok(Reply::Bool(false))
+        ));
+        assert!(matches!(
+            call(&mut s, 1, SetOp::Contains(b("a"))),
+            Ok(Reply::Bool(true))
+        ));
         assert_eq!(keys(call(&mut s, 1, SetOp::Pop)), bs(&["b"]));
         assert_eq!(keys(call(&mut s, 1, SetOp::Pop)), bs(&["a"]));
         assert!(keys(call(&mut s, 1, SetOp::Pop)).is_empty());
@@ -178,12 +190,23 @@ mod tests {
         assert_eq!(combine(&mut s2, Algebra::Union), bs(&["a", "b", "c", "d"]));
         assert_eq!(combine(&mut s2, Algebra::Intersection), bs(&["c"]));
         assert_eq!(combine(&mut s2, Algebra::Difference), bs(&["a", "b"]));
-        assert_eq!(combine(&mut s2, Algebra::SymmetricDifference), bs(&["a", "b", "d"]));
+        assert_eq!(
+            combine(&mut s2, Algebra::SymmetricDifference),
+            bs(&["a", "b", "d"])
+        );
         assert_eq!(s2.keys(), s.keys(), "unchanged");
-        call(&mut s2, 1, SetOp::CombineUpdate(Algebra::SymmetricDifference, other())).unwrap();
+        call(
+            &mut s2,
+            1,
+            SetOp::CombineUpdate(Algebra::SymmetricDifference, other()),
+        )
+        .unwrap();
         assert_eq!(s2.keys(), bs(&["a", "b", "d"]));
         let cmp = |s: &mut SetKind, how, o: &[&str]| {
-            matches!(call(s, 1, SetOp::Compare(how, bs(o))), Ok(Reply::Bool(true)))
+            matches!(
+                call(s, 1, SetOp::Compare(how, bs(o))),
+                Ok(Reply::Bool(true))
+            )
         };
         assert!(cmp(&mut s2, Relation::Subset, &["a", "b", "d", "e"]));
         assert!(!cmp(&mut s2, Relation::Subset, &["a"]));

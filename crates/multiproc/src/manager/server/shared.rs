@@ -116,7 +116,6 @@ impl<T: Shared, R: Types> Types for (T, R) {
     }
 }
 
-
 /// An instance of a registered type, as a managed kind: its operation is a call of a method.
 pub(crate) struct SharedKind(Box<dyn ErasedShared>);
 

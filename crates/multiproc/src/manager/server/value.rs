@@ -73,7 +73,11 @@ mod tests {
     #[test]
     fn swap_returns_the_old_value() {
         let mut v = ValueKind::new(Payload::plain(b"1"));
-        assert!(matches!(call(&mut v, 1, ValueOp::Swap(Payload::plain(b"2"))), Ok(Reply::Value(Some(p))) if p.bytes.0 == b"1"));
-        assert!(matches!(call(&mut v, 1, ValueOp::Load), Ok(Reply::Value(Some(p))) if p.bytes.0 == b"2"));
+        assert!(
+            matches!(call(&mut v, 1, ValueOp::Swap(Payload::plain(b"2"))), Ok(Reply::Value(Some(p))) if p.bytes.0 == b"1")
+        );
+        assert!(
+            matches!(call(&mut v, 1, ValueOp::Load), Ok(Reply::Value(Some(p))) if p.bytes.0 == b"2")
+        );
     }
 }
