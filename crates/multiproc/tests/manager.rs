@@ -934,6 +934,20 @@ fn a_killed_client_with_many_blocked_gets_swallows_no_item() {
     assert_eq!(got, (0..8).collect::<Vec<_>>());
 }
 
+#[multiproc::test]
+fn a_get_whose_item_cannot_be_decoded_leaves_it_in_the_queue() {
+    let m = Manager::start().unwrap();
+    let q = m.queue::<String>().unwrap();
+    q.put("a string".into()).unwrap();
+    // The same queue read as another type, through the root namespace.
+    m.root().unwrap().set("q", &q).unwrap();
+    let wrong: QueueProxy<[u64; 32]> = m.root().unwrap().get("q").unwrap();
+    let err = wrong.get_timeout(LONG).unwrap_err();
+    assert!(matches!(err, ManagerError::Decode(_)), "{err}");
+    assert_eq!(q.len().unwrap(), 1, "the item is still there");
+    assert_eq!(q.get_timeout(LONG).unwrap(), "a string");
+}
+
 // ----- locks whose holder ended -----
 
 fn acquire_and_return(lock: LockProxy) {
