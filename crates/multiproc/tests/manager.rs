@@ -1348,3 +1348,73 @@ fn regression_a_timed_get_that_must_connect_returns_after_its_own_time() {
         "{took:?}"
     );
 }
+
+// ----- leaving no trace -----
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+fn use_and_die((q, d): (QueueProxy<u32>, DictProxy<u32, u32>)) {
+    d.set(1, 1).unwrap();
+    let _ = q.get_timeout(LONG);
+}
+
+/// The body of `no_descriptor_leak_after_managers_come_and_go`, run alone in a fresh process
+/// (descriptor counts mean nothing while other tests run).
+fn managers_come_and_go() {
+    let cycle = || {
+        let m = Manager::builder()
+            .timeout(Duration::from_secs(5))
+            .start()
+            .unwrap();
+        let q = m.queue::<u32>().unwrap();
+        let d = m.dict::<u32, u32>().unwrap();
+        let child = multiproc::spawn(use_and_die, (q.clone(), d.clone()));
+        let deadline = Instant::now() + LONG;
+        while d.len().unwrap() == 0 {
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.kill().unwrap();
+        assert!(child.join_timeout(LONG).is_some());
+        q.put(1).unwrap();
+        assert_eq!(q.get_timeout(LONG).unwrap(), 1);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| d.set(2, 2).unwrap());
+            }
+        });
+        m.shutdown().unwrap();
+    };
+    cycle();
+    let before = open_fds();
+    for _ in 0..10 {
+        cycle();
+    }
+    assert_eq!(open_fds(), before, "descriptors leaked");
+}
+
+#[multiproc::test]
+fn no_descriptor_leak_after_managers_come_and_go() {
+    if std::env::var_os("MANAGER_LEAK_CHILD").is_some() {
+        return managers_come_and_go();
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "no_descriptor_leak_after_managers_come_and_go",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("MANAGER_LEAK_CHILD", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
+}
