@@ -99,8 +99,10 @@
 //! The manager learns how a client ended from its control connection: a process says goodbye
 //! when it drops its last proxy; a connection that ends without a goodbye is a death. For a
 //! client of this machine (a Unix socket), the manager also checks that the process is really
-//! gone, so a connection lost by a live process is not taken for a death. A semaphore has no
-//! holder; a count taken by a process that ends stays taken, as in Python.
+//! gone, so a connection lost by a live process is not taken for a death. Over TCP it cannot
+//! look: a connection that ends without a goodbye counts as a death, and a client machine that
+//! vanishes without closing its connections is noticed only when TCP gives up on them. A
+//! semaphore has no holder; a count taken by a process that ends stays taken, as in Python.
 //!
 //! # Remote managers
 //!

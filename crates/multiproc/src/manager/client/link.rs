@@ -78,8 +78,9 @@ thread_local! {
     };
 }
 
-/// A timeout as the milliseconds the server is told (at least one).
-fn millis(d: Duration) -> u64 {
+/// A timeout as whole milliseconds, at least one (as the server is told it, and as a proxy
+/// carries it).
+pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 

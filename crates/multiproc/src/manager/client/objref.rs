@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::link::{Endpoint, Link};
+use super::link::{Endpoint, Link, millis};
 use crate::codec::{self, Bytes};
 use crate::manager::ManagerError;
 use crate::manager::protocol::{Call, Control, Op, Owner, Payload, Reply, Wait};
@@ -350,10 +350,6 @@ pub(crate) fn unexpected(reply: Reply) -> ManagerError {
         Reply::Timeout => ManagerError::Timeout,
         other => ManagerError::Invalid(format!("unexpected reply from the manager: {other:?}")),
     }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl Serialize for ObjRef {

@@ -173,7 +173,7 @@ impl<'a> CallEnv<'a> {
     /// How often a waiting operation tells its caller that it still waits: well within the
     /// caller's patience.
     fn keepalive(&self) -> Duration {
-        (self.patience / 3).max(Duration::from_millis(5))
+        (self.patience / 3).max(Duration::from_millis(1))
     }
 }
 
