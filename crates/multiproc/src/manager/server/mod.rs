@@ -458,11 +458,7 @@ impl Server {
         let link = env.link;
         match call {
             Call::Create(create) => match make(create, &self.types) {
-                Ok((obj, hold)) => {
-                    // Not kept if the caller's process is gone: nobody will ever use it.
-                    let (id, _) = self.table().insert(link, obj, &hold);
-                    Reply::Created(id).into()
-                }
+                Ok((obj, hold)) => Reply::Created(self.table().insert(link, obj, &hold)).into(),
                 Err(f) => Reply::Error(f).into(),
             },
             Call::Op { id, op } => {

@@ -58,21 +58,20 @@ impl Table {
         t
     }
 
-    /// Adds `obj`, credited to process `link`, holding a reference to each of `hold`. Returns
-    /// its id, and whether it is kept (not if `link` is already gone: nobody could use it).
-    pub(crate) fn insert(&mut self, link: u64, obj: Arc<dyn Managed>, hold: &[u64]) -> (u64, bool) {
+    /// Adds `obj`, credited to process `link`, holding a reference to each of `hold`, and returns
+    /// its id. If `link` is already gone, nobody could ever use the object: it is not kept.
+    pub(crate) fn insert(&mut self, link: u64, obj: Arc<dyn Managed>, hold: &[u64]) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
+        if self.links.get(&link).is_some_and(LinkEntry::closed) {
+            return id;
+        }
         self.objects.insert(id, Entry { obj, refs: 0 });
         self.credit(link, id);
         for h in hold {
             self.incref(*h);
         }
-        let kept = self.objects.get(&id).is_some_and(|e| e.refs > 0);
-        if !kept {
-            self.objects.remove(&id);
-        }
-        (id, kept)
+        id
     }
 
     /// The object `id`, if it exists.
