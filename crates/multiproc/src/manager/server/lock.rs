@@ -136,10 +136,11 @@ impl LockKind {
         }
     }
 
-    /// Takes back a hold that `owner` got but never received.
+    /// Takes back a hold that `owner` got but never received (its process may have been
+    /// counted as ended meanwhile: the hold goes all the same).
     pub(crate) fn undo(&mut self, owner: Owner, depth: u32) -> bool {
         match &mut self.holder {
-            Some(h) if h.owner == owner && h.left_by.is_none() => {
+            Some(h) if h.owner == owner => {
                 if h.count > depth {
                     h.count -= depth;
                     false
@@ -443,6 +444,19 @@ mod tests {
         assert!(l.is_held_by(A), "the first hold remains");
         call(&mut l, 1, LockOp::Release { owner: A }).unwrap();
         assert!(!l.is_held());
+    }
+
+    #[test]
+    fn regression_an_undelivered_acquire_is_undone_even_after_its_process_was_counted_dead() {
+        let mut l = LockKind::lock();
+        let (_, handed) = now(&mut l, 1, acquire(A));
+        // The control connection's end is seen before the answer's failure.
+        assert!(l.holder_ended(1, End::Died { pid: 3 }));
+        crate::manager::server::kind::Cx::test(1, |cx| {
+            l.give_back(handed.unwrap(), Reply::Unit, cx)
+        });
+        assert!(!l.is_held(), "free, not left to the next acquirer");
+        assert_eq!(acquired(call(&mut l, 2, acquire(B))), None);
     }
 
     #[test]

@@ -225,11 +225,13 @@ impl Env for CallEnv<'_> {
             t.credit(self.link, *c);
         }
         if fx.locked {
-            match t.links.get_mut(&self.link) {
-                Some(l) if !l.closed() => {
-                    l.locks.insert(id);
-                }
-                _ => self.late_lock = Some(id),
+            // (The entry may not exist yet: the process's control connection, served by
+            // another thread, may not have said hello when its first call is served.)
+            let l = t.links.entry(self.link).or_default();
+            if l.closed() {
+                self.late_lock = Some(id);
+            } else {
+                l.locks.insert(id);
             }
         }
     }
@@ -717,6 +719,16 @@ mod tests {
         // Whatever a closed link is credited is dropped at once.
         let _ = create(&s, B, Create::Dict);
         assert_eq!(s.object_count(), 2);
+    }
+
+    #[test]
+    fn regression_a_lock_taken_before_its_process_said_hello_learns_of_its_death() {
+        let s = server();
+        let lock = create(&s, A, Create::Lock);
+        // Process 3's first call is served before its control connection's hello.
+        assert!(matches!(acquire(&s, 3, lock), Reply::Acquired(None)));
+        s.link_closed(3, End::Died { pid: 33 });
+        assert!(matches!(acquire(&s, A, lock), Reply::Acquired(Some(33))));
     }
 
     #[test]
