@@ -184,6 +184,7 @@
 
 pub mod codec;
 pub mod connection;
+mod deadline;
 mod logging;
 pub mod manager;
 pub mod mapreduce;

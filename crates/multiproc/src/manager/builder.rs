@@ -15,6 +15,7 @@ use super::server::{Server, TypeRegistry, Types};
 use super::transport::{self, Acceptor, Address};
 use super::{DEFAULT_TIMEOUT, ManagerError, Shared};
 use crate::codec::{self, Bytes, EncodeError, Fd};
+use crate::deadline::Deadline;
 use crate::process::Process;
 use crate::start::{self, Invocation, Outcome, StartMethod};
 use crate::sys::fd::deadline_after;
@@ -299,8 +300,8 @@ impl<R: Types> ManagerBuilder<R> {
             p = p.start_method(m);
         }
         let handle = p.start().map_err(ManagerError::Start)?;
-        let started = mine
-            .recv_inner::<Started>(Some(deadline_after(START_TIMEOUT)), Some(handle.sentinel()));
+        let started =
+            mine.recv_inner::<Started>(Deadline::after(START_TIMEOUT), Some(handle.sentinel()));
         let (id, address) = match started {
             Ok(Started::Ready { id, address }) => (id, address),
             Ok(Started::Failed(msg)) => {

@@ -46,6 +46,7 @@ use super::server::queue::QueueOp;
 use super::server::set::SetOp;
 use super::server::value::ValueOp;
 use crate::codec::{Bytes, Fd};
+use crate::deadline::Deadline;
 
 /// An encoded value, as a proxy sends it and the server stores it.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -138,6 +139,17 @@ pub(crate) enum Wait {
     For(Duration),
     /// Until it can complete.
     Forever,
+}
+
+impl Wait {
+    /// When the wait gives up, counted from now (where the server starts the operation).
+    pub(crate) fn deadline(self) -> Deadline {
+        match self {
+            Wait::Now => Deadline::now(),
+            Wait::For(d) => Deadline::after(d),
+            Wait::Forever => Deadline::NEVER,
+        }
+    }
 }
 
 /// Who holds a lock: a thread of a client process.

@@ -22,6 +22,7 @@ use super::task::{ChunkReply, Failure, FromWorker};
 use super::worker::{Initializer, WorkerArgs, worker_main};
 use crate::codec::{Bytes, Encoded, Fd};
 use crate::connection::{self, Connection};
+use crate::deadline::Deadline;
 use crate::sys;
 use crate::sys::fd::Interest;
 use crate::{Handle, Process, StartMethod};
@@ -142,9 +143,9 @@ pub(crate) fn start_worker(
     spec: &WorkerSpec,
 ) -> Result<(Handle<()>, Connection), crate::ProcessError> {
     let (ours, theirs) = sys::fd::socketpair()?;
-    let ours = Connection::from_socket(ours, true, true);
+    let ours = Connection::private(ours);
     let args = WorkerArgs::new(
-        Connection::from_socket(theirs, true, true),
+        Connection::private(theirs),
         spec.init.as_ref(),
         spec.max_tasks,
     )?;
@@ -346,7 +347,7 @@ impl Scheduler {
                 // Descriptors ride on their own frame; what is batched goes first, in order.
                 slot.flush(&mut batches[i]).and_then(|()| {
                     slot.conn
-                        .send_deadline_inner(&msg, None, Some(slot.handle.sentinel()))
+                        .send_inner(&msg, Deadline::NEVER, Some(slot.handle.sentinel()))
                 })
             };
             match sent {
@@ -555,9 +556,12 @@ impl Slot {
         if batch.0.is_empty() {
             return Ok(());
         }
-        let r = self
-            .conn
-            .send_raw(&[&batch.0], &[], None, Some(self.handle.sentinel()));
+        let r = self.conn.send_raw(
+            &[&batch.0],
+            &[],
+            Deadline::NEVER,
+            Some(self.handle.sentinel()),
+        );
         batch.0.clear();
         batch.1 = 0;
         r
@@ -601,10 +605,7 @@ impl Slot {
     fn read_replies(&mut self) -> Option<String> {
         let mut init_failed = None;
         loop {
-            match self
-                .conn
-                .recv_inner::<FromWorker>(Some(Instant::now()), None)
-            {
+            match self.conn.recv_inner::<FromWorker>(Deadline::now(), None) {
                 Ok(FromWorker::Done(reply)) => {
                     let Some(job) = self.in_flight.pop_front() else {
                         break;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::task::{ChunkReply, Failure, FromWorker, TaskEntry, ToWorker};
 use crate::codec::{Bytes, Fd};
 use crate::connection::{self, Connection};
+use crate::deadline::Deadline;
 use crate::start::{Entry, Invocation, Outcome};
 use crate::sys;
 
@@ -121,7 +122,7 @@ pub(crate) fn worker_main(args: WorkerArgs) {
             // Descriptors cannot share a write with other frames' bytes.
             Ok(fds) => flush(&conn, &mut held).and_then(|()| {
                 let borrowed: Vec<_> = fds.iter().map(std::os::fd::AsFd::as_fd).collect();
-                conn.send_raw(&[&frame], &borrowed, None, None)
+                conn.send_raw(&[&frame], &borrowed, Deadline::NEVER, None)
             }),
             Err(e) => {
                 let failed = FromWorker::Done(ChunkReply::Failed(Failure::Failed(format!(
@@ -142,7 +143,7 @@ fn flush(conn: &Connection, held: &mut Vec<u8>) -> Result<(), connection::Error>
     if held.is_empty() {
         return Ok(());
     }
-    let r = conn.send_raw(&[held], &[], None, None);
+    let r = conn.send_raw(&[held], &[], Deadline::NEVER, None);
     held.clear();
     r
 }

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::connection::{self, Connection};
+use crate::deadline::Deadline;
 use crate::start::Outcome;
 use crate::sys;
 use crate::sys::fd::Interest;
@@ -99,7 +100,7 @@ impl Child {
 
     fn drain(&self, st: &mut State) {
         while !st.conn_done {
-            match self.conn.recv_inner::<Outcome>(Some(Instant::now()), None) {
+            match self.conn.recv_inner::<Outcome>(Deadline::now(), None) {
                 Ok(o) => st.outcome = Some(o),
                 Err(connection::Error::Timeout) => break,
                 Err(_) => st.conn_done = true,

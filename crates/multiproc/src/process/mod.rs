@@ -29,6 +29,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::codec::{self, Bytes, Fd};
+use crate::deadline::Deadline;
 use crate::start::{self, Boot, Entry, Outcome, StartMethod};
 use crate::sys;
 use crate::sys::proc::WaitStatus;
@@ -219,7 +220,7 @@ impl<A: Serialize, R> Process<A, R> {
         registry::add(child.clone());
         if child
             .conn
-            .send_deadline_inner(&boot, None, Some(child.pidfd.as_fd()))
+            .send_inner(&boot, Deadline::NEVER, Some(child.pidfd.as_fd()))
             .is_err()
         {
             let status = child.wait(None)?.unwrap_or(WaitStatus::Exited(1));

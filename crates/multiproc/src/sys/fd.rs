@@ -47,6 +47,87 @@ pub(crate) fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok((owned(fds[0]), owned(fds[1])))
 }
 
+/// Connects a new close-on-exec Unix stream socket to `name`: a path, or with `abstract_name`
+/// a Linux abstract socket name (no leading NUL byte). A listener whose backlog is full makes
+/// the connect wait until `deadline` at most (then [`io::ErrorKind::TimedOut`]): the kernel
+/// bounds it by the socket's send timeout, which is set for the connect only.
+pub(crate) fn connect_unix(
+    name: &[u8],
+    abstract_name: bool,
+    deadline: Option<Instant>,
+) -> io::Result<OwnedFd> {
+    // SAFETY: an all-zero sockaddr_un is a valid empty address.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let start = usize::from(abstract_name);
+    // A path needs a terminating NUL; an abstract name is counted by the length alone.
+    let end = start + name.len() + usize::from(!abstract_name);
+    if end > addr.sun_path.len() || (!abstract_name && name.contains(&0)) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a Unix socket address (too long, or a path with a NUL byte)",
+        ));
+    }
+    for (slot, b) in addr.sun_path[start..].iter_mut().zip(name) {
+        *slot = *b as libc::c_char;
+    }
+    let len = (std::mem::offset_of!(libc::sockaddr_un, sun_path) + end) as libc::socklen_t;
+    // SAFETY: plain socket creation; the descriptor is owned at once below.
+    let sock = owned(cvt(unsafe {
+        libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0)
+    })?);
+    let set_send_timeout = |t: Duration| {
+        let tv = libc::timeval {
+            tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
+            tv_usec: t.subsec_micros() as libc::suseconds_t,
+        };
+        // SAFETY: SO_SNDTIMEO reads one timeval through the pointer, which points at `tv`.
+        cvt(unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_SNDTIMEO,
+                (&tv as *const libc::timeval).cast(),
+                size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        })
+    };
+    if let Some(d) = deadline {
+        let left = d.saturating_duration_since(Instant::now());
+        // A zero timeout means none at all.
+        if left < Duration::from_micros(1) {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        set_send_timeout(left)?;
+    }
+    loop {
+        // SAFETY: `addr` is a valid sockaddr_un and `len` stays within it.
+        let r = unsafe {
+            libc::connect(
+                sock.as_raw_fd(),
+                (&addr as *const libc::sockaddr_un).cast(),
+                len,
+            )
+        };
+        match cvt(r) {
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && deadline.is_some() => {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if deadline.is_some() {
+        set_send_timeout(Duration::ZERO)?;
+    }
+    Ok(sock)
+}
+
 /// Duplicates a descriptor (close-on-exec).
 pub(crate) fn dup(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     fd.try_clone_to_owned()
@@ -244,6 +325,43 @@ unsafe fn recv_raw(
         return Err(io::Error::other("too many descriptors in one message"));
     }
     Ok(n)
+}
+
+/// Copies up to `buf.len()` bytes from the front of a stream socket's queue without taking
+/// them and without waiting. Descriptors riding on those bytes stay queued (no control buffer
+/// is given, so none are installed). Returns 0 at end of stream.
+pub(crate) fn peek(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of its length.
+    let r = unsafe {
+        libc::recv(
+            sock.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    cvt_size(r)
+}
+
+/// Whether the peer of a stream socket has closed its sending side (or the socket failed),
+/// checked without waiting.
+pub(crate) fn peer_closed(sock: BorrowedFd<'_>) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd: sock.as_raw_fd(),
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: `pfd` is one valid pollfd; a zero timeout does not wait.
+    cvt(unsafe { libc::poll(&mut pfd, 1, 0) })?;
+    Ok(pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0)
+}
+
+/// How many bytes wait in a socket's receive queue (`FIONREAD`).
+pub(crate) fn bytes_queued(sock: BorrowedFd<'_>) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer, which points at `n`.
+    cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::FIONREAD, &mut n) })?;
+    Ok(n.max(0) as usize)
 }
 
 /// Closes `fd`, reporting the error that dropping an `OwnedFd` would ignore.

@@ -10,7 +10,7 @@
 use std::any::Any;
 use std::fmt;
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::kind::{Cx, Done, Effects, End, Kind, Step};
 use crate::manager::protocol::{Failure, Op, Reply, Wait};
@@ -109,20 +109,14 @@ impl<K: Kind> Object<K> {
         cx: &mut Cx<'_>,
         env: &mut dyn Env,
     ) -> (Done<K::Handed>, MutexGuard<'a, State<K>>) {
-        let deadline = match wait {
-            Wait::Now => Some(Instant::now()),
-            Wait::For(d) => Some(crate::sys::fd::deadline_after(d)),
-            Wait::Forever => None,
-        };
+        let deadline = wait.deadline();
         loop {
-            let now = Instant::now();
-            let expired = deadline.is_some_and(|d| now >= d);
-            if let Some(done) = g.kind.poll(&mut w, expired, cx) {
+            if let Some(done) = g.kind.poll(&mut w, deadline.has_passed(), cx) {
                 return (done, g);
             }
             self.wake_if(cx);
-            let slice = match deadline {
-                Some(d) if d > now => (d - now).min(env.slice()),
+            let slice = match deadline.remaining() {
+                Some(left) if !left.is_zero() => left.min(env.slice()),
                 _ => env.slice(),
             };
             g = self
@@ -243,6 +237,7 @@ mod tests {
     use crate::manager::server::queue::{QueueKind, QueueOp};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Instant;
 
     /// An environment whose caller stays until `gone` is set.
     struct TestEnv {
