@@ -3,8 +3,9 @@
 //!
 //! # Hello, process
 //!
-//! A program calls [`init`] first thing in `main`. In a child, `init` runs the child's job
-//! and never returns; in the main program it returns at once.
+//! A process runs a function in a child process, like a thread runs one in a thread, and
+//! `join` gives back what it returned. Nothing needs to be set up first: the program's `main`
+//! runs once, in the parent only.
 //!
 //! ```rust,standalone_crate
 //! fn worker(n: u32) -> u32 {
@@ -13,12 +14,19 @@
 //! }
 //!
 //! fn main() {
-//!     multiproc::init();
 //!     let handles: Vec<_> = (0..3).map(|i| multiproc::spawn(worker, i)).collect();
 //!     let doubled: Vec<u32> = handles.into_iter().map(|h| h.join().unwrap()).collect();
 //!     assert_eq!(doubled, [0, 2, 4]);
 //! }
 //! ```
+//!
+//! Every child runs this same executable. multiproc registers a process constructor that runs
+//! before `main`: in a child it runs the child's target and exits, so `main` (and whatever it
+//! starts: an async runtime, argument parsing, a banner) never runs there. That is why a plain
+//! `main`, a `#[tokio::main]`, plain `#[test]` functions and a library that starts processes
+//! for a program that never names multiproc all work as they are. A child sees its parent's
+//! `std::env::args()`. ([`init`] and the `#[multiproc::main]` / `#[multiproc::test]`
+//! attributes of earlier versions still compile, and do nothing harmful.)
 //!
 //! A target is a function item, or a closure that captures nothing; what it needs travels as
 //! its argument, which (like its return value) is any serde type. [`Process`] is the builder
@@ -42,7 +50,6 @@
 //! }
 //!
 //! fn main() {
-//!     multiproc::init();
 //!     let (here, there) = multiproc::pipe(true);
 //!     let results = Queue::new();
 //!     let child = multiproc::spawn(worker, (there, results.clone()));
@@ -77,7 +84,6 @@
 //! }
 //!
 //! fn main() {
-//!     multiproc::init();
 //!     let (ready, lock) = (Event::new(), Lock::new());
 //!     let child = multiproc::spawn(worker, (ready.clone(), lock.clone()));
 //!     ready.set();
@@ -104,7 +110,6 @@
 //! }
 //!
 //! fn main() {
-//!     multiproc::init();
 //!     let (total, squares) = (Value::new(0u64), Array::<u64>::new(4));
 //!     multiproc::spawn(worker, (total.clone(), squares.clone())).join().unwrap();
 //!     assert_eq!(total.get(), 14);
@@ -132,7 +137,6 @@
 //! }
 //!
 //! fn main() {
-//!     multiproc::init();
 //!     let manager = multiproc::Manager::builder()
 //!         .timeout(Duration::from_secs(5)) // no call waits on a silent server longer
 //!         .start()
@@ -158,7 +162,6 @@
 //! }
 //!
 //! fn main() {
-//!     multiproc::init();
 //!     let pool = multiproc::Pool::new(2).unwrap();
 //!     assert_eq!(pool.map(square, 0..5).unwrap(), [0, 1, 4, 9, 16]);
 //!     let later = pool.apply_async(square, 12).unwrap();
@@ -178,10 +181,58 @@
 //! from a small server executed once; [`StartMethod::Spawn`] executes `/proc/self/exe` for
 //! each; the `unsafe` [`StartMethod::fork`] forks the caller. Choose globally with
 //! [`set_start_method`], per context with [`get_context`], or per process with
-//! [`Process::start_method`].
+//! [`Process::start_method`]; a child uses the method it was started with for its own
+//! children. [`get_all_start_methods`] lists them, the default first.
+//!
+//! ```rust,standalone_crate
+//! use multiproc::StartMethod;
+//!
+//! fn method(_: ()) -> String {
+//!     multiproc::get_start_method().to_string()
+//! }
+//!
+//! fn main() {
+//!     let ctx = multiproc::get_context(StartMethod::Spawn);
+//!     assert_eq!(ctx.process(method, ()).start().unwrap().join().unwrap(), "spawn");
+//!     assert_eq!(multiproc::get_start_method(), StartMethod::ForkServer);
+//! }
+//! ```
+//!
+//! # Caveats
+//!
+//! - **What runs where.** In a child, the C runtime and every process constructor of the
+//!   program run, as in the parent: constructors of other crates (`ctor`, `inventory`, C
+//!   `__attribute__((constructor))`) run once in each child and in the fork server, before the
+//!   child's target. `main` never runs in a child, and neither does anything `main` sets up: a
+//!   logger it installs, a runtime it builds, a signal handler it registers. A child gets the
+//!   parent's arguments and environment, its standard streams, its start method and log level
+//!   ([`get_logger`]), and nothing else but its target's argument.
+//! - **What `cargo check` cannot catch.** The compiler refuses a target that holds data (a
+//!   capturing closure, a `fn` pointer), but not a target that relies on state that only
+//!   `main` creates (a global filled in `main`, a logger, a runtime): in a child that state is
+//!   missing. Pass what the target needs as its argument. A program whose constructors start
+//!   threads makes the fork server refuse to fork (use [`StartMethod::Spawn`]); a program that
+//!   loads multiproc from a shared library cannot start processes
+//!   ([`ProcessError::EntryNotLinked`]).
+//! - **How children end.** A child's target returning (or [`exit`]) runs the child's exit
+//!   sequence: its [`atexit`] handlers, its daemons terminated, its other children joined,
+//!   Rust's and C's stdout and stderr flushed. A child started with spawn then ends through C's
+//!   `exit`, so C `atexit` handlers registered in it run too; a forked child (forkserver,
+//!   fork) ends with `_exit`, as Python's do. When a parent exits normally, its daemons get
+//!   SIGTERM and, if still running after [`DAEMON_GRACE`], SIGKILL; its other children are
+//!   joined, as in Python. When a parent dies without its exit sequence (killed by a signal),
+//!   its children get SIGKILL at once, so that none is left behind, unless they were started
+//!   with [`Process::outlives_parent`].
+//! - **Dropping a [`Handle`]** detaches the child: it keeps running, its result is discarded,
+//!   and it is reaped as soon as it ends (a thread waits for detached children).
+//! - **Before `main`, std is not all there.** A child's target runs on the main thread before
+//!   Rust's `main` wrapper would have run: a stack overflow there ends it with SIGSEGV (exit
+//!   code -11) without std's "has overflowed its stack" message, and
+//!   `std::thread::current().name()` is `None`. SIGPIPE is ignored, as in `main`.
 
 #![doc(html_no_source)]
 
+mod child;
 pub mod codec;
 pub mod connection;
 mod deadline;
@@ -197,6 +248,7 @@ pub mod start;
 pub mod sync;
 mod sys;
 
+pub use child::exit::{DAEMON_GRACE, atexit, exit};
 pub use codec::{Bytes, Fd};
 pub use connection::{Client, Connection, Listener, pipe};
 pub use logging::{Logger, get_logger, log_to_stderr};
@@ -206,11 +258,14 @@ pub use multiproc_macros::{main, test};
 pub use pool::{AsyncResult, Executor, MapOptions, Pool, PoolBuilder, PoolError, TaskError};
 pub use process::{
     Handle, Process, ProcessError, ProcessInfo, Run, active_children, authkey, cpu_count,
-    current_process, exit, parent_process, set_current_name, spawn,
+    current_process, parent_process, set_current_name, spawn,
 };
 pub use queue::{JoinableQueue, Queue, SimpleQueue};
 pub use shared::{Array, RawArray, RawValue, SharedMemory, ShmError, Value};
-pub use start::{Context, StartMethod, get_context, get_start_method, init, set_start_method};
+pub use start::{
+    Context, StartMethod, Target, get_all_start_methods, get_context, get_start_method, init,
+    set_start_method,
+};
 pub use sync::{Barrier, BoundedSemaphore, Condition, Event, HolderDied, Lock, RLock, Semaphore};
 
 /// Re-exported for users of the attribute macros and of log levels.

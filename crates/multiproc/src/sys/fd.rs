@@ -143,15 +143,6 @@ pub(crate) fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
     cvt(unsafe { libc::dup3(fd.as_raw_fd(), target, 0) }).map(drop)
 }
 
-/// Opens `/dev/null` for reading and writing.
-pub(crate) fn dev_null() -> io::Result<OwnedFd> {
-    Ok(std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")?
-        .into())
-}
-
 /// Borrows one of the standard streams (0, 1, 2), which live as long as the process.
 pub(crate) fn stdio(n: RawFd) -> BorrowedFd<'static> {
     assert!((0..=2).contains(&n));
@@ -452,24 +443,6 @@ pub(crate) fn listen(sock: BorrowedFd<'_>, backlog: u32) -> io::Result<()> {
     let backlog = backlog.min(libc::c_int::MAX as u32) as libc::c_int;
     // SAFETY: listen only changes the state of the socket behind the descriptor.
     cvt(unsafe { libc::listen(sock.as_raw_fd(), backlog) }).map(drop)
-}
-
-/// Closes every descriptor of this process except the standard streams and `keep`: what a
-/// re-executed child inherited without asking (descriptors its parent's libraries opened
-/// without close-on-exec), as Python's `close_fds` does.
-///
-/// Called at the very start of a child that was started by executing this binary, from
-/// `init()`, before any code of the program has run, so nothing in the process owns them.
-pub(crate) fn close_inherited_except(keep: BorrowedFd<'_>) {
-    let keep = keep.as_raw_fd() as libc::c_uint;
-    let ranges = [(3, keep.saturating_sub(1)), (keep + 1, libc::c_uint::MAX)];
-    for (first, last) in ranges {
-        if first <= last && first >= 3 {
-            // SAFETY: close_range only closes descriptors; at this point no object of this
-            // process owns any of them (see above), so no OwnedFd is left dangling.
-            unsafe { libc::syscall(libc::SYS_close_range, first, last, 0 as libc::c_uint) };
-        }
-    }
 }
 
 /// A connected pair of close-on-exec Unix sequenced-packet sockets: message boundaries are kept

@@ -7,6 +7,7 @@
 //! Linux is the platform this module targets (pidfd, `clone(CLONE_PARENT)`, memfd, futex); other
 //! Unix systems would provide the same names from their own files.
 
+pub(crate) mod entry;
 pub(crate) mod fd;
 pub(crate) mod fork_method;
 pub(crate) mod forkserver;
