@@ -18,7 +18,9 @@ pub(crate) use crate::connection::Address;
 /// A fresh address for a manager on this machine: an abstract Unix socket, which leaves no file
 /// behind.
 pub(crate) fn local_address() -> Address {
-    Address::Abstract(format!("multiproc-manager-{:016x}", super::link::random_u64()).into_bytes())
+    Address::Abstract(
+        format!("multiproc-manager-{:016x}", super::client::random_u64()).into_bytes(),
+    )
 }
 
 /// Connects to the manager at `address`, proving knowledge of `authkey`.
@@ -79,16 +81,16 @@ impl Acceptor {
             address: address.to_string(),
             source,
         };
-        if let Address::Unix(path) = address {
-            if path.exists() {
-                match std::os::unix::net::UnixStream::connect(path) {
-                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                        log::info!(target: "multiproc", "removing the stale socket {}", path.display());
-                        std::fs::remove_file(path).map_err(fail)?;
-                    }
-                    Ok(_) => return Err(fail(io::ErrorKind::AddrInUse.into())),
-                    Err(_) => {}
+        if let Address::Unix(path) = address
+            && path.exists()
+        {
+            match std::os::unix::net::UnixStream::connect(path) {
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    log::info!(target: "multiproc", "removing the stale socket {}", path.display());
+                    std::fs::remove_file(path).map_err(fail)?;
                 }
+                Ok(_) => return Err(fail(io::ErrorKind::AddrInUse.into())),
+                Err(_) => {}
             }
         }
         let listener = Listener::builder(address).bind().map_err(fail)?;
