@@ -36,16 +36,22 @@ done
 
 step "multiproc-mpi: cargo publish --dry-run, against the packages above"
 scripts/install-mpi.sh
-# The patches are for the verifying build; in multiproc-mpi's own workspace, which reaches
-# multiproc by path, cargo warns that they are unused and records that in Cargo.lock, which is
-# put back as it was.
+# The patches are for the verifying build. In multiproc-mpi's own workspace, which reaches
+# multiproc by path, cargo warns that they are unused and notes that in Cargo.lock before it
+# looks for uncommitted changes; so the crate is checked for them here, its Cargo.lock is put
+# back afterwards, and cargo is told to allow that one change.
+if [ "${PACKAGE_ALLOW_DIRTY:-}" != 1 ] && [ -n "$(git status --porcelain -- crates/multiproc-mpi)" ]; then
+    echo "package.sh: crates/multiproc-mpi has uncommitted changes:" >&2
+    git status --short -- crates/multiproc-mpi >&2
+    exit 1
+fi
 lock=crates/multiproc-mpi/Cargo.lock
 saved=$(mktemp)
 cp "$lock" "$saved"
 trap 'cp "$saved" "$lock"; rm -f "$saved"' EXIT
 (
     cd crates/multiproc-mpi
-    cargo publish --dry-run "${dirty[@]}" \
+    cargo publish --dry-run --allow-dirty \
         --config "patch.crates-io.multiproc.path=\"$lib\"" \
         --config "patch.crates-io.multiproc-macros.path=\"$macros\""
 )
