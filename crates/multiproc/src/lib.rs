@@ -236,6 +236,8 @@ pub mod mapreduce;
 pub mod pool;
 mod process;
 pub mod queue;
+#[cfg(feature = "tokio")]
+mod reactor;
 pub mod remote;
 pub mod shared;
 pub mod start;

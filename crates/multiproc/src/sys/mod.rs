@@ -7,11 +7,15 @@
 //! Linux is the platform this module targets (pidfd, `clone(CLONE_PARENT)`, memfd, futex); other
 //! Unix systems would provide the same names from their own files.
 
+#[cfg(feature = "tokio")]
+pub(crate) mod async_fd;
 pub(crate) mod entry;
 pub(crate) mod fd;
 pub(crate) mod fork_method;
 pub(crate) mod forkserver;
 pub(crate) mod futex;
+#[cfg(feature = "tokio")]
+pub(crate) mod futex_waitv;
 pub(crate) mod mman;
 pub(crate) mod owner;
 pub(crate) mod proc;
