@@ -2,10 +2,11 @@
 
 use std::io;
 use std::os::fd::{BorrowedFd, OwnedFd};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::Interest;
-use tokio::io::unix::AsyncFd;
+use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
 
 use crate::sys;
 
@@ -24,58 +25,99 @@ pub(crate) enum Try<T> {
 /// The first and the longest pause before trying again while another thread is busy.
 const BUSY_PAUSE: (Duration, Duration) = (Duration::from_micros(200), Duration::from_millis(10));
 
-/// Runs `attempt` until it is [`Try::Done`], waiting for `fd` to be ready for `interest` on the
-/// runtime's reactor in between.
+/// Which readiness an operation waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// Something to read (or the end of the stream, or a process that ended).
+    Read,
+    /// Room to write.
+    Write,
+}
+
+/// Runs `attempt` until it is [`Try::Done`], waiting in between until one of `fds` is ready
+/// for `direction` on the runtime's reactor.
 ///
-/// The descriptor is registered (as a duplicate: a reactor takes each descriptor number once,
+/// The descriptors are registered (as duplicates: a reactor takes each descriptor number once,
 /// and several futures may wait on one object at a time) only if the first attempt would
 /// block, and withdrawn when the returned future ends or is dropped. `attempt` must leave
 /// the object as it was when it returns `WouldBlock` or `Busy`, so that dropping the future
 /// between two attempts loses nothing.
 ///
-/// Fails if no tokio runtime with IO enabled runs the calling task (or the descriptor cannot
-/// be duplicated).
+/// Fails if no tokio runtime runs the calling task (or a descriptor cannot be duplicated).
 pub(crate) async fn until_done<T>(
-    fd: BorrowedFd<'_>,
-    interest: Interest,
+    fds: &[BorrowedFd<'_>],
+    direction: Direction,
     mut attempt: impl FnMut() -> Try<T>,
 ) -> io::Result<T> {
-    let mut registered: Option<AsyncFd<OwnedFd>> = None;
+    let mut registered: Vec<AsyncFd<OwnedFd>> = Vec::new();
     let mut pause = BUSY_PAUSE.0;
     loop {
-        let busy = match &registered {
-            None => match attempt() {
-                Try::Done(v) => return Ok(v),
+        let outcome = if registered.is_empty() {
+            match attempt() {
                 Try::WouldBlock => {
-                    registered = Some(register(fd, interest)?);
+                    registered = fds
+                        .iter()
+                        .map(|fd| register(*fd, direction))
+                        .collect::<io::Result<_>>()?;
                     continue;
                 }
-                Try::Busy => true,
-            },
-            Some(afd) => {
-                let mut guard = afd.ready(interest).await?;
-                match attempt() {
-                    Try::Done(v) => return Ok(v),
-                    Try::WouldBlock => {
-                        // Edge-triggered: the attempt found nothing left, so the next event
-                        // is news (an event since the guard was taken is kept).
+                other => other,
+            }
+        } else {
+            let mut guards = std::future::poll_fn(|cx| poll_any(&registered, direction, cx)).await?;
+            match attempt() {
+                Try::WouldBlock => {
+                    // Edge-triggered: the attempt found nothing more, so the next event is
+                    // news (one that came since the guard was taken is kept).
+                    for guard in &mut guards {
                         guard.clear_ready();
-                        false
                     }
-                    Try::Busy => true,
+                    pause = BUSY_PAUSE.0;
+                    continue;
                 }
+                other => other,
             }
         };
-        if busy {
-            super::futex::sleep(pause).await;
-            pause = (pause * 2).min(BUSY_PAUSE.1);
-        } else {
-            pause = BUSY_PAUSE.0;
+        match outcome {
+            Try::Done(v) => return Ok(v),
+            Try::Busy | Try::WouldBlock => {
+                super::futex::sleep(pause).await;
+                pause = (pause * 2).min(BUSY_PAUSE.1);
+            }
         }
     }
 }
 
+/// The readiness guards of those of `fds` that are ready, once one is.
+fn poll_any<'a>(
+    fds: &'a [AsyncFd<OwnedFd>],
+    direction: Direction,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<Vec<AsyncFdReadyGuard<'a, OwnedFd>>>> {
+    let mut ready = Vec::new();
+    for fd in fds {
+        let poll = match direction {
+            Direction::Read => fd.poll_read_ready(cx),
+            Direction::Write => fd.poll_write_ready(cx),
+        };
+        match poll {
+            Poll::Ready(Ok(guard)) => ready.push(guard),
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => {}
+        }
+    }
+    if ready.is_empty() {
+        Poll::Pending
+    } else {
+        Poll::Ready(Ok(ready))
+    }
+}
+
 /// `fd` (duplicated) on the current runtime's reactor.
-fn register(fd: BorrowedFd<'_>, interest: Interest) -> io::Result<AsyncFd<OwnedFd>> {
+fn register(fd: BorrowedFd<'_>, direction: Direction) -> io::Result<AsyncFd<OwnedFd>> {
+    let interest = match direction {
+        Direction::Read => Interest::READABLE,
+        Direction::Write => Interest::WRITABLE,
+    };
     sys::async_fd::register(sys::fd::dup(fd)?, interest)
 }
