@@ -84,7 +84,10 @@ async fn twenty_children_sleeping_half_a_second_are_awaited_together() {
     // Sequential joins would take 10 s; together, about one nap.
     assert!(took >= Duration::from_millis(400), "{took:?}");
     assert!(took < Duration::from_secs(5), "{took:?}");
-    assert!(ticks.load(Ordering::SeqCst) >= 10, "the runtime's thread was blocked");
+    assert!(
+        ticks.load(Ordering::SeqCst) >= 10,
+        "the runtime's thread was blocked"
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -98,7 +101,11 @@ async fn join_async_dropped_by_a_timeout_leaves_the_child_running_then_reaped() 
     assert!(exists(pid) && !is_zombie(pid));
     let give_up = Instant::now() + Duration::from_secs(20);
     while exists(pid) {
-        assert!(Instant::now() < give_up, "child {pid} never reaped (zombie: {})", is_zombie(pid));
+        assert!(
+            Instant::now() < give_up,
+            "child {pid} never reaped (zombie: {})",
+            is_zombie(pid)
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -111,7 +118,11 @@ async fn wait_async_under_a_timeout_keeps_the_handle() {
     assert!(r.is_err());
     assert_eq!(h.exitcode(), None);
     assert_eq!(h.wait_async().await.unwrap(), 0);
-    assert_eq!(h.wait_async().await.unwrap(), 0, "a second wait answers at once");
+    assert_eq!(
+        h.wait_async().await.unwrap(),
+        0,
+        "a second wait answers at once"
+    );
     assert_eq!(h.join_async().await.unwrap(), 300);
 }
 
@@ -177,4 +188,176 @@ fn poll_once_blocking<F: std::future::Future>(fut: F) -> F::Output {
         assert!(Instant::now() < give_up, "the future never completed");
         std::thread::sleep(Duration::from_millis(1));
     }
+}
+
+// ----- connections -----
+
+/// Answers `n + 1` to each `n`, pausing a millisecond before every tenth answer.
+fn echo_plus_one(conn: multiproc::Connection) {
+    while let Ok(n) = conn.recv::<u64>() {
+        if n % 10 == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        conn.send(&(n + 1)).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_thousand_message_ping_pong_while_a_ticker_ticks() {
+    let _w = watchdog(Duration::from_secs(60));
+    let (here, there) = multiproc::pipe(true);
+    let child = multiproc::spawn(echo_plus_one, there);
+    let (ticks, ticker) = ticker();
+    let before = ticks.load(Ordering::SeqCst);
+    let t0 = Instant::now();
+    let mut n = 0u64;
+    for _ in 0..1000 {
+        here.send_async(&n).await.unwrap();
+        n = here.recv_async().await.unwrap();
+    }
+    let (took, ticked) = (t0.elapsed(), ticks.load(Ordering::SeqCst) - before);
+    ticker.abort();
+    assert_eq!(n, 1000);
+    // The echo paused 100 times for at least 1 ms: more than 100 ms in which a receive that
+    // blocked the runtime's one thread would have stopped the ticker.
+    assert!(took >= Duration::from_millis(100), "{took:?}");
+    assert!(ticked >= 5, "the ticker ticked {ticked} times in {took:?}");
+    drop(here);
+    child.join_async().await.unwrap();
+}
+
+fn take_bytes(conn: multiproc::Connection) -> Vec<usize> {
+    let mut lens = Vec::new();
+    while let Ok(m) = conn.recv_bytes() {
+        lens.push(m.len());
+    }
+    lens
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn messages_larger_than_the_socket_buffer_go_both_ways() {
+    let _w = watchdog(Duration::from_secs(60));
+    let (a, b) = multiproc::pipe(true);
+    let big: Vec<u8> = (0..8u32 << 20).map(|i| (i % 251) as u8).collect();
+    let sender = {
+        let big = big.clone();
+        tokio::spawn(async move {
+            a.send_bytes_async(&big).await.unwrap();
+            a.send_async(&big).await.unwrap();
+            a
+        })
+    };
+    assert!(b.recv_bytes_async().await.unwrap() == big);
+    assert!(b.recv_async::<Vec<u8>>().await.unwrap() == big);
+    let a = sender.await.unwrap();
+    // And to a process that reads with the blocking API.
+    let (here, there) = multiproc::pipe(true);
+    let child = multiproc::spawn(take_bytes, there);
+    for len in [0, 1, 3 << 20, 10] {
+        here.send_bytes_async(&vec![1; len]).await.unwrap();
+    }
+    drop(here);
+    assert_eq!(child.join_async().await.unwrap(), [0, 1, 3 << 20, 10]);
+    drop(a);
+    assert!(matches!(
+        b.recv_bytes_async().await,
+        Err(multiproc::connection::Error::Disconnected)
+    ));
+}
+
+fn take_three(conn: multiproc::Connection) -> Vec<u64> {
+    (0..3).map(|_| conn.recv::<u64>().unwrap()).collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_async_receive_takes_its_message_only() {
+    let _w = watchdog(Duration::from_secs(60));
+    let (rx, tx) = multiproc::pipe(false);
+    for i in 0..5u64 {
+        tx.send(&i).unwrap();
+    }
+    // This end is shared with a child: what the async receive leaves is the child's.
+    assert_eq!(rx.recv_async::<u64>().await.unwrap(), 0);
+    let child = multiproc::spawn(take_three, rx.try_clone().unwrap());
+    assert_eq!(child.join_async().await.unwrap(), [1, 2, 3]);
+    assert_eq!(rx.recv_async::<u64>().await.unwrap(), 4);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_receive_dropped_in_the_middle_of_a_message_loses_nothing() {
+    let _w = watchdog(Duration::from_secs(60));
+    let (a, b) = multiproc::pipe(true);
+    let big: Vec<u8> = vec![5; 4 << 20];
+    // Half a message: a raw frame header, then half the body, from a thread that pauses.
+    let writer = {
+        let big = big.clone();
+        std::thread::spawn(move || {
+            let mut header = (big.len() as u32).to_be_bytes().to_vec();
+            header.extend_from_slice(&big[..big.len() / 2]);
+            // Through a second (blocking) handle on the same socket.
+            use std::io::Write;
+            use std::os::fd::AsFd;
+            let mut raw = std::fs::File::from(a.as_fd().try_clone_to_owned().unwrap());
+            raw.write_all(&header).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            raw.write_all(&big[big.len() / 2..]).unwrap();
+            a
+        })
+    };
+    let r = tokio::time::timeout(Duration::from_millis(100), b.recv_bytes_async()).await;
+    assert!(r.is_err(), "the message cannot be whole yet");
+    // The half that arrived stays with the connection: a blocking receive completes it.
+    assert!(b.recv_bytes_timeout(Duration::from_secs(10)).unwrap() == big);
+    drop(writer.join().unwrap());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_send_dropped_in_the_middle_of_a_message_is_finished_by_the_next_send() {
+    let _w = watchdog(Duration::from_secs(60));
+    let (a, b) = multiproc::pipe(true);
+    let big: Vec<u8> = vec![9; 8 << 20];
+    // Nobody reads yet: the send fills the socket and is dropped part way.
+    let r = tokio::time::timeout(Duration::from_millis(100), a.send_bytes_async(&big)).await;
+    assert!(r.is_err(), "8 MiB cannot fit in the socket");
+    // The end holds part of a message: it cannot be cloned or sent meanwhile.
+    assert!(a.try_clone().is_err());
+    let reader = std::thread::spawn(move || {
+        let first = b.recv_bytes_timeout(Duration::from_secs(20)).unwrap();
+        let second = b.recv_bytes_timeout(Duration::from_secs(20)).unwrap();
+        (first.len(), first.iter().all(|&x| x == 9), second)
+    });
+    a.send_bytes_async(b"next").await.unwrap();
+    let (len, intact, second) = tokio::task::spawn_blocking(move || reader.join().unwrap())
+        .await
+        .unwrap();
+    assert_eq!((len, intact), (8 << 20, true));
+    assert_eq!(second, b"next");
+    assert!(a.try_clone().is_ok());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_blocking_receive_on_another_thread_and_an_async_one_share_an_end() {
+    let _w = watchdog(Duration::from_secs(60));
+    let (a, b) = multiproc::pipe(true);
+    let b = Arc::new(b);
+    let blocked = {
+        let b = b.clone();
+        std::thread::spawn(move || b.recv::<u64>().unwrap())
+    };
+    // Let the thread take the receive lock and block in it.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let sender = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        a.send(&1u64).unwrap();
+        a.send(&2u64).unwrap();
+        a
+    });
+    let mine = b.recv_async::<u64>().await.unwrap();
+    let theirs = tokio::task::spawn_blocking(move || blocked.join().unwrap())
+        .await
+        .unwrap();
+    let mut both = [mine, theirs];
+    both.sort_unstable();
+    assert_eq!(both, [1, 2]);
+    drop(sender.join().unwrap());
 }

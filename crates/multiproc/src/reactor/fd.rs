@@ -64,7 +64,8 @@ pub(crate) async fn until_done<T>(
                 other => other,
             }
         } else {
-            let mut guards = std::future::poll_fn(|cx| poll_any(&registered, direction, cx)).await?;
+            let mut guards =
+                std::future::poll_fn(|cx| poll_any(&registered, direction, cx)).await?;
             match attempt() {
                 Try::WouldBlock => {
                     // Edge-triggered: the attempt found nothing more, so the next event is

@@ -47,7 +47,10 @@ pub(crate) enum WaitAny {
 /// Sleeps until one of `words` (address, expected value) is woken, or until `deadline`
 /// (forever with `None`). At most [`MAX_WORDS`] words.
 pub(crate) fn wait_any(words: &[(usize, u32)], deadline: Option<Instant>) -> WaitAny {
-    assert!(words.len() <= MAX_WORDS, "futex_waitv takes at most 128 words");
+    assert!(
+        words.len() <= MAX_WORDS,
+        "futex_waitv takes at most 128 words"
+    );
     let waiters: Vec<FutexWaitv> = words
         .iter()
         .map(|&(addr, expected)| FutexWaitv {
@@ -61,7 +64,9 @@ pub(crate) fn wait_any(words: &[(usize, u32)], deadline: Option<Instant>) -> Wai
     let ts = deadline.map(|d| {
         let left = d.saturating_duration_since(Instant::now());
         let now = monotonic_now();
-        let mut sec = now.tv_sec.saturating_add(left.as_secs().min(i64::MAX as u64 / 2) as _);
+        let mut sec = now
+            .tv_sec
+            .saturating_add(left.as_secs().min(i64::MAX as u64 / 2) as _);
         let mut nsec = now.tv_nsec + left.subsec_nanos() as libc::c_long;
         if nsec >= 1_000_000_000 {
             sec = sec.saturating_add(1);
@@ -190,7 +195,10 @@ mod tests {
     fn a_changed_word_is_reported_at_once() {
         let (a, b) = (AtomicU32::new(0), AtomicU32::new(5));
         let d = Some(Instant::now() + Duration::from_secs(5));
-        assert_eq!(wait_any(&[(addr(&a), 0), (addr(&b), 4)], d), WaitAny::Changed);
+        assert_eq!(
+            wait_any(&[(addr(&a), 0), (addr(&b), 4)], d),
+            WaitAny::Changed
+        );
         assert_eq!(probe(addr(&b), 4), Probe::Changed);
         assert_eq!(probe(addr(&b), 5), Probe::Same);
     }
@@ -201,7 +209,11 @@ mod tests {
         let t0 = Instant::now();
         let r = wait_any(&[(addr(&a), 0)], Some(t0 + Duration::from_millis(50)));
         assert_eq!(r, WaitAny::TimedOut);
-        assert!(t0.elapsed() >= Duration::from_millis(50), "{:?}", t0.elapsed());
+        assert!(
+            t0.elapsed() >= Duration::from_millis(50),
+            "{:?}",
+            t0.elapsed()
+        );
         assert!(t0.elapsed() < Duration::from_secs(5));
     }
 
