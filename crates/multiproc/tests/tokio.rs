@@ -361,3 +361,318 @@ async fn a_blocking_receive_on_another_thread_and_an_async_one_share_an_end() {
     assert_eq!(both, [1, 2]);
     drop(sender.join().unwrap());
 }
+
+// ----- queues -----
+
+use multiproc::{Event, JoinableQueue, Lock, Queue, Semaphore, SimpleQueue};
+
+fn produce((q, n): (Queue<u64>, u64)) {
+    for i in 0..n {
+        q.put(i).unwrap();
+    }
+}
+
+fn consume_sum((q, n): (Queue<u64>, u64)) -> u64 {
+    (0..n).map(|_| q.get().unwrap()).sum()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn ten_thousand_items_through_a_bounded_queue_between_processes() {
+    let _w = watchdog(Duration::from_secs(120));
+    // From a child, in order.
+    let q = Queue::<u64>::bounded(16);
+    let child = multiproc::spawn(produce, (q.clone(), 10_000));
+    for i in 0..10_000 {
+        assert_eq!(q.get_async().await.unwrap(), i);
+    }
+    child.join_async().await.unwrap();
+    // To a child.
+    let child = multiproc::spawn(consume_sum, (q.clone(), 10_000));
+    for i in 0..10_000 {
+        q.put_async(i).await.unwrap();
+    }
+    assert_eq!(child.join_async().await.unwrap(), 9_999 * 10_000 / 2);
+    assert!(q.is_empty());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_producer_task_and_a_consumer_task_share_one_thread() {
+    let _w = watchdog(Duration::from_secs(120));
+    // A tiny bound: each side waits for the other thousands of times, on the runtime's one
+    // thread. Either side blocking the thread would deadlock (and the watchdog would abort).
+    let q = Queue::<u64>::bounded(4);
+    let producer = {
+        let q = q.clone();
+        tokio::spawn(async move {
+            for i in 0..10_000 {
+                q.put_async(i).await.unwrap();
+            }
+        })
+    };
+    let mut expected = 0;
+    while expected < 10_000 {
+        assert_eq!(q.get_async().await.unwrap(), expected);
+        expected += 1;
+    }
+    producer.await.unwrap();
+}
+
+fn work_and_mark_done((q, n): (JoinableQueue<u64>, u64)) {
+    for _ in 0..n {
+        q.get().unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+        q.task_done().unwrap();
+    }
+}
+
+fn put_three(q: SimpleQueue<String>) {
+    for s in ["a", "b", "c"] {
+        std::thread::sleep(Duration::from_millis(20));
+        q.put(s.to_owned()).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn joinable_and_simple_queues() {
+    let _w = watchdog(Duration::from_secs(60));
+    let q = JoinableQueue::<u64>::bounded(8);
+    let child = multiproc::spawn(work_and_mark_done, (q.clone(), 50));
+    for i in 0..50 {
+        q.put_async(i).await.unwrap();
+    }
+    let (ticks, ticker) = ticker();
+    q.join_async().await;
+    assert_eq!(q.unfinished_tasks(), 0);
+    assert!(
+        ticks.load(Ordering::SeqCst) >= 1,
+        "the runtime's thread was blocked"
+    );
+    ticker.abort();
+    child.join_async().await.unwrap();
+
+    let sq = SimpleQueue::<String>::new();
+    let child = multiproc::spawn(put_three, sq.clone());
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(sq.get_async().await.unwrap());
+    }
+    assert_eq!(got, ["a", "b", "c"]);
+    child.join_async().await.unwrap();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_dropped_get_takes_nothing_and_a_closed_queue_says_so() {
+    let _w = watchdog(Duration::from_secs(60));
+    let q = Queue::<u64>::new();
+    let r = tokio::time::timeout(Duration::from_millis(20), q.get_async()).await;
+    assert!(r.is_err());
+    q.put(7).unwrap();
+    assert_eq!(q.try_get().unwrap(), 7);
+    q.close();
+    assert!(matches!(
+        q.get_async().await,
+        Err(multiproc::queue::GetError::Closed)
+    ));
+    assert!(matches!(
+        q.put_async(1).await,
+        Err(multiproc::queue::PutError::Closed(1))
+    ));
+}
+
+#[test]
+fn cancelled_async_getters_never_steal_a_blocked_threads_wake() {
+    let _w = watchdog(Duration::from_secs(120));
+    let q = Queue::<u64>::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    // Tasks that keep starting gets and dropping them, on their own runtime thread.
+    let churn = {
+        let (q, stop) = (q.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let mut taken = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    if let Ok(Ok(v)) =
+                        tokio::time::timeout(Duration::from_micros(300), q.get_async()).await
+                    {
+                        taken.push(v);
+                    }
+                }
+                taken
+            })
+        })
+    };
+    // A blocked consumer thread must get each item it waits for, whoever was woken.
+    let consumer = {
+        let q = q.clone();
+        std::thread::spawn(move || {
+            let mut taken = Vec::new();
+            while let Ok(v) = q.get_timeout(Duration::from_secs(2)) {
+                taken.push(v);
+                if v == u64::MAX {
+                    break;
+                }
+            }
+            taken
+        })
+    };
+    for i in 0..300 {
+        q.put(i).unwrap();
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    stop.store(true, Ordering::SeqCst);
+    let mut all = churn.join().unwrap();
+    // The last item goes to the blocked consumer (the tasks have stopped): it must wake.
+    q.put(u64::MAX).unwrap();
+    let theirs = consumer.join().unwrap();
+    assert_eq!(
+        theirs.last(),
+        Some(&u64::MAX),
+        "the blocked consumer was never woken"
+    );
+    all.extend(&theirs[..theirs.len() - 1]);
+    all.extend(std::iter::from_fn(|| q.try_get().ok()));
+    all.sort_unstable();
+    assert_eq!(all, (0..300).collect::<Vec<_>>());
+}
+
+// ----- events, locks, semaphores -----
+
+fn set_later((e, ms): (Event, u64)) {
+    std::thread::sleep(Duration::from_millis(ms));
+    e.set();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_event_set_by_a_child_wakes_the_task() {
+    let _w = watchdog(Duration::from_secs(60));
+    let e = Event::new();
+    let child = multiproc::spawn(set_later, (e.clone(), 200));
+    let (ticks, ticker) = ticker();
+    let t0 = Instant::now();
+    e.wait_async().await;
+    let took = t0.elapsed();
+    ticker.abort();
+    assert!(e.is_set());
+    assert!(
+        took >= Duration::from_millis(100) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+    assert!(
+        ticks.load(Ordering::SeqCst) >= 5,
+        "the runtime's thread was blocked"
+    );
+    child.join_async().await.unwrap();
+    // Set already: at once. Cleared: a timeout ends the wait.
+    e.wait_async().await;
+    e.clear();
+    let r = tokio::time::timeout(Duration::from_millis(30), e.wait_async()).await;
+    assert!(r.is_err());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn two_hundred_tasks_wait_on_two_hundred_events() {
+    let _w = watchdog(Duration::from_secs(60));
+    // More distinct words than one waker thread takes (127).
+    let events: Vec<Event> = (0..200).map(|_| Event::new()).collect();
+    let done = Arc::new(AtomicU64::new(0));
+    let mut set = tokio::task::JoinSet::new();
+    for e in &events {
+        let (e, done) = (e.clone(), done.clone());
+        set.spawn(async move {
+            e.wait_async().await;
+            done.fetch_add(1, Ordering::SeqCst);
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(done.load(Ordering::SeqCst), 0);
+    // Set from another process, every other one first.
+    let setter = multiproc::spawn(set_all, events.iter().step_by(2).cloned().collect());
+    setter.join_async().await.unwrap();
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while done.load(Ordering::SeqCst) < 100 {
+        assert!(
+            Instant::now() < give_up,
+            "{} of 100 woke",
+            done.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for e in events.iter().skip(1).step_by(2) {
+        e.set();
+    }
+    while set.join_next().await.is_some() {}
+    assert_eq!(done.load(Ordering::SeqCst), 200);
+}
+
+fn set_all(events: Vec<Event>) {
+    for e in events {
+        e.set();
+    }
+}
+
+fn hold_lock((lock, ready, ms): (Lock, Event, u64)) {
+    let _g = lock.acquire().unwrap();
+    ready.set();
+    std::thread::sleep(Duration::from_millis(ms));
+}
+
+fn die_holding((lock, ready): (Lock, Event)) {
+    std::mem::forget(lock.acquire().unwrap());
+    ready.set();
+    std::thread::sleep(Duration::from_millis(50));
+    multiproc::exit(0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_lock_held_by_a_child_is_acquired_when_released_or_when_its_holder_dies() {
+    let _w = watchdog(Duration::from_secs(60));
+    let (lock, ready) = (Lock::new(), Event::new());
+    let child = multiproc::spawn(hold_lock, (lock.clone(), ready.clone(), 200));
+    ready.wait_async().await;
+    let (ticks, ticker) = ticker();
+    let guard = lock.acquire_async().await.unwrap();
+    ticker.abort();
+    assert!(
+        ticks.load(Ordering::SeqCst) >= 5,
+        "the runtime's thread was blocked"
+    );
+    let busy = tokio::time::timeout(Duration::from_millis(20), lock.acquire_async()).await;
+    assert!(busy.is_err());
+    drop(guard);
+    child.join_async().await.unwrap();
+
+    let ready = Event::new();
+    let child = multiproc::spawn(die_holding, (lock.clone(), ready.clone()));
+    ready.wait_async().await;
+    match lock.acquire_async().await {
+        Err(died) => assert_eq!(died.holder(), child.pid()),
+        Ok(_) => panic!("the holder's death was not reported"),
+    }
+    assert_eq!(child.wait_async().await.unwrap(), 0);
+    assert!(!lock.locked());
+}
+
+fn release_later((s, ms): (Semaphore, u64)) {
+    std::thread::sleep(Duration::from_millis(ms));
+    s.release().unwrap();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_semaphore_released_by_a_child_admits_one_task() {
+    let _w = watchdog(Duration::from_secs(60));
+    let s = Semaphore::new(0);
+    let child = multiproc::spawn(release_later, (s.clone(), 100));
+    let waiter = |s: Semaphore| async move {
+        let unit = tokio::time::timeout(Duration::from_millis(600), s.acquire_async()).await;
+        unit.map(std::mem::forget).is_ok()
+    };
+    // One unit for two waiters: one gets it, the other times out.
+    let (a, b) = tokio::join!(waiter(s.clone()), waiter(s.clone()));
+    assert!(a != b, "{a} {b}");
+    assert_eq!(s.get_value(), 0);
+    child.join_async().await.unwrap();
+}

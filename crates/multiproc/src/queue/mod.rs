@@ -47,6 +47,8 @@
 mod error;
 mod joinable;
 mod simple;
+#[cfg(feature = "tokio")]
+mod tokio;
 
 pub use error::{
     GetError, GetTimeoutError, NotClosedError, PutError, PutTimeoutError, TaskDoneError,

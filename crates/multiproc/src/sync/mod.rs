@@ -46,6 +46,8 @@ mod lock;
 pub(crate) mod raw_lock;
 mod rlock;
 mod semaphore;
+#[cfg(feature = "tokio")]
+mod tokio;
 
 pub use barrier::{
     Barrier, BarrierAction, BarrierError, BrokenReason, MAX_PARTIES, NoAction, TryBarrierError,

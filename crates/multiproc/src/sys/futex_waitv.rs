@@ -151,25 +151,6 @@ pub(crate) fn probe(addr: usize, expected: u32) -> Probe {
     }
 }
 
-/// Wakes up to `n` waiters on the word at `addr` (shared futex), which need not be mapped any
-/// more (then nobody is woken).
-pub(crate) fn wake_addr(addr: usize, n: u32) {
-    let n = n.min(i32::MAX as u32) as i32;
-    // SAFETY: FUTEX_WAKE only uses the address as a key (an unmapped one is EFAULT); it reads
-    // and writes no user memory.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            addr as *const u32,
-            libc::FUTEX_WAKE,
-            n,
-            std::ptr::null::<libc::timespec>(),
-            std::ptr::null::<u32>(),
-            0u32,
-        );
-    }
-}
-
 fn monotonic_now() -> libc::timespec {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -227,7 +208,7 @@ mod tests {
         });
         std::thread::sleep(Duration::from_millis(50));
         words[2].store(1, Ordering::SeqCst);
-        wake_addr(addr(&words[2]), 1);
+        crate::sys::futex::wake(&words[2], 1);
         // The wake came after the wait began (Woken) or the change before (Changed).
         let r = t.join().unwrap();
         assert!(matches!(r, WaitAny::Woken(2) | WaitAny::Changed), "{r:?}");
