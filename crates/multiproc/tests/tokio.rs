@@ -676,3 +676,71 @@ async fn a_semaphore_released_by_a_child_admits_one_task() {
     assert_eq!(s.get_value(), 0);
     child.join_async().await.unwrap();
 }
+
+// ----- pools -----
+
+fn square_slowly(x: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(20));
+    x * x
+}
+
+fn fail_on_three(x: u64) -> u64 {
+    assert!(x != 3, "three");
+    x
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn pool_results_are_awaited() {
+    let _w = watchdog(Duration::from_secs(120));
+    let pool = multiproc::Pool::new(2).unwrap();
+    let (ticks, ticker) = ticker();
+    assert_eq!(
+        pool.apply_async(square_slowly, 7).unwrap().await.unwrap(),
+        49
+    );
+    let squares = pool
+        .map_async(square_slowly, 0..20u64)
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(squares, (0..20u64).map(|x| x * x).collect::<Vec<_>>());
+    // Many at once, from tasks on the one thread.
+    let mut set = tokio::task::JoinSet::new();
+    for x in 0..16u64 {
+        let r = pool.apply_async(square_slowly, x).unwrap();
+        set.spawn(async move { (x, r.await.unwrap()) });
+    }
+    while let Some(r) = set.join_next().await {
+        let (x, sq) = r.unwrap();
+        assert_eq!(sq, x * x);
+    }
+    ticker.abort();
+    assert!(
+        ticks.load(Ordering::SeqCst) >= 10,
+        "the runtime's thread was blocked"
+    );
+    // A failed task is an error, as from `get`.
+    let err = pool
+        .map_async(fail_on_three, 0..5u64)
+        .unwrap()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, multiproc::PoolError::Task { index: 3, .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_dropped_get_async_keeps_the_result() {
+    let _w = watchdog(Duration::from_secs(60));
+    let pool = multiproc::Pool::new(1).unwrap();
+    let r = pool.apply_async(nap, 200).unwrap();
+    let early = tokio::time::timeout(Duration::from_millis(20), r.get_async()).await;
+    assert!(early.is_err());
+    assert_eq!(r.get_async().await.unwrap(), 200);
+    assert!(matches!(
+        r.get_async().await,
+        Err(multiproc::PoolError::Taken)
+    ));
+}

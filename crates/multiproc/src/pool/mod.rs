@@ -23,12 +23,16 @@ mod imap;
 mod progress;
 pub(crate) mod scheduler;
 pub(crate) mod task;
+#[cfg(feature = "tokio")]
+mod tokio;
 mod worker;
 
 pub use async_result::AsyncResult;
 pub use error::{PoolError, TaskError};
 pub use executor::Executor;
 pub use imap::Imap;
+#[cfg(feature = "tokio")]
+pub use tokio::AsyncResultFuture;
 
 pub(crate) use task::TaskEntry;
 
