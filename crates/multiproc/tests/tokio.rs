@@ -126,6 +126,39 @@ async fn wait_async_under_a_timeout_keeps_the_handle() {
     assert_eq!(h.join_async().await.unwrap(), 300);
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn two_tasks_wait_for_one_child_and_two_receive_on_one_end() {
+    let _w = watchdog(Duration::from_secs(60));
+    // The reactor holds each descriptor once: the second waiter registers a duplicate.
+    let h = Arc::new(multiproc::spawn(nap, 100));
+    let waits: Vec<_> = (0..2)
+        .map(|_| {
+            let h = h.clone();
+            tokio::spawn(async move { h.wait_async().await.unwrap() })
+        })
+        .collect();
+    for w in waits {
+        assert_eq!(w.await.unwrap(), 0);
+    }
+    let (a, b) = multiproc::pipe(true);
+    let b = Arc::new(b);
+    let recvs: Vec<_> = (0..2)
+        .map(|_| {
+            let b = b.clone();
+            tokio::spawn(async move { b.recv_async::<u32>().await.unwrap() })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    a.send(&1u32).unwrap();
+    a.send(&2u32).unwrap();
+    let mut got = Vec::new();
+    for r in recvs {
+        got.push(r.await.unwrap());
+    }
+    got.sort_unstable();
+    assert_eq!(got, [1, 2]);
+}
+
 fn fail(code: i32) {
     if code == 0 {
         panic!("boom");

@@ -1,14 +1,14 @@
 //! Waiting for a descriptor (a pidfd, a socket) on tokio's reactor.
 
 use std::io;
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::BorrowedFd;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::Interest;
 use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
 
-use crate::sys;
+use crate::sys::async_fd::{self, ReactorFd};
 
 /// What one non-blocking attempt at an operation on a descriptor came to.
 #[derive(Debug)]
@@ -37,19 +37,19 @@ pub(crate) enum Direction {
 /// Runs `attempt` until it is [`Try::Done`], waiting in between until one of `fds` is ready
 /// for `direction` on the runtime's reactor.
 ///
-/// The descriptors are registered (as duplicates: a reactor takes each descriptor number once,
-/// and several futures may wait on one object at a time) only if the first attempt would
-/// block, and withdrawn when the returned future ends or is dropped. `attempt` must leave
+/// The descriptors are registered only if the first attempt would block (as duplicates if the
+/// reactor holds them already: another future waits on the same object), and withdrawn when
+/// the returned future ends or is dropped. `attempt` must leave
 /// the object as it was when it returns `WouldBlock` or `Busy`, so that dropping the future
 /// between two attempts loses nothing.
 ///
 /// Fails if no tokio runtime runs the calling task (or a descriptor cannot be duplicated).
-pub(crate) async fn until_done<T>(
-    fds: &[BorrowedFd<'_>],
+pub(crate) async fn until_done<'a, T>(
+    fds: &[BorrowedFd<'a>],
     direction: Direction,
     mut attempt: impl FnMut() -> Try<T>,
 ) -> io::Result<T> {
-    let mut registered: Vec<AsyncFd<OwnedFd>> = Vec::new();
+    let mut registered: Vec<AsyncFd<ReactorFd<'a>>> = Vec::new();
     let mut pause = BUSY_PAUSE.0;
     loop {
         let outcome = if registered.is_empty() {
@@ -90,11 +90,11 @@ pub(crate) async fn until_done<T>(
 }
 
 /// The readiness guards of those of `fds` that are ready, once one is.
-fn poll_any<'a>(
-    fds: &'a [AsyncFd<OwnedFd>],
+fn poll_any<'a, 'fd>(
+    fds: &'a [AsyncFd<ReactorFd<'fd>>],
     direction: Direction,
     cx: &mut Context<'_>,
-) -> Poll<io::Result<Vec<AsyncFdReadyGuard<'a, OwnedFd>>>> {
+) -> Poll<io::Result<Vec<AsyncFdReadyGuard<'a, ReactorFd<'fd>>>>> {
     let mut ready = Vec::new();
     for fd in fds {
         let poll = match direction {
@@ -114,11 +114,11 @@ fn poll_any<'a>(
     }
 }
 
-/// `fd` (duplicated) on the current runtime's reactor.
-fn register(fd: BorrowedFd<'_>, direction: Direction) -> io::Result<AsyncFd<OwnedFd>> {
+/// `fd` on the current runtime's reactor.
+fn register(fd: BorrowedFd<'_>, direction: Direction) -> io::Result<AsyncFd<ReactorFd<'_>>> {
     let interest = match direction {
         Direction::Read => Interest::READABLE,
         Direction::Write => Interest::WRITABLE,
     };
-    sys::async_fd::register(sys::fd::dup(fd)?, interest)
+    async_fd::register(fd, interest)
 }
