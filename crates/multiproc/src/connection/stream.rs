@@ -22,6 +22,8 @@ use std::ops::Range;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 #[cfg(feature = "tokio")]
 use std::sync::TryLockError;
+#[cfg(feature = "tokio")]
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -79,16 +81,14 @@ struct Tx {
     /// Why the outgoing stream is unusable: a send stopped in the middle of a frame.
     broken: Option<String>,
     /// The rest of a frame that an async send started (see [`FramedStream::send_now`]).
-    tail: Option<Tail>,
-    /// Names the tails, so that an async send knows its own.
-    #[cfg(feature = "tokio")]
-    next_ticket: u64,
+    tail: Option<Box<Tail>>,
 }
 
 /// A frame partly written by an async send: the peer waits for the rest.
 struct Tail {
     bytes: Vec<u8>,
     sent: usize,
+    /// Names the tail, so that the async send that wrote it knows it (unique in the process).
     #[cfg(feature = "tokio")]
     ticket: u64,
 }
@@ -330,13 +330,14 @@ impl FramedStream {
             true => Ok(Progress::Sent),
             false if sent == 0 => Ok(Progress::WouldBlock),
             false => {
-                tx.next_ticket += 1;
-                tx.tail = Some(Tail {
+                static TICKETS: AtomicU64 = AtomicU64::new(0);
+                let ticket = TICKETS.fetch_add(1, Ordering::Relaxed);
+                tx.tail = Some(Box::new(Tail {
                     bytes: std::mem::take(&mut frame.bytes),
                     sent,
-                    ticket: tx.next_ticket,
-                });
-                frame.ticket = Some(tx.next_ticket);
+                    ticket,
+                }));
+                frame.ticket = Some(ticket);
                 // They went out with the first byte.
                 frame.fds.clear();
                 Ok(Progress::WouldBlock)

@@ -45,6 +45,7 @@ impl Sem {
     }
 
     /// How many acquirers may be asleep (they are woken by a release).
+    #[cfg(feature = "tokio")]
     pub(super) fn sleepers(&self) -> &AtomicU32 {
         self.map.u32_at(SLEEPERS)
     }

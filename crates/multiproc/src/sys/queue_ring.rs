@@ -131,6 +131,7 @@ pub(crate) enum PopError {
 }
 
 /// What a waiter of a ring waits for.
+#[cfg(feature = "tokio")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Awaited {
     /// A record to take.
@@ -272,6 +273,7 @@ impl Ring {
     /// The sequence word that is bumped and woken when `what` may have come, and the count
     /// of sleepers that makes the ring wake it (for the async API, whose tasks sleep through
     /// the futex waker instead of in [`wait_until`]).
+    #[cfg(feature = "tokio")]
     pub(crate) fn wait_words(&self, what: Awaited) -> (&AtomicU32, &AtomicU32) {
         match what {
             Awaited::Item => (self.h32(H_PUT_SEQ), self.h32(H_PUT_SLEEPERS)),
