@@ -94,10 +94,14 @@
 //!
 //! # Shared values
 //!
-//! [`Value`] and [`Array`] hold plain data (`bytemuck::Pod`) in shared memory, with a lock;
-//! [`RawValue`] and [`RawArray`] without. No safe API hands out a reference into memory that
-//! another process may be writing: values are copied in and out, or borrowed mutably under the
-//! lock. [`SharedMemory`] gives named segments, cleaned up even if their creator is killed.
+//! [`Value`] and [`Array`] hold plain data (`bytemuck::Pod`) in shared memory, with a lock
+//! (their own, or also one they share: `new_with_lock`); [`RawValue`] and [`RawArray`]
+//! without. No safe API hands out a reference into memory that another process may be
+//! writing: values are copied in and out, or borrowed mutably under the lock.
+//! [`SharedMemory`] gives named segments that Python can attach to, removed when their creator
+//! ends (even by SIGKILL) unless told otherwise ([`SharedMemory::options`]);
+//! [`ShareableList`] is Python's list in one; a [`SharedMemoryManager`] keeps segments until
+//! it shuts down. See [`shared`].
 //!
 //! ```rust,standalone_crate
 //! use multiproc::{Array, Value};
@@ -284,6 +288,9 @@
 //!   `std::thread::current().name()` is `None`. SIGPIPE is ignored, as in `main`.
 
 #![doc(html_no_source)]
+// `unsafe` lives in `sys/` and the shared-memory internals only; each module there that needs
+// it allows it by name.
+#![deny(unsafe_code)]
 
 mod child;
 pub mod codec;
@@ -316,7 +323,9 @@ pub use process::{
     current_process, parent_process, set_current_name, spawn,
 };
 pub use queue::{JoinableQueue, Queue, SimpleQueue};
-pub use shared::{Array, RawArray, RawValue, SharedMemory, ShmError, Value};
+pub use shared::{
+    Array, RawArray, RawValue, ShareableList, SharedMemory, SharedMemoryManager, ShmError, Value,
+};
 pub use start::{
     Context, StartMethod, Target, get_all_start_methods, get_context, get_start_method, init,
     set_start_method,

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::ring::{Awaited, Ring};
 use super::{GetError, GetFailure, JoinableQueue, PutError, PutFailure, Queue, SimpleQueue};
 use crate::reactor::futex::{self as futex_waker, Attempt, FutexFuture, FutexOp};
 use crate::sys::futex;
-use crate::sys::queue_ring::{Awaited, Ring};
 
 /// Waiting until `ready()` holds for a ring: counts itself among the sleepers of the word
 /// that announces it, then sleeps on that word.

@@ -2,7 +2,7 @@
 //! shared values.
 //!
 //! The lock is one 32-bit word in shared memory: 0 when free, otherwise the holder's owner word
-//! (a pid or tid with a start-time tag, see `sys::owner`) with bit 31 set when some waiter may
+//! (a pid or tid with a start-time tag, see `owner`) with bit 31 set when some waiter may
 //! sleep. Taking a free lock is one compare-and-swap; releasing is one more. A waiter sleeps on
 //! the word with a futex, waking every [`CHECK_INTERVAL`] to ask whether the holder still lives;
 //! if it died, the waiter takes the lock over and reports the death.
@@ -11,9 +11,9 @@ use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::time::{Duration, Instant};
 
+use super::owner::{self, FLAG_BIT, OWNER_MASK};
 use super::{AcquireResult, AcquireTimeoutError, HolderDied, TryAcquireError};
 use crate::sys::futex;
-use crate::sys::owner::{self, FLAG_BIT, OWNER_MASK};
 
 /// Set in the lock word while some waiter may be asleep on it.
 const WAITERS: u32 = FLAG_BIT;
@@ -75,10 +75,17 @@ pub(crate) fn acquire_deadline<G>(
     }
 }
 
+/// Takes the lock for `me` if it is free, in one compare-and-swap: the fast path of a caller
+/// that has a slow path of its own. `false` if anyone holds it.
+#[inline]
+pub(crate) fn lock_if_free(word: &AtomicU32, me: u32) -> bool {
+    word.compare_exchange(0, me, Acquire, Relaxed).is_ok()
+}
+
 /// Takes the lock for `me` if it is free, or if its holder is dead. `None` if a live holder has it.
 #[inline]
 pub(crate) fn try_lock(word: &AtomicU32, me: u32) -> Option<Taken> {
-    if word.compare_exchange(0, me, Acquire, Relaxed).is_ok() {
+    if lock_if_free(word, me) {
         return Some(Taken::Clean);
     }
     try_lock_cold(word, me)
@@ -117,6 +124,39 @@ pub(crate) fn lock(word: &AtomicU32, me: u32, deadline: Option<Instant>) -> Opti
     lock_slow(word, me, deadline)
 }
 
+/// Like [`lock`], for a lock held by threads (whose `me` is a thread word): `Err(Reentered)`
+/// at once if `me` holds it already, instead of waiting for itself forever.
+#[inline]
+pub(crate) fn lock_not_reentered(
+    word: &AtomicU32,
+    me: u32,
+    deadline: Option<Instant>,
+) -> Result<Option<Taken>, Reentered> {
+    if lock_if_free(word, me) {
+        return Ok(Some(Taken::Clean));
+    }
+    lock_contended_not_reentered(word, me, deadline)
+}
+
+/// The rest of [`lock_not_reentered`] after its compare-and-swap failed: for a caller that
+/// made that attempt itself. No second compare-and-swap before the spin: each one would take
+/// the lock's cache line from its holder.
+#[cold]
+pub(crate) fn lock_contended_not_reentered(
+    word: &AtomicU32,
+    me: u32,
+    deadline: Option<Instant>,
+) -> Result<Option<Taken>, Reentered> {
+    if holder(word) == me {
+        return Err(Reentered);
+    }
+    Ok(lock_slow(word, me, deadline))
+}
+
+/// The caller asked for a lock that it holds already.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Reentered;
+
 #[cold]
 fn lock_slow(word: &AtomicU32, me: u32, deadline: Option<Instant>) -> Option<Taken> {
     for _ in 0..SPINS {
@@ -128,6 +168,33 @@ fn lock_slow(word: &AtomicU32, me: u32, deadline: Option<Instant>) -> Option<Tak
     }
     let mut check_at = Instant::now() + CHECK_INTERVAL;
     loop {
+        let s = match lock_step(word, me, &mut check_at) {
+            Step::Taken(t) => return Some(t),
+            Step::Sleep(s) => s,
+        };
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return None;
+        }
+        let until = deadline.map_or(check_at, |d| d.min(check_at));
+        futex::wait(word, s, Some(until));
+    }
+}
+
+/// What one step of a wait for the lock came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// The lock is taken.
+    Taken(Taken),
+    /// A live holder has it, and the waiters bit is set: sleep while the word holds this.
+    Sleep(u32),
+}
+
+/// One step of a waiter (a blocked thread's, or an async task's between two sleeps): takes
+/// the lock if it is free, or from its holder if `check_at` has come and the holder is dead
+/// (then the next check is set); otherwise sets the waiters bit, so that the release wakes a
+/// sleeper, and says what to sleep on.
+pub(crate) fn lock_step(word: &AtomicU32, me: u32, check_at: &mut Instant) -> Step {
+    loop {
         let s = word.load(Relaxed);
         if s == 0 {
             // We may have been woken by a release that left other sleepers: keep the bit, so
@@ -136,7 +203,7 @@ fn lock_slow(word: &AtomicU32, me: u32, deadline: Option<Instant>) -> Option<Tak
                 .compare_exchange(0, me | WAITERS, Acquire, Relaxed)
                 .is_ok()
             {
-                return Some(Taken::Clean);
+                return Step::Taken(Taken::Clean);
             }
             continue;
         }
@@ -149,23 +216,19 @@ fn lock_slow(word: &AtomicU32, me: u32, deadline: Option<Instant>) -> Option<Tak
             s
         };
         let now = Instant::now();
-        if deadline.is_some_and(|d| now >= d) {
-            return None;
-        }
-        if now >= check_at {
+        if now >= *check_at {
             if !owner::is_alive(s & OWNER_MASK) {
                 if word
                     .compare_exchange(s, me | WAITERS, Acquire, Relaxed)
                     .is_ok()
                 {
-                    return Some(Taken::HolderDied(owner::id_of(s)));
+                    return Step::Taken(Taken::HolderDied(owner::id_of(s)));
                 }
                 continue;
             }
-            check_at = now + CHECK_INTERVAL;
+            *check_at = now + CHECK_INTERVAL;
         }
-        let until = deadline.map_or(check_at, |d| d.min(check_at));
-        futex::wait(word, s, Some(until));
+        return Step::Sleep(s);
     }
 }
 

@@ -8,14 +8,14 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, SeqCst};
 use std::time::Instant;
 
 use super::event::{SET, WAITERS as EVENT_WAITERS};
-use super::raw_lock::{self, CHECK_INTERVAL, Taken};
+use super::owner;
+use super::raw_lock::{self, CHECK_INTERVAL, Step, Taken};
 use super::semaphore::Sem;
 use super::{
     AcquireResult, BoundedSemaphore, Event, HolderDied, Lock, LockGuard, Semaphore, SemaphoreGuard,
 };
 use crate::reactor::futex::{Attempt, FutexFuture, FutexOp};
 use crate::sys::futex;
-use crate::sys::owner::{self, FLAG_BIT, OWNER_MASK};
 
 // ----- Event -----
 
@@ -76,7 +76,8 @@ impl Event {
 
 // ----- Lock -----
 
-/// Acquiring a lock: the blocked acquirer's steps (`raw_lock::lock`), one attempt at a time.
+/// Acquiring a lock: the blocked acquirer's steps (`raw_lock::lock_step`), one attempt at a
+/// time.
 struct LockAcquire<'a> {
     word: &'a AtomicU32,
     me: u32,
@@ -90,47 +91,16 @@ impl FutexOp for LockAcquire<'_> {
     type Output = Taken;
 
     fn attempt(&mut self) -> Attempt<Taken> {
-        let (w, me) = (self.word, self.me);
         if !self.announced {
-            if let Some(taken) = raw_lock::try_lock(w, me) {
+            if let Some(taken) = raw_lock::try_lock(self.word, self.me) {
                 return Attempt::Ready(taken);
             }
+            self.announced = true;
+            self.check_at = Instant::now() + CHECK_INTERVAL;
         }
-        loop {
-            let s = w.load(Relaxed);
-            if s == 0 {
-                // Keep the waiters bit: others may sleep, and our release must wake one.
-                if w.compare_exchange(0, me | FLAG_BIT, Acquire, Relaxed)
-                    .is_ok()
-                {
-                    return Attempt::Ready(Taken::Clean);
-                }
-                continue;
-            }
-            let s = if s & FLAG_BIT == 0 {
-                match w.compare_exchange(s, s | FLAG_BIT, Relaxed, Relaxed) {
-                    Ok(_) => s | FLAG_BIT,
-                    Err(_) => continue,
-                }
-            } else {
-                s
-            };
-            let now = Instant::now();
-            if !self.announced {
-                self.announced = true;
-                self.check_at = now + CHECK_INTERVAL;
-            } else if now >= self.check_at {
-                if !owner::is_alive(s & OWNER_MASK) {
-                    if w.compare_exchange(s, me | FLAG_BIT, Acquire, Relaxed)
-                        .is_ok()
-                    {
-                        return Attempt::Ready(Taken::HolderDied(owner::id_of(s)));
-                    }
-                    continue;
-                }
-                self.check_at = now + CHECK_INTERVAL;
-            }
-            return Attempt::sleep(w, s, Some(self.check_at));
+        match raw_lock::lock_step(self.word, self.me, &mut self.check_at) {
+            Step::Taken(taken) => Attempt::Ready(taken),
+            Step::Sleep(s) => Attempt::sleep(self.word, s, Some(self.check_at)),
         }
     }
 
