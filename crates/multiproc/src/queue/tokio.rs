@@ -2,7 +2,7 @@
 //! steps the task sleeps on the ring's sequence words through the futex waker (see
 //! `crate::reactor::futex`), counted among the ring's sleepers exactly as a blocked thread is.
 
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, fence};
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 
@@ -43,8 +43,10 @@ impl<F: Fn() -> bool> FutexOp for RingWait<'_, F> {
             self.announced = true;
             self.sleepers.fetch_add(1, SeqCst);
         }
-        // As the ring's own waiters: the sequence first, then the condition, so that a change
-        // after the look changes the sequence and ends the sleep.
+        // As the ring's own waiters: counted first, then the sequence, then the condition, so
+        // that a change after the look either changes the sequence (ending the sleep) or sees
+        // the count and wakes.
+        fence(SeqCst);
         let s = self.seq.load(SeqCst);
         if (self.ready)() {
             Attempt::Ready(())
