@@ -777,3 +777,50 @@ async fn a_dropped_get_async_keeps_the_result() {
         Err(multiproc::PoolError::Taken)
     ));
 }
+
+// ----- with CPython -----
+
+/// What `python/connection_peer.py` checks: message `seed` of `size` bytes.
+fn py_pattern(size: usize, seed: usize) -> Vec<u8> {
+    (0..size).map(|i| ((seed * 31 + i) % 251) as u8).collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn async_bytes_messages_round_trip_through_cpython() {
+    use std::io::BufRead;
+    let _w = watchdog(Duration::from_secs(120));
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/connection_peer.py");
+    let mut python = std::process::Command::new("python3")
+        .arg(script)
+        .args(["server", "tcp", "k"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut out = std::io::BufReader::new(python.stdout.take().unwrap());
+    let mut address = String::new();
+    out.read_line(&mut address).unwrap();
+    let address: multiproc::connection::Address = address.trim().parse().unwrap();
+    // Connecting and the handshake block: off the runtime's thread.
+    let conn = tokio::task::spawn_blocking(move || {
+        multiproc::Client::new(address).authkey(b"k").connect()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let sizes = [0, 1, 70_000, 3 << 20];
+    for (seed, size) in sizes.into_iter().enumerate() {
+        let message = py_pattern(size, seed);
+        conn.send_bytes_async(&message).await.unwrap();
+        assert!(
+            conn.recv_bytes_async().await.unwrap() == message,
+            "message {seed}"
+        );
+    }
+    drop(conn);
+    let mut done = String::new();
+    out.read_line(&mut done).unwrap();
+    assert_eq!(done.trim(), "done 4");
+    assert!(python.wait().unwrap().success());
+}

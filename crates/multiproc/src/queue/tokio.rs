@@ -2,8 +2,8 @@
 //! steps the task sleeps on the ring's sequence words through the futex waker (see
 //! `crate::reactor::futex`), counted among the ring's sleepers exactly as a blocked thread is.
 
-use std::sync::atomic::{AtomicU32, fence};
 use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::{AtomicU32, fence};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
