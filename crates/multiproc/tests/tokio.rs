@@ -543,7 +543,7 @@ fn cancelled_async_getters_never_steal_a_blocked_threads_wake() {
         let q = q.clone();
         std::thread::spawn(move || {
             let mut taken = Vec::new();
-            while let Ok(v) = q.get_timeout(Duration::from_secs(2)) {
+            while let Ok(v) = q.get_timeout(Duration::from_secs(10)) {
                 taken.push(v);
                 if v == u64::MAX {
                     break;
