@@ -538,18 +538,19 @@ fn cancelled_async_getters_never_steal_a_blocked_threads_wake() {
             })
         })
     };
-    // A blocked consumer thread must get each item it waits for, whoever was woken.
+    // A blocked consumer thread must get each item it waits for, whoever was woken. (A wake
+    // lost to a withdrawn task would leave it asleep until its bound.)
     let consumer = {
         let q = q.clone();
         std::thread::spawn(move || {
             let mut taken = Vec::new();
-            while let Ok(v) = q.get_timeout(Duration::from_secs(10)) {
-                taken.push(v);
+            while let Ok(v) = q.get_timeout(Duration::from_secs(30)) {
                 if v == u64::MAX {
-                    break;
+                    return (taken, Some(Instant::now()));
                 }
+                taken.push(v);
             }
-            taken
+            (taken, None)
         })
     };
     for i in 0..300 {
@@ -559,14 +560,16 @@ fn cancelled_async_getters_never_steal_a_blocked_threads_wake() {
     stop.store(true, Ordering::SeqCst);
     let mut all = churn.join().unwrap();
     // The last item goes to the blocked consumer (the tasks have stopped): it must wake.
+    std::thread::sleep(Duration::from_millis(20));
+    let put_at = Instant::now();
     q.put(u64::MAX).unwrap();
-    let theirs = consumer.join().unwrap();
-    assert_eq!(
-        theirs.last(),
-        Some(&u64::MAX),
-        "the blocked consumer was never woken"
+    let (theirs, got_at) = consumer.join().unwrap();
+    let took = got_at.expect("the blocked consumer never got the last item") - put_at;
+    assert!(
+        took < Duration::from_secs(5),
+        "the blocked consumer slept {took:?}: a lost wake"
     );
-    all.extend(&theirs[..theirs.len() - 1]);
+    all.extend(theirs);
     all.extend(std::iter::from_fn(|| q.try_get().ok()));
     all.sort_unstable();
     assert_eq!(all, (0..300).collect::<Vec<_>>());

@@ -19,10 +19,11 @@
 //! `FUTEX_WAIT`) which ones changed, and wakes their tasks.
 //!
 //! **Wakes meant for one.** A primitive that hands one permit at a time (a lock release, a
-//! semaphore release, a queue item) wakes one sleeper. If that was this thread, for a task that
-//! is then dropped before it tries again, the permit's wake would be lost to threads sleeping
-//! on the same word; so a task dropped while waiting passes a wake on
-//! ([`FutexOp::finish`]).
+//! semaphore release, a queue item) wakes one sleeper. If the kernel picks this thread, for a
+//! task that is then dropped before it tries again, the permit's wake would be lost to threads
+//! sleeping on the same word; so a task dropped while waiting passes a wake on
+//! ([`FutexOp::finish`]), and so does the thread when it is woken on a word whose tasks have
+//! all gone (they withdrew while it slept).
 //!
 //! **Rechecks.** A registration may carry an instant at which its task is woken anyway (a lock
 //! waiter asks periodically whether the holder still lives, as blocked threads do); the thread
@@ -424,7 +425,14 @@ impl Shard {
             match mode {
                 Mode::WaitMany => match futex_waitv::wait_any(&words, recheck) {
                     WaitAny::Woken(0) | WaitAny::Interrupted => {}
-                    WaitAny::Woken(i) => self.fire(|e| (e.addr, e.expected) == words[i]),
+                    WaitAny::Woken(i) => {
+                        if !self.fire(|e| (e.addr, e.expected) == words[i]) {
+                            // Its tasks went away while this thread slept on the word, and the
+                            // wake may have been the one a waker meant for another sleeper (a
+                            // blocked thread): pass it on.
+                            futex_waitv::wake_addr(words[i].0, 1);
+                        }
+                    }
                     WaitAny::Changed | WaitAny::Fault => self.fire_changed(),
                     WaitAny::TimedOut => {}
                     WaitAny::Unsupported => {
@@ -440,7 +448,7 @@ impl Shard {
                 }
             }
             let now = Instant::now();
-            self.fire(|e| e.recheck.is_some_and(|r| r <= now));
+            let _ = self.fire(|e| e.recheck.is_some_and(|r| r <= now));
         }
     }
 
@@ -455,12 +463,12 @@ impl Shard {
             .filter(|&(addr, expected)| futex_waitv::probe(addr, expected) != Probe::Same)
             .collect();
         if !changed.is_empty() {
-            self.fire(|e| changed.contains(&(e.addr, e.expected)));
+            let _ = self.fire(|e| changed.contains(&(e.addr, e.expected)));
         }
     }
 
-    /// Removes the entries that `which` picks and wakes their tasks.
-    fn fire(&self, which: impl Fn(&Entry) -> bool) {
+    /// Removes the entries that `which` picks and wakes their tasks; `false` if it picked none.
+    fn fire(&self, which: impl Fn(&Entry) -> bool) -> bool {
         let fired: Vec<Entry> = {
             let mut entries = lock(&self.entries);
             let mut fired = Vec::new();
@@ -481,6 +489,7 @@ impl Shard {
         {
             waker.wake();
         }
+        !fired.is_empty()
     }
 }
 

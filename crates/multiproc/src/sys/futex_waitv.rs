@@ -151,6 +151,25 @@ pub(crate) fn probe(addr: usize, expected: u32) -> Probe {
     }
 }
 
+/// Wakes up to `n` waiters on the word at `addr` (shared futex), which need not be mapped any
+/// more (then nobody is woken).
+pub(crate) fn wake_addr(addr: usize, n: u32) {
+    let n = n.min(i32::MAX as u32) as i32;
+    // SAFETY: FUTEX_WAKE only uses the address as a key (an unmapped one is EFAULT); it reads
+    // and writes no user memory.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            addr as *const u32,
+            libc::FUTEX_WAKE,
+            n,
+            std::ptr::null::<libc::timespec>(),
+            std::ptr::null::<u32>(),
+            0u32,
+        );
+    }
+}
+
 fn monotonic_now() -> libc::timespec {
     let mut ts = libc::timespec {
         tv_sec: 0,
