@@ -827,3 +827,47 @@ async fn async_bytes_messages_round_trip_through_cpython() {
     assert_eq!(done.trim(), "done 4");
     assert!(python.wait().unwrap().success());
 }
+
+#[test]
+fn cancelled_async_acquires_never_steal_a_blocked_threads_wake() {
+    let _w = watchdog(Duration::from_secs(120));
+    let s = Semaphore::new(0);
+    // Tasks that start acquires and drop them: the waker thread is left asleep on the word,
+    // first in the kernel's line for it.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let until = Instant::now() + Duration::from_millis(100);
+        while Instant::now() < until {
+            let r = tokio::time::timeout(Duration::from_micros(300), s.acquire_async()).await;
+            assert!(r.is_err(), "no unit was released yet");
+        }
+    });
+    // A thread asleep in acquire, behind it, for the one unit that will be released.
+    let blocked = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            let unit = s.acquire_timeout(Duration::from_secs(30));
+            let at = Instant::now();
+            unit.map(|u| {
+                std::mem::forget(u);
+                at
+            })
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    let released_at = Instant::now();
+    s.release().unwrap();
+    let got_at = blocked
+        .join()
+        .unwrap()
+        .expect("the blocked thread never got the unit");
+    let took = got_at - released_at;
+    assert!(
+        took < Duration::from_secs(5),
+        "the blocked thread slept {took:?}: a lost wake"
+    );
+    assert_eq!(s.get_value(), 0);
+}
