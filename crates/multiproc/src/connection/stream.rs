@@ -97,19 +97,22 @@ struct Tail {
 #[cfg(feature = "tokio")]
 #[derive(Debug)]
 pub(crate) struct Outgoing {
-    /// The whole frame (header and body).
-    pub(crate) bytes: Vec<u8>,
+    /// The whole frame (header and body), from byte `start` on.
+    bytes: Vec<u8>,
+    start: usize,
     /// The descriptors that ride on its first byte.
-    pub(crate) fds: Vec<OwnedFd>,
+    fds: Vec<OwnedFd>,
     /// Set once part of it is out and the rest waits in the stream's tail.
     ticket: Option<u64>,
 }
 
 #[cfg(feature = "tokio")]
 impl Outgoing {
-    pub(crate) fn new(bytes: Vec<u8>, fds: Vec<OwnedFd>) -> Outgoing {
+    /// The frame `bytes[start..]`, with `fds` on its first byte.
+    pub(crate) fn new(bytes: Vec<u8>, start: usize, fds: Vec<OwnedFd>) -> Outgoing {
         Outgoing {
             bytes,
+            start,
             fds,
             ticket: None,
         }
@@ -326,15 +329,17 @@ impl FramedStream {
         }
         let fds: Vec<BorrowedFd<'_>> = frame.fds.iter().map(|f| f.as_fd()).collect();
         let mut sent = 0;
-        match now(self.write_all(&[&frame.bytes], &fds, &mut sent, Deadline::now(), None))? {
+        let bytes = &frame.bytes[frame.start..];
+        match now(self.write_all(&[bytes], &fds, &mut sent, Deadline::now(), None))? {
             true => Ok(Progress::Sent),
             false if sent == 0 => Ok(Progress::WouldBlock),
             false => {
                 static TICKETS: AtomicU64 = AtomicU64::new(0);
                 let ticket = TICKETS.fetch_add(1, Ordering::Relaxed);
+                // The bytes before `start` count as sent.
                 tx.tail = Some(Box::new(Tail {
                     bytes: std::mem::take(&mut frame.bytes),
-                    sent,
+                    sent: frame.start + sent,
                     ticket,
                 }));
                 frame.ticket = Some(ticket);
@@ -557,16 +562,6 @@ impl FramedStream {
                     Err(_) => true,
                 }
             }
-        }
-    }
-
-    /// Whether a whole message waits, so that receiving it costs no waiting: buffered, for a
-    /// single reader; queued in the socket, for a shared one.
-    pub(crate) fn frame_ready(&self, max: u64) -> bool {
-        let mut rx = self.lock_rx();
-        match self.readers {
-            Readers::Single => rx.ready(max),
-            Readers::Shared => self.peek_ready(&rx, max),
         }
     }
 

@@ -80,8 +80,8 @@ impl Connection {
     ) -> impl Future<Output = Result<(), Error>> + Send + use<'a, T> {
         let frame = self.check_writable().and_then(|()| {
             let mut bytes = Vec::with_capacity(128);
-            let fds = typed::frame_typed(value, &mut bytes)?;
-            Ok(Outgoing::new(bytes, fds))
+            let (start, fds) = typed::frame_typed_at(value, &mut bytes)?;
+            Ok(Outgoing::new(bytes, start, fds))
         });
         async move { self.send_frame(frame?).await }
     }
@@ -99,7 +99,7 @@ impl Connection {
             let mut bytes = Vec::with_capacity(MAX_HEADER - start + buf.len());
             bytes.extend_from_slice(&header[start..]);
             bytes.extend_from_slice(buf);
-            Outgoing::new(bytes, Vec::new())
+            Outgoing::new(bytes, 0, Vec::new())
         });
         async move { self.send_frame(frame?).await }
     }
