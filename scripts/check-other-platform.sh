@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # multiproc supports Linux only. On any other target its build must stop with one error that
 # says so (a compile_error! in lib.rs), not with one error per libc item that the target lacks.
-# This checks it on macOS (x86_64-apple-darwin): `cargo check` needs the target's standard
+# This checks it on macOS (x86_64-apple-darwin), with every feature on: `cargo check` needs the target's standard
 # library (rustup target add), not its linker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +14,7 @@ if ! rustup target list --installed | grep -qx "$target"; then
     fi
 fi
 
-if out=$(cargo check -p multiproc --target "$target" --message-format short 2>&1); then
+if out=$(cargo check -p multiproc --all-features --target "$target" --message-format short 2>&1); then
     echo "check-other-platform: multiproc built for $target; it must refuse to" >&2
     exit 1
 fi
