@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # multiproc supports Linux only. On any other target its build must stop with one error that
 # says so (a compile_error! in lib.rs), not with one error per libc item that the target lacks.
-# This checks it on macOS (x86_64-apple-darwin), with every feature on: `cargo check` needs the target's standard
-# library (rustup target add), not its linker.
+# This checks it on macOS (x86_64-apple-darwin), with every feature on: `cargo check` needs
+# the target's standard library (rustup target add), not its linker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
