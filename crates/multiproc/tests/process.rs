@@ -5,6 +5,7 @@ mod common;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use common::{JoinWithin, STUCK};
 use multiproc::{Process, ProcessError, StartMethod};
 
 fn sleeper(ms: u64) {
@@ -460,12 +461,107 @@ fn children_die_when_their_parent_is_killed() {
 
 #[test]
 fn fork_method_runs_targets() {
-    // SAFETY: this test's thread is the only one that starts processes while it runs; the
-    // other test threads of this binary do not hold locks the child needs (the child only
-    // runs the bootstrap, then `double`).
-    let fork = unsafe { StartMethod::fork() };
-    let h = Process::new(double, 4).start_method(fork).start().unwrap();
-    assert_eq!(h.join().unwrap(), 8);
+    common::alone("fork_method_runs_targets", || {
+        // SAFETY: this test runs alone in a process of its own (`common::alone`), whose only
+        // other thread, the harness's main thread, waits for it and holds no lock.
+        let fork = unsafe { StartMethod::fork() };
+        let h = Process::new(double, 4).start_method(fork).start().unwrap();
+        assert_eq!(h.join_within(STUCK).unwrap(), 8);
+    });
+}
+
+/// What a child started with `fork` sees of the library's state, using most of it: its name,
+/// its children (none: its parent's are not its own), the start method, `atexit`, and (every
+/// tenth child) a grandchild through a fork server of its own.
+fn use_the_library(i: u64) -> (String, usize, String) {
+    let me = multiproc::current_process();
+    let children = multiproc::active_children().len();
+    multiproc::atexit(|| {});
+    if i % 10 == 0 {
+        let g = Process::new(double, i)
+            .start_method(StartMethod::ForkServer)
+            .start()
+            .unwrap();
+        assert_eq!(g.join_within(STUCK).unwrap(), 2 * i);
+    }
+    (
+        me.name().to_owned(),
+        children,
+        multiproc::get_start_method().to_string(),
+    )
+}
+
+/// Regression: a child started with `fork` blocked forever in its bootstrap, on the lock of the
+/// current process's description, which another thread of the parent held (inside
+/// `current_process()`) at the moment of the fork; the parent's `join` waited forever.
+///
+/// Here other threads use the library's global state without pause, through public calls
+/// only (the current process, the start method, starting processes and dropping their
+/// handles, so the registry of children, the fork server and the reaper), while this thread
+/// forks children that use that state too. Each child must end, within a bound, with the
+/// right answers.
+#[test]
+fn regression_fork_child_does_not_inherit_a_held_library_lock() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    common::alone(
+        "regression_fork_child_does_not_inherit_a_held_library_lock",
+        || {
+            let stop = Arc::new(AtomicBool::new(false));
+            let busy: Vec<_> = (0..3)
+                .map(|k| {
+                    let stop = stop.clone();
+                    std::thread::spawn(move || {
+                        let mut started = Vec::new();
+                        while !stop.load(Ordering::Relaxed) {
+                            match k {
+                                0 => {
+                                    let _ = multiproc::current_process();
+                                    let _ = multiproc::parent_process();
+                                    let _ = multiproc::authkey();
+                                }
+                                1 => {
+                                    multiproc::set_start_method(StartMethod::ForkServer);
+                                    let _ = multiproc::get_start_method();
+                                    let _ = multiproc::active_children();
+                                }
+                                _ => {
+                                    // Dropped at once: the reaper takes it.
+                                    drop(Process::new(sleeper, 1).start().unwrap());
+                                    started.push(Process::new(double, 1).start().unwrap());
+                                    if started.len() == 8 {
+                                        for h in started.drain(..) {
+                                            assert_eq!(h.join_within(STUCK).unwrap(), 2);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    })
+                })
+                .collect();
+            // SAFETY: this test runs alone in a process of its own (`common::alone`). Its other
+            // threads are the harness's main thread, which waits for it, and the ones above,
+            // which only call multiproc, whose own locks the library holds across a fork.
+            let fork = unsafe { StartMethod::fork() };
+            for i in 0..200 {
+                let h = Process::new(use_the_library, i)
+                    .start_method(fork)
+                    .start()
+                    .unwrap();
+                let name = h.name().to_owned();
+                let (seen, children, method) = h.join_within(STUCK).unwrap();
+                assert_eq!(seen, name);
+                assert_eq!(children, 0, "{name} took its parent's children for its own");
+                assert_eq!(method, "fork");
+            }
+            stop.store(true, Ordering::Relaxed);
+            for t in busy {
+                t.join().unwrap();
+            }
+        },
+    );
 }
 
 #[test]

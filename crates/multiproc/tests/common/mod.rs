@@ -2,9 +2,14 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use multiproc::{Handle, ProcessError};
+use serde::de::DeserializeOwned;
 
 /// The path of a built example, built (again) if it is missing or older than the library it
 /// links: a filtered `cargo test --test X` does not rebuild the examples, and an old example
@@ -95,4 +100,89 @@ pub fn assert_before(text: &str, first: &str, second: &str) {
 /// A connected pair of connections for tests (through a pipe between processes).
 pub fn connection_pair() -> (multiproc::Connection, multiproc::Connection) {
     multiproc::pipe(true)
+}
+
+/// The environment variable that tells a test binary which test it runs alone (see [`alone`]).
+const ALONE: &str = "MULTIPROC_TEST_ALONE";
+
+/// How long a test run alone by [`alone`] may take, its process start included.
+pub const ALONE_LIMIT: Duration = Duration::from_secs(180);
+
+/// Runs `body` alone in a fresh process of this test binary: for the tests that start processes
+/// with the `fork` method, whose promise (no other thread of the process inside a critical
+/// section the child needs) the test harness's process cannot keep, since its other test
+/// threads run anything at any moment.
+///
+/// `name` is the test's name in its binary (the function's name, for a test at the top of an
+/// integration test file). In the harness's process, this re-runs the binary with
+/// `name --exact --test-threads=1` and fails, with that process's output, if the test fails,
+/// is not found, or runs longer than [`ALONE_LIMIT`] (the process is killed then, and its
+/// children, which get SIGKILL when their parent dies, with it). In the fresh process it runs
+/// `body`, on the one test thread there is; the harness's main thread only waits for it.
+pub fn alone(name: &str, body: impl FnOnce()) {
+    if std::env::var_os(ALONE).is_some_and(|v| v == name) {
+        body();
+        return;
+    }
+    let mut cmd = Command::new(std::env::current_exe().expect("test binary path"));
+    cmd.args([name, "--exact", "--test-threads=1", "--nocapture"])
+        .env(ALONE, name);
+    let out = run_bounded(cmd, ALONE_LIMIT);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("test result: ok. 1 passed"),
+        "test {name} failed (or was not found) in its own process ({})\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// How long the tests let a process run before they call it stuck.
+pub const STUCK: Duration = Duration::from_secs(60);
+
+/// `join` with a bound, for tests: a process that has not ended within `limit` is killed, and
+/// the test fails saying so, instead of waiting forever.
+pub trait JoinWithin<R> {
+    /// Joins the process if it ends within `limit`; panics (after killing it) if it does not.
+    fn join_within(self, limit: Duration) -> Result<R, ProcessError>;
+}
+
+impl<R: DeserializeOwned> JoinWithin<R> for Handle<R> {
+    fn join_within(self, limit: Duration) -> Result<R, ProcessError> {
+        if self.join_timeout(limit).is_none() {
+            let _ = self.kill();
+            let _ = self.join_timeout(Duration::from_secs(10));
+            panic!("{} did not end within {limit:?}; killed", self.name());
+        }
+        self.join()
+    }
+}
+
+/// A test's watchdog: if it is still alive `limit` after it was made, it prints which test
+/// is stuck and aborts the whole test binary, so that a deadlock fails CI with a message
+/// rather than hanging it. Dropping it (at the end of the test) disarms it.
+#[must_use = "the watchdog is disarmed when dropped"]
+#[derive(Debug)]
+pub struct Watchdog {
+    _disarm: mpsc::Sender<()>,
+}
+
+/// Arms a [`Watchdog`] for the calling test.
+pub fn watchdog(limit: Duration) -> Watchdog {
+    let (disarm, armed) = mpsc::channel::<()>();
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    std::thread::Builder::new()
+        .name("watchdog".into())
+        .spawn(move || {
+            if armed.recv_timeout(limit) == Err(mpsc::RecvTimeoutError::Timeout) {
+                // Straight to stderr: the harness's capture of the test's output would be lost.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "watchdog: {test} is still running after {limit:?}; aborting the test binary"
+                );
+                std::process::abort();
+            }
+        })
+        .expect("start the watchdog thread");
+    Watchdog { _disarm: disarm }
 }
