@@ -79,14 +79,14 @@ fn join_returns_the_value() {
             .start_method(method)
             .start()
             .unwrap();
-        assert_eq!(h.join().unwrap(), 42, "{method}");
+        assert_eq!(h.join_within(STUCK).unwrap(), 42, "{method}");
     }
 }
 
 #[test]
 fn closure_without_captures_is_a_target() {
     let h = multiproc::spawn(|s: String| s.to_uppercase(), "abc".to_owned());
-    assert_eq!(h.join().unwrap(), "ABC");
+    assert_eq!(h.join_within(STUCK).unwrap(), "ABC");
 }
 
 #[test]
@@ -102,20 +102,20 @@ fn exit_codes_follow_python() {
             .start_method(method)
             .start()
             .unwrap();
-        assert_eq!(ok.wait(), 0);
-        assert_eq!(eight.wait(), 8);
-        assert_eq!(zero.wait(), 0);
-        assert_eq!(boom.wait(), 1);
-        assert!(ok.join().is_ok());
-        match eight.join() {
+        assert_eq!(ok.wait_within(STUCK), 0);
+        assert_eq!(eight.wait_within(STUCK), 8);
+        assert_eq!(zero.wait_within(STUCK), 0);
+        assert_eq!(boom.wait_within(STUCK), 1);
+        assert!(ok.join_within(STUCK).is_ok());
+        match eight.join_within(STUCK) {
             Err(ProcessError::Exited { code: 8, .. }) => {}
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            zero.join(),
+            zero.join_within(STUCK),
             Err(ProcessError::Exited { code: 0, .. })
         ));
-        match boom.join() {
+        match boom.join_within(STUCK) {
             Err(e @ ProcessError::Panicked { .. }) => {
                 assert_eq!(e.exitcode(), Some(1));
                 assert!(e.to_string().contains("boom"), "{e}");
@@ -132,11 +132,11 @@ fn terminate_gives_minus_15_and_kill_minus_9() {
     assert!(t.is_alive());
     t.terminate().unwrap();
     k.kill().unwrap();
-    assert_eq!(t.wait(), -15);
-    assert_eq!(k.wait(), -9);
+    assert_eq!(t.wait_within(STUCK), -15);
+    assert_eq!(k.wait_within(STUCK), -9);
     assert!(format!("{t:?}").contains("stopped[SIGTERM]"), "{t:?}");
     assert!(matches!(
-        k.join(),
+        k.join_within(STUCK),
         Err(ProcessError::Signaled { signal: 9, .. })
     ));
     // Terminating a process that has ended is harmless.
@@ -150,7 +150,7 @@ fn join_timeout_zero_returns_at_once() {
     assert_eq!(h.join_timeout(Duration::ZERO), None);
     assert!(t0.elapsed() < Duration::from_secs(1));
     h.kill().unwrap();
-    assert_eq!(h.wait(), -9);
+    assert_eq!(h.wait_within(STUCK), -9);
 }
 
 #[test]
@@ -183,7 +183,7 @@ fn report_parent(_: ()) -> (String, u32, Vec<u32>) {
 fn parent_process_in_child() {
     assert!(multiproc::parent_process().is_none());
     let h = Process::new(report_parent, ()).start().unwrap();
-    let (name, pid, identity) = h.join().unwrap();
+    let (name, pid, identity) = h.join_within(STUCK).unwrap();
     assert_eq!(name, "MainProcess");
     assert_eq!(pid, std::process::id());
     assert_eq!(identity.len(), 1);
@@ -197,12 +197,12 @@ fn nested(depth: u32) -> Vec<String> {
     let first = Process::new(nested, depth - 1)
         .start()
         .unwrap()
-        .join()
+        .join_within(STUCK)
         .unwrap();
     let second = Process::new(nested, depth - 1)
         .start()
         .unwrap()
-        .join()
+        .join_within(STUCK)
         .unwrap();
     let mut out = vec![me];
     out.extend(first);
@@ -213,7 +213,7 @@ fn nested(depth: u32) -> Vec<String> {
 #[test]
 fn two_level_nesting_names_like_python() {
     let h = Process::new(nested, 2).name("top").start().unwrap();
-    let names = h.join().unwrap();
+    let names = h.join_within(STUCK).unwrap();
     // top starts Process-<k>:1 and :2, each of which starts two of its own.
     assert_eq!(names.len(), 7);
     assert_eq!(names[0], "top");
@@ -242,7 +242,10 @@ fn hundred_short_children_exit_zero() {
     let hs: Vec<_> = (0..100)
         .map(|i| Process::new(double, i).start().unwrap())
         .collect();
-    let values: Vec<u64> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+    let values: Vec<u64> = hs
+        .into_iter()
+        .map(|h| h.join_within(STUCK).unwrap())
+        .collect();
     assert_eq!(values, (0..100).map(|i| i * 2).collect::<Vec<_>>());
 }
 
@@ -255,7 +258,7 @@ fn hundred_sleepers_terminated() {
         h.terminate().unwrap();
     }
     for h in &hs {
-        assert_eq!(h.join_timeout(Duration::from_secs(30)), Some(-15));
+        assert_eq!(h.wait_within(STUCK), -15);
     }
 }
 
@@ -291,7 +294,7 @@ fn active_children_lists_running_ones() {
             .any(|c| c.name() == "listed" && c.pid() == h.pid())
     );
     h.kill().unwrap();
-    h.wait();
+    h.wait_within(STUCK);
     assert!(
         !multiproc::active_children()
             .iter()
@@ -308,7 +311,11 @@ fn unsafe_free_kill(pid: u32) {
 
 #[test]
 fn fork_server_restarts_after_being_killed() {
-    Process::new(double, 1).start().unwrap().join().unwrap();
+    Process::new(double, 1)
+        .start()
+        .unwrap()
+        .join_within(STUCK)
+        .unwrap();
     let server = children_of(std::process::id())
         .into_iter()
         .find(|(_, _, comm)| comm == "mp-forkserver")
@@ -323,7 +330,14 @@ fn fork_server_restarts_after_being_killed() {
         assert!(Instant::now() < deadline);
         sleep(Duration::from_millis(10));
     }
-    assert_eq!(Process::new(double, 5).start().unwrap().join().unwrap(), 10);
+    assert_eq!(
+        Process::new(double, 5)
+            .start()
+            .unwrap()
+            .join_within(STUCK)
+            .unwrap(),
+        10
+    );
 }
 
 fn comm_of_self(_: ()) -> String {
@@ -339,7 +353,7 @@ fn os_process_name_is_set() {
         .name("short-name")
         .start()
         .unwrap();
-    assert_eq!(h.join().unwrap(), "short-name");
+    assert_eq!(h.join_within(STUCK).unwrap(), "short-name");
 }
 
 #[derive(Debug)]
@@ -380,7 +394,7 @@ fn unencodable_return_value_is_an_error_at_join() {
     let err = Process::new(returns_unencodable, ())
         .start()
         .unwrap()
-        .join()
+        .join_within(STUCK)
         .unwrap_err();
     assert!(matches!(err, ProcessError::Failed { .. }), "{err:?}");
     assert_eq!(err.exitcode(), Some(1));
@@ -402,7 +416,7 @@ fn open_file_passes_to_a_child() {
             .start_method(method)
             .start()
             .unwrap();
-        h.join().unwrap();
+        h.join_within(STUCK).unwrap();
     }
     let mut s = String::new();
     file.rewind().unwrap();
@@ -431,7 +445,7 @@ fn alive(pid: u32) -> bool {
 #[test]
 fn daemon_is_terminated_when_its_parent_returns() {
     let h = Process::new(start_daemon_grandchild, ()).start().unwrap();
-    let grandchild = h.join().unwrap();
+    let grandchild = h.join_within(STUCK).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while alive(grandchild) {
         assert!(
@@ -451,7 +465,7 @@ fn children_die_when_their_parent_is_killed() {
     let (daemon, non_daemon): (u32, u32) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
     assert!(alive(daemon) && alive(non_daemon));
     h.kill().unwrap();
-    assert_eq!(h.wait(), -9);
+    assert_eq!(h.wait_within(STUCK), -9);
     let deadline = Instant::now() + Duration::from_secs(10);
     while alive(daemon) || alive(non_daemon) {
         assert!(Instant::now() < deadline, "orphans left behind");
@@ -567,7 +581,14 @@ fn regression_fork_child_does_not_inherit_a_held_library_lock() {
 #[test]
 fn context_and_global_method() {
     let ctx = multiproc::get_context(StartMethod::Spawn);
-    assert_eq!(ctx.process(double, 3).start().unwrap().join().unwrap(), 6);
+    assert_eq!(
+        ctx.process(double, 3)
+            .start()
+            .unwrap()
+            .join_within(STUCK)
+            .unwrap(),
+        6
+    );
     assert_eq!(multiproc::get_start_method(), StartMethod::ForkServer);
     assert_eq!("spawn".parse::<StartMethod>().unwrap(), StartMethod::Spawn);
     assert!("fork".parse::<StartMethod>().is_err());
@@ -607,7 +628,7 @@ fn children_hold_only_their_own_descriptors() {
             .start_method(method)
             .start()
             .unwrap()
-            .join()
+            .join_within(STUCK)
             .unwrap();
         let others: Vec<&String> = fds
             .iter()
@@ -629,7 +650,7 @@ fn method_and_grandchild_method(_: ()) -> (String, String, bool) {
     let theirs = Process::new(report_method, ())
         .start()
         .unwrap()
-        .join()
+        .join_within(STUCK)
         .unwrap();
     let fork_server = children_of(std::process::id())
         .iter()
@@ -650,7 +671,7 @@ fn context_method_is_the_childs_own_default() {
         .process(method_and_grandchild_method, ())
         .start()
         .unwrap()
-        .join()
+        .join_within(STUCK)
         .unwrap();
     assert_eq!((mine.as_str(), theirs.as_str()), ("spawn", "spawn"));
     assert!(!fork_server, "a spawn child started a fork server");
@@ -658,7 +679,7 @@ fn context_method_is_the_childs_own_default() {
         .start_method(StartMethod::ForkServer)
         .start()
         .unwrap()
-        .join()
+        .join_within(STUCK)
         .unwrap();
     assert_eq!(
         (mine.as_str(), theirs.as_str()),
@@ -685,13 +706,9 @@ fn interrupt_sends_sigint() {
             .start()
             .unwrap();
         h.interrupt().unwrap();
-        assert_eq!(
-            h.join_timeout(Duration::from_secs(30)),
-            Some(-2),
-            "{method}"
-        );
+        assert_eq!(h.wait_within(STUCK), -2, "{method}");
         assert!(matches!(
-            h.join(),
+            h.join_within(STUCK),
             Err(ProcessError::Signaled { signal: 2, .. })
         ));
     }
@@ -718,10 +735,7 @@ fn atexit_handlers_run_when_the_target_returns() {
                 .start_method(method)
                 .start()
                 .unwrap();
-            assert_eq!(
-                h.join_timeout(Duration::from_secs(30)),
-                Some(code.unwrap_or(0))
-            );
+            assert_eq!(h.wait_within(STUCK), code.unwrap_or(0));
             let got: Vec<String> = (0..2)
                 .map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap())
                 .collect();
@@ -782,13 +796,13 @@ fn start_stubborn_daemon(_: ()) -> u32 {
 fn daemon_ignoring_sigterm_is_killed_after_the_grace_period() {
     let t0 = Instant::now();
     let h = Process::new(start_stubborn_daemon, ()).start().unwrap();
-    assert_eq!(h.join_timeout(Duration::from_secs(60)), Some(0));
+    assert_eq!(h.wait_within(STUCK), 0);
     let took = t0.elapsed();
     assert!(
         took >= multiproc::DAEMON_GRACE / 2 && took < Duration::from_secs(60),
         "{took:?}"
     );
-    let daemon = h.join().unwrap();
+    let daemon = h.join_within(STUCK).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while alive(daemon) {
         assert!(Instant::now() < deadline, "daemon {daemon} escaped");
@@ -820,7 +834,7 @@ fn children_ignoring_sigterm_die_with_a_killed_parent() {
     let (daemon, other): (u32, u32) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
     assert!(alive(daemon) && alive(other));
     h.kill().unwrap();
-    assert_eq!(h.wait(), -9);
+    assert_eq!(h.wait_within(STUCK), -9);
     let deadline = Instant::now() + Duration::from_secs(10);
     while alive(daemon) || alive(other) {
         assert!(
@@ -840,7 +854,7 @@ fn outlives_parent_keeps_a_child_alive_after_its_parent_dies() {
         .unwrap();
     let (daemon, survivor): (u32, u32) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
     h.kill().unwrap();
-    assert_eq!(h.wait(), -9);
+    assert_eq!(h.wait_within(STUCK), -9);
     let deadline = Instant::now() + Duration::from_secs(10);
     while alive(daemon) {
         assert!(Instant::now() < deadline, "the daemon escaped");
@@ -866,7 +880,7 @@ fn logger_level_is_inherited() {
             .start_method(method)
             .start()
             .unwrap()
-            .join()
+            .join_within(STUCK)
             .unwrap();
         assert_eq!(level, "DEBUG", "{method}");
     }
@@ -886,7 +900,7 @@ fn child_sees_the_parents_arguments() {
             .start_method(method)
             .start()
             .unwrap()
-            .join()
+            .join_within(STUCK)
             .unwrap();
         assert_eq!(theirs, mine, "{method}");
     }
@@ -898,6 +912,6 @@ fn child_sees_the_parents_arguments() {
 fn attribute_and_init_are_harmless() {
     multiproc::init();
     multiproc::init();
-    assert_eq!(multiproc::spawn(double, 5).join().unwrap(), 10);
+    assert_eq!(multiproc::spawn(double, 5).join_within(STUCK).unwrap(), 10);
     assert!(multiproc::parent_process().is_none());
 }

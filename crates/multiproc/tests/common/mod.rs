@@ -140,35 +140,54 @@ pub fn alone(name: &str, body: impl FnOnce()) {
 /// How long the tests let a process run before they call it stuck.
 pub const STUCK: Duration = Duration::from_secs(60);
 
-/// `join` with a bound, for tests: a process that has not ended within `limit` is killed, and
-/// the test fails saying so, instead of waiting forever.
+/// `join` and `wait` with a bound, for tests: a process that has not ended within `limit` is
+/// killed, and the test fails saying so, instead of waiting forever (a stuck child that is not
+/// a daemon would also hold up the test binary's exit, which joins it).
 pub trait JoinWithin<R> {
     /// Joins the process if it ends within `limit`; panics (after killing it) if it does not.
     fn join_within(self, limit: Duration) -> Result<R, ProcessError>;
+
+    /// The process's exit code, once it ends within `limit` (`Handle::wait` with a bound);
+    /// panics (after killing it) if it does not.
+    fn wait_within(&self, limit: Duration) -> i32;
 }
 
 impl<R: DeserializeOwned> JoinWithin<R> for Handle<R> {
     fn join_within(self, limit: Duration) -> Result<R, ProcessError> {
-        if self.join_timeout(limit).is_none() {
-            let _ = self.kill();
-            let _ = self.join_timeout(Duration::from_secs(10));
-            panic!("{} did not end within {limit:?}; killed", self.name());
-        }
+        self.wait_within(limit);
         self.join()
+    }
+
+    fn wait_within(&self, limit: Duration) -> i32 {
+        match self.join_timeout(limit) {
+            Some(code) => code,
+            None => {
+                let _ = self.kill();
+                let _ = self.join_timeout(Duration::from_secs(10));
+                panic!("{} did not end within {limit:?}; killed", self.name());
+            }
+        }
     }
 }
 
-/// A test's watchdog: if it is still alive `limit` after it was made, it prints which test
-/// is stuck and aborts the whole test binary, so that a deadlock fails CI with a message
-/// rather than hanging it. Dropping it (at the end of the test) disarms it.
+/// A test's watchdog, for tests that wait on something other than a process (a pool's results,
+/// a thread): if it is still armed [`TEST_LIMIT`] after it was made, it prints which test is
+/// stuck and aborts the whole test binary, so that a deadlock fails CI with a message rather
+/// than hanging it. (An abort skips the exit sequence, which would join a stuck child.)
+/// Dropping it, at the end of the test, disarms it.
 #[must_use = "the watchdog is disarmed when dropped"]
 #[derive(Debug)]
 pub struct Watchdog {
     _disarm: mpsc::Sender<()>,
 }
 
-/// Arms a [`Watchdog`] for the calling test.
-pub fn watchdog(limit: Duration) -> Watchdog {
+/// How long a test may run before its [`Watchdog`] aborts the test binary: far more than any
+/// test takes on a loaded machine.
+pub const TEST_LIMIT: Duration = Duration::from_secs(300);
+
+/// Arms a [`Watchdog`] for the calling test, for [`TEST_LIMIT`].
+pub fn watchdog() -> Watchdog {
+    let limit = TEST_LIMIT;
     let (disarm, armed) = mpsc::channel::<()>();
     let test = std::thread::current().name().unwrap_or("a test").to_owned();
     std::thread::Builder::new()
