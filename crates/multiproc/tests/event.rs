@@ -2,6 +2,9 @@
 //! `Lib/test/_test_multiprocessing.py`, `_TestEvent.test_event`), waking waiters in other
 //! processes, and events that travel back from a child.
 
+mod common;
+
+use common::{JoinWithin, STUCK};
 use std::time::{Duration, Instant};
 
 use multiproc::Event;
@@ -42,7 +45,7 @@ fn set_in_parent_wakes_waiting_children() {
     let e = Event::new();
     let short = multiproc::spawn(wait_short, e.clone());
     assert!(
-        !short.join().unwrap(),
+        !short.join_within(STUCK).unwrap(),
         "a timed wait with nothing set is false"
     );
     let waiters: Vec<_> = (0..4)
@@ -51,13 +54,15 @@ fn set_in_parent_wakes_waiting_children() {
     std::thread::sleep(Duration::from_millis(100));
     e.set();
     for w in waiters {
-        assert!(w.join().unwrap());
+        assert!(w.join_within(STUCK).unwrap());
     }
 }
 
 #[multiproc::test]
 fn event_made_in_child_comes_back_set() {
-    let e = multiproc::spawn(make_set_event, ()).join().unwrap();
+    let e = multiproc::spawn(make_set_event, ())
+        .join_within(STUCK)
+        .unwrap();
     assert!(e.is_set());
     e.clear();
     assert!(!e.wait_timeout(Duration::ZERO));

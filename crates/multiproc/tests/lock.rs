@@ -2,6 +2,9 @@
 //! `Lib/test/_test_multiprocessing.py`, `_TestLock.test_lock`, `test_rlock`), a lock held in a
 //! child seen from the parent, exact counts under contention, and holders that die.
 
+mod common;
+
+use common::{JoinWithin, STUCK};
 use std::time::{Duration, Instant};
 
 use multiproc::sync::{AcquireTimeoutError, ReleaseError, TryAcquireError};
@@ -76,7 +79,7 @@ fn lock_held_by_child_is_locked_in_parent() {
     release.set();
     let g = lock.acquire_timeout(LONG).expect("the child releases");
     drop(g);
-    child.join().unwrap();
+    child.join_within(STUCK).unwrap();
 }
 
 #[multiproc::test]
@@ -86,7 +89,11 @@ fn lock_released_by_another_process() {
     }
     let lock = Lock::new();
     std::mem::forget(lock.acquire().unwrap());
-    assert!(multiproc::spawn(release, lock.clone()).join().unwrap());
+    assert!(
+        multiproc::spawn(release, lock.clone())
+            .join_within(STUCK)
+            .unwrap()
+    );
     assert!(!lock.locked());
 }
 
@@ -100,7 +107,7 @@ fn two_processes_million_increments_each_are_exact() {
         .collect();
     for k in kids {
         assert!(k.join_timeout(Duration::from_secs(60)).is_some(), "hung");
-        k.join().unwrap();
+        k.join_within(STUCK).unwrap();
     }
     assert_eq!(counter.get(), 2 * u64::from(n));
 }
@@ -127,7 +134,7 @@ fn lock_of_killed_holder_goes_to_next_acquirer() {
     drop(guard);
     // An ordinary lock again.
     assert!(lock.try_acquire().is_ok());
-    assert_eq!(child.wait(), -9);
+    assert_eq!(child.wait_within(STUCK), -9);
 }
 
 #[multiproc::test]
@@ -147,7 +154,7 @@ fn blocked_acquirer_wakes_when_holder_dies() {
     assert!(matches!(r, Err(AcquireTimeoutError::HolderDied(_))));
     assert!(waited >= Duration::from_millis(150), "{waited:?}");
     assert!(waited < Duration::from_secs(5), "{waited:?}");
-    child.wait();
+    child.wait_within(STUCK);
 }
 
 #[multiproc::test]
@@ -155,7 +162,7 @@ fn lock_of_holder_that_exited_is_reported() {
     let lock = Lock::new();
     let child = multiproc::spawn(exit_holding, lock.clone());
     let pid = child.pid();
-    child.join().unwrap();
+    child.join_within(STUCK).unwrap();
     assert!(lock.locked());
     let d = lock.acquire().expect_err("the holder exited with the lock");
     assert_eq!(d.holder(), pid);
@@ -185,7 +192,7 @@ fn rlock_three_acquires_need_three_releases() {
         std::mem::forget(lock.acquire().unwrap());
     }
     let (refused, blocked) = multiproc::spawn(foreign_release, lock.clone())
-        .join()
+        .join_within(STUCK)
         .unwrap();
     assert!(refused && blocked);
     for left in (0..3).rev() {
@@ -213,5 +220,5 @@ fn rlock_of_killed_holder_goes_to_next_acquirer() {
     assert_eq!(lock.count(), 1, "the dead holder's count is not inherited");
     drop(g);
     assert!(!lock.locked());
-    child.wait();
+    child.wait_within(STUCK);
 }

@@ -491,7 +491,7 @@ fn use_the_library(i: u64) -> (String, usize, String) {
     let me = multiproc::current_process();
     let children = multiproc::active_children().len();
     multiproc::atexit(|| {});
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         let g = Process::new(double, i)
             .start_method(StartMethod::ForkServer)
             .start()

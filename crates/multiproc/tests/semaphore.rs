@@ -2,6 +2,9 @@
 //! scenarios (provenance: `Lib/test/_test_multiprocessing.py`, `_TestSemaphore`), and a bound
 //! on concurrency that holds across ten processes.
 
+mod common;
+
+use common::{JoinWithin, STUCK};
 use std::time::{Duration, Instant};
 
 use multiproc::sync::ReleaseError;
@@ -35,7 +38,7 @@ fn semaphore_of_two_counts() {
     // Taken in another process: the count is shared.
     assert_eq!(
         multiproc::spawn(take_and_return, sem.clone())
-            .join()
+            .join_within(STUCK)
             .unwrap(),
         0
     );
@@ -82,7 +85,7 @@ fn release_in_one_process_wakes_an_acquirer_in_another() {
     let child = multiproc::spawn(wait_for_unit, sem.clone());
     std::thread::sleep(Duration::from_millis(50));
     sem.release().unwrap();
-    assert!(child.join().unwrap());
+    assert!(child.join_within(STUCK).unwrap());
     assert_eq!(sem.get_value(), 0);
 }
 
@@ -94,7 +97,7 @@ fn ten_processes_never_more_than_three_at_once() {
         .map(|_| multiproc::spawn(worker, (sem.clone(), active.clone(), most.clone())))
         .collect();
     for k in kids {
-        k.join().unwrap();
+        k.join_within(STUCK).unwrap();
     }
     assert!(most.get() <= 3, "{} held a unit at once", most.get());
     assert!(most.get() >= 1);

@@ -67,34 +67,56 @@ pub(crate) fn launch(permit: ForkPermit) -> io::Result<(i32, OwnedFd)> {
 /// A held lock, whatever it guards; dropping it releases the lock.
 pub(crate) type Held = Box<dyn Any>;
 
+/// One lock (or a module's few) of the library's global state.
+#[derive(Debug)]
+pub(crate) struct GlobalLock {
+    /// The statics it holds (read by the test that checks the list is complete).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) statics: &'static [&'static str],
+    /// Takes it.
+    pub(crate) hold: fn() -> Held,
+}
+
 /// Every lock of the library's global state, in the order the fork takes them (see the module
-/// docs), each with the names of the statics it holds. Whoever adds a global lock to the
-/// library adds it here (a test checks that every `static` lock of the crate is listed).
-pub(crate) const LIBRARY_LOCKS: &[(&[&str], fn() -> Held)] = &[
-    (&["SERVER"], || Box::new(super::forkserver::hold_for_fork())),
-    (&["RUNNER"], || Box::new(super::long_lived::hold_for_fork())),
-    (&["TRACKER"], || {
-        Box::new(crate::shared::hold_tracker_for_fork())
-    }),
-    (&["LINKS"], || {
-        Box::new(crate::manager::client::hold_links_for_fork())
-    }),
-    (&["REAPER", "DETACHED"], || {
-        Box::new(crate::process::hold_reaper_for_fork())
-    }),
-    (&["CHILDREN"], || {
-        Box::new(crate::process::hold_registry_for_fork())
-    }),
-    (&["FINALIZERS"], || {
-        Box::new(crate::child::exit::hold_for_fork())
-    }),
-    (&["DEFAULT_METHOD"], || {
-        Box::new(super::hold_default_for_fork())
-    }),
-    (
-        &["ME"],
-        || Box::new(crate::process::hold_current_for_fork()),
-    ),
+/// docs). Whoever adds a global lock to the library adds it here (a test checks that every
+/// `static` lock of the crate is listed).
+pub(crate) const LIBRARY_LOCKS: &[GlobalLock] = &[
+    GlobalLock {
+        statics: &["SERVER"],
+        hold: || Box::new(super::forkserver::hold_for_fork()),
+    },
+    GlobalLock {
+        statics: &["RUNNER"],
+        hold: || Box::new(super::long_lived::hold_for_fork()),
+    },
+    GlobalLock {
+        statics: &["TRACKER"],
+        hold: || Box::new(crate::shared::hold_tracker_for_fork()),
+    },
+    GlobalLock {
+        statics: &["LINKS"],
+        hold: || Box::new(crate::manager::client::hold_links_for_fork()),
+    },
+    GlobalLock {
+        statics: &["REAPER", "DETACHED"],
+        hold: || Box::new(crate::process::hold_reaper_for_fork()),
+    },
+    GlobalLock {
+        statics: &["CHILDREN"],
+        hold: || Box::new(crate::process::hold_registry_for_fork()),
+    },
+    GlobalLock {
+        statics: &["FINALIZERS"],
+        hold: || Box::new(crate::child::exit::hold_for_fork()),
+    },
+    GlobalLock {
+        statics: &["DEFAULT_METHOD"],
+        hold: || Box::new(super::hold_default_for_fork()),
+    },
+    GlobalLock {
+        statics: &["ME"],
+        hold: || Box::new(crate::process::hold_current_for_fork()),
+    },
 ];
 
 /// The library's `Once`s and `OnceLock`s, and why a fork never finds one in progress.
@@ -120,7 +142,7 @@ const ONCES: &[(&str, &str)] = &[
 
 /// Takes every lock of [`LIBRARY_LOCKS`], in order.
 fn hold_library_locks() -> Vec<Held> {
-    LIBRARY_LOCKS.iter().map(|(_, hold)| hold()).collect()
+    LIBRARY_LOCKS.iter().map(|lock| (lock.hold)()).collect()
 }
 
 #[cfg(test)]
@@ -180,7 +202,7 @@ mod tests {
     fn every_global_lock_of_the_library_is_held_across_a_fork() {
         let listed: BTreeSet<String> = LIBRARY_LOCKS
             .iter()
-            .flat_map(|(names, _)| names.iter().map(|n| (*n).to_owned()))
+            .flat_map(|lock| lock.statics.iter().map(|n| (*n).to_owned()))
             .collect();
         assert_eq!(statics_of(&["Mutex", "RwLock"]), listed);
     }

@@ -120,7 +120,7 @@ mod tests {
     /// Takes lock `i` of [`LIBRARY_LOCKS`](crate::start::LIBRARY_LOCKS) (after the bootstrap, which takes several), and
     /// ends, as a process whose parent held that lock until it forked.
     fn take_lock(i: usize) -> usize {
-        drop((LIBRARY_LOCKS[i].1)());
+        drop((LIBRARY_LOCKS[i].hold)());
         i
     }
 
@@ -183,13 +183,13 @@ mod tests {
         // library locks (and is the point of the test).
         let fork = unsafe { StartMethod::fork() };
         let mut children = Vec::new();
-        for (i, (names, _)) in LIBRARY_LOCKS.iter().enumerate() {
+        for (i, lock) in LIBRARY_LOCKS.iter().enumerate() {
             let (go, hold) = mpsc::channel::<()>();
             let (holding, held) = mpsc::channel::<()>();
             let (forked, release) = mpsc::channel::<()>();
             let holder = std::thread::spawn(move || {
                 hold.recv().unwrap();
-                let guard = (LIBRARY_LOCKS[i].1)();
+                let guard = (LIBRARY_LOCKS[i].hold)();
                 holding.send(()).unwrap();
                 // Until the fork has returned (the lock was inherited held), or for a while if
                 // the fork waits for the lock.
@@ -207,7 +207,7 @@ mod tests {
                 })
                 .unwrap();
             holder.join().unwrap();
-            children.push((*names, h));
+            children.push((lock.statics, h));
         }
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut stuck = Vec::new();
