@@ -578,6 +578,65 @@ fn regression_fork_child_does_not_inherit_a_held_library_lock() {
     );
 }
 
+/// A child started with `fork` reports its panic as a child does (`Process <name>:`) although
+/// it never sets a panic hook (the hook lock may be held by another thread at the fork), and
+/// the parent's own panics still go to the hook it had.
+#[test]
+fn fork_child_reports_its_panic_and_the_parent_keeps_its_hook() {
+    let out = common::alone(
+        "fork_child_reports_its_panic_and_the_parent_keeps_its_hook",
+        || {
+            // SAFETY: this test runs alone in a process of its own (`common::alone`), whose
+            // only other thread, the harness's main thread, waits for it and holds no lock.
+            let fork = unsafe { StartMethod::fork() };
+            let h = Process::new(panics, "the child's own panic".to_owned())
+                .name("Doomed")
+                .start_method(fork)
+                .start()
+                .unwrap();
+            assert!(matches!(
+                h.join_within(STUCK),
+                Err(ProcessError::Panicked { message, .. }) if message == "the child's own panic"
+            ));
+            assert!(std::panic::catch_unwind(|| panic!("the parent's own panic")).is_err());
+        },
+    );
+    if let Some(out) = out {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("Process Doomed:\npanicked at")
+                && stderr.contains("the child's own panic"),
+            "{stderr}"
+        );
+        // The default hook's report ("thread '<name>' ... panicked at ..."), not a child's.
+        let lines: Vec<&str> = stderr.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| *l == "the parent's own panic")
+            .unwrap_or_else(|| panic!("{stderr}"));
+        assert!(at > 0 && lines[at - 1].starts_with("thread '"), "{stderr}");
+        assert!(!stderr.contains("Process MainProcess:"), "{stderr}");
+    }
+}
+
+/// A child started with `fork` inherits the logging level (from its copy of memory: it does
+/// not install a logger again).
+#[test]
+fn logger_level_is_inherited_by_fork_children() {
+    common::alone("logger_level_is_inherited_by_fork_children", || {
+        multiproc::get_logger().set_level(multiproc::LevelFilter::Warn);
+        // SAFETY: as in `fork_child_reports_its_panic_and_the_parent_keeps_its_hook`.
+        let fork = unsafe { StartMethod::fork() };
+        let level = Process::new(set_level_and_report, ())
+            .start_method(fork)
+            .start()
+            .unwrap()
+            .join_within(STUCK)
+            .unwrap();
+        assert_eq!(level, "WARN");
+    });
+}
+
 #[test]
 fn context_and_global_method() {
     let ctx = multiproc::get_context(StartMethod::Spawn);

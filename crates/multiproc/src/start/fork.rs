@@ -15,13 +15,14 @@
 //!
 //! The locks are taken in one fixed order, the order in which the paths that nest them nest
 //! them, so the forking thread never waits for a lock whose holder waits for one it holds:
-//! - the fork server's lock is held while the starter thread runs a job (which takes the
-//!   starter's lock first, and may log) and while it logs;
+//! - the fork server's lock comes first: its holder takes the starter's lock, waits for the
+//!   starter thread to start a server (which logs), and logs;
 //! - the tracker's and the reaper's are held while they log;
-//! - the current process's description is read by every log record of
-//!   [`log_to_stderr`](crate::log_to_stderr)'s logger, from under any of the others: it comes
-//!   last;
-//! - every other lock is taken alone, with no library lock held and no wait on another thread.
+//! - the current process's description comes last: every log record of
+//!   [`log_to_stderr`](crate::log_to_stderr)'s logger reads it, from under any of the others;
+//! - the others are taken with no other global lock held and without waiting on another thread
+//!   (the registry of children is taken under a child's own lock, which the fork does not
+//!   take).
 //!
 //! A `Once` or `OnceLock` that another thread is filling at the fork stays "in progress" in
 //! the child, which waits for it forever too. The library's are filled before any fork or by

@@ -115,14 +115,16 @@ pub const ALONE_LIMIT: Duration = Duration::from_secs(180);
 ///
 /// `name` is the test's name in its binary (the function's name, for a test at the top of an
 /// integration test file). In the harness's process, this re-runs the binary with
-/// `name --exact --test-threads=1` and fails, with that process's output, if the test fails,
-/// is not found, or runs longer than [`ALONE_LIMIT`] (the process is killed then, and its
-/// children, which get SIGKILL when their parent dies, with it). In the fresh process it runs
-/// `body`, on the one test thread there is; the harness's main thread only waits for it.
-pub fn alone(name: &str, body: impl FnOnce()) {
+/// `name --exact --test-threads=1 --nocapture` and fails, with that process's output, if the
+/// test fails, is not found, or runs longer than [`ALONE_LIMIT`] (the process is killed then,
+/// and its children, which get SIGKILL when their parent dies, with it); it returns that
+/// process's output, for checks on what it printed. In the fresh process it runs `body`, on
+/// the one test thread there is (the harness's main thread only waits for it), and returns
+/// `None`.
+pub fn alone(name: &str, body: impl FnOnce()) -> Option<Output> {
     if std::env::var_os(ALONE).is_some_and(|v| v == name) {
         body();
-        return;
+        return None;
     }
     let mut cmd = Command::new(std::env::current_exe().expect("test binary path"));
     cmd.args([name, "--exact", "--test-threads=1", "--nocapture"])
@@ -135,6 +137,7 @@ pub fn alone(name: &str, body: impl FnOnce()) {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
+    Some(out)
 }
 
 /// How long the tests let a process run before they call it stuck.
