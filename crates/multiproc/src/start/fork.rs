@@ -5,8 +5,9 @@
 //! Only the forking thread exists in the child. A lock that another thread held at the moment
 //! of the fork stays held in the child forever, and whatever it guarded may be half updated.
 //! The library runs threads of its own (the starter thread, the reaper, a pool's thread, a
-//! manager's server thread, …) and any thread of the program may be inside a library call, so
-//! the library cannot ask its caller to keep its own locks free: it keeps them itself, with
+//! manager's server thread, the async API's futex waker threads) and any thread of the
+//! program may be inside a library call, so the library cannot ask its caller to keep its own
+//! locks free: it keeps them itself, with
 //! the pattern of `pthread_atfork`. The forking thread takes every lock of the library's global
 //! state ([`LIBRARY_LOCKS`]), forks, and releases them in both processes. Nobody else is inside
 //! them at the fork, so the child's copies are free and whole, and the child, which has one
