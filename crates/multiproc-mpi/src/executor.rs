@@ -200,10 +200,10 @@ impl Executor for MpiExecutor {
         let task = remote::task_id(f);
         let mut state = self.state.borrow_mut();
         let result = state.map_each::<A, R>(task, &inputs, chunksize);
-        if let Err(PoolError::Executor(e)) = &result {
-            if state.broken.is_none() {
-                state.broken = Some(e.to_string());
-            }
+        if let Err(PoolError::Executor(e)) = &result
+            && state.broken.is_none()
+        {
+            state.broken = Some(e.to_string());
         }
         result
     }

@@ -150,12 +150,17 @@ pub const STUCK: Duration = Duration::from_secs(60);
 /// `join` and `wait` with a bound, for tests: a process that has not ended within `limit` is
 /// killed, and the test fails saying so, instead of waiting forever (a stuck child that is not
 /// a daemon would also hold up the test binary's exit, which joins it).
+///
+/// For a child that a test expects to end because of something the test did (a wake, a
+/// release), the child's own waits must be longer than `limit`, so that a lost wake fails here
+/// instead of ending late and passing.
 pub trait JoinWithin<R> {
-    /// Joins the process if it ends within `limit`; panics (after killing it) if it does not.
+    /// Joins the process if it ends within `limit`; fails the test (after killing it) if it
+    /// does not.
     fn join_within(self, limit: Duration) -> Result<R, ProcessError>;
 
     /// The process's exit code, once it ends within `limit` (`Handle::wait` with a bound);
-    /// panics (after killing it) if it does not.
+    /// fails the test (after killing it) if it does not.
     fn wait_within(&self, limit: Duration) -> i32;
 }
 
@@ -168,11 +173,7 @@ impl<R: DeserializeOwned> JoinWithin<R> for Handle<R> {
     fn wait_within(&self, limit: Duration) -> i32 {
         match self.join_timeout(limit) {
             Some(code) => code,
-            None => {
-                let _ = self.kill();
-                let _ = self.join_timeout(Duration::from_secs(10));
-                panic!("{} did not end within {limit:?}; killed", self.name());
-            }
+            None => panic!("did not end within {limit:?}: {}", kill_late(self)),
         }
     }
 }
@@ -211,4 +212,49 @@ pub fn watchdog() -> Watchdog {
         })
         .expect("start the watchdog thread");
     Watchdog { _disarm: disarm }
+}
+
+/// [`JoinWithin::join_within`] for several children, all by the same deadline; every child
+/// still running then is killed before the test fails.
+pub fn join_all_within<R: DeserializeOwned>(
+    children: Vec<Handle<R>>,
+    limit: Duration,
+) -> Vec<Result<R, ProcessError>> {
+    let deadline = Instant::now() + limit;
+    let late: Vec<String> = children
+        .iter()
+        .filter(|c| c.join_deadline(deadline).is_none())
+        .map(kill_late)
+        .collect();
+    assert!(late.is_empty(), "did not end within {limit:?}: {late:?}");
+    children.into_iter().map(|c| c.join()).collect()
+}
+
+/// Kills a child that did not end in time (so that no process is left behind) and says which.
+fn kill_late<R: DeserializeOwned>(c: &Handle<R>) -> String {
+    let _ = c.kill();
+    let reaped = c.join_timeout(Duration::from_secs(10));
+    format!("{} (pid {}, killed: {reaped:?})", c.name(), c.pid())
+}
+
+/// Waits until process `pid` sleeps (state `S` in `/proc/<pid>/stat`), as it does once it is
+/// blocked in a futex wait, for at most 10 s. Returns whether it was seen asleep: a caller
+/// that goes on either way tests the waking path when it was, and the already-set path when
+/// the machine is too loaded for the process to get there.
+pub fn wait_until_asleep(pid: u32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The state follows the command name, which is in parentheses and may hold spaces.
+        let state = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.chars().next());
+        if state == Some('S') {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
