@@ -9,7 +9,6 @@
 
 #![forbid(unsafe_code)]
 
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use log::{LevelFilter, Log, Metadata, Record};
@@ -115,16 +114,18 @@ impl Log for StderrLogger {
             log::Level::Debug => "DEBUG",
             log::Level::Trace => "TRACE",
         };
-        // One write per record, so lines from several processes do not interleave.
+        // One write per record, so lines from several processes do not interleave. Straight to
+        // descriptor 2, not through std's `Stderr`: its lock may have been held by another
+        // thread when this process was forked (the library logs from its own threads), and a
+        // child started with `fork` would wait for it forever.
         let line = format!(
             "[{level}/{}] {}\n",
             crate::process::current_name(),
             record.args()
         );
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        crate::sys::fd::write_stderr(&[line.as_bytes()]);
     }
 
-    fn flush(&self) {
-        let _ = std::io::stderr().flush();
-    }
+    /// Nothing to flush: records are written unbuffered.
+    fn flush(&self) {}
 }

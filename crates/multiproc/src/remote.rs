@@ -14,7 +14,7 @@
 #![forbid(unsafe_code)]
 
 use std::io::Read;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -115,10 +115,17 @@ pub fn decode_reply<R: DeserializeOwned>(
 }
 
 /// A fingerprint of this executable's file: equal in two processes only if they run the same
-/// build. Computed once per process (it reads the whole file).
+/// build. Computed once per process (it reads the whole file), never 0.
 pub fn fingerprint() -> u64 {
-    static FP: OnceLock<u64> = OnceLock::new();
-    *FP.get_or_init(|| {
+    // An atomic rather than a `OnceLock`: a child started with `fork` while another thread was
+    // computing it would wait forever for a `OnceLock` that nobody completes. Two threads may
+    // compute it at once; they get the same value.
+    static FP: AtomicU64 = AtomicU64::new(0);
+    let known = FP.load(Ordering::Relaxed);
+    if known != 0 {
+        return known;
+    }
+    let fp = {
         use std::hash::Hasher;
         let mut h = std::collections::hash_map::DefaultHasher::new();
         match std::fs::File::open("/proc/self/exe") {
@@ -137,8 +144,10 @@ pub fn fingerprint() -> u64 {
             }
             Err(_) => h.write_u64(u64::MAX),
         }
-        h.finish()
-    })
+        h.finish().max(1)
+    };
+    FP.store(fp, Ordering::Relaxed);
+    fp
 }
 
 #[cfg(test)]

@@ -2,6 +2,9 @@
 //! `Lib/test/_test_multiprocessing.py`, `_TestBarrier.test_barrier`, `test_wait_return`,
 //! `test_action`, `test_abort`), a thousand rounds in lockstep, and parties that die.
 
+mod common;
+
+use common::{JoinWithin, STUCK};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -68,7 +71,10 @@ fn five_processes_pass_a_thousand_rounds_in_lockstep() {
     let kids: Vec<_> = (0..5)
         .map(|me| multiproc::spawn(lockstep, (b.clone(), progress.clone(), me)))
         .collect();
-    let all: Vec<Vec<usize>> = kids.into_iter().map(|k| k.join().unwrap()).collect();
+    let all: Vec<Vec<usize>> = kids
+        .into_iter()
+        .map(|k| k.join_within(STUCK).unwrap())
+        .collect();
     for round in 0..ROUNDS {
         let mut idx: Vec<usize> = all.iter().map(|v| v[round]).collect();
         idx.sort();
@@ -85,7 +91,11 @@ fn action_runs_once_per_round() {
         .map(|_| multiproc::spawn(party, (b.clone(), 10)))
         .collect();
     let mine = party((b, 10));
-    let total: u32 = mine + kids.into_iter().map(|k| k.join().unwrap()).sum::<u32>();
+    let total: u32 = mine
+        + kids
+            .into_iter()
+            .map(|k| k.join_within(STUCK).unwrap())
+            .sum::<u32>();
     assert_eq!(total, 10);
 }
 
@@ -100,7 +110,7 @@ fn abort_breaks_waiting_children() {
     assert!(b.broken());
     for k in kids {
         assert_eq!(
-            k.join().unwrap(),
+            k.join_within(STUCK).unwrap(),
             Err(BarrierError::Broken(BrokenReason::Aborted))
         );
     }
@@ -119,7 +129,7 @@ fn timeout_of_one_party_breaks_it_for_the_others() {
         Err(BarrierError::Timeout)
     );
     assert_eq!(
-        child.join().unwrap(),
+        child.join_within(STUCK).unwrap(),
         Err(BarrierError::Broken(BrokenReason::TimedOut))
     );
 }
@@ -139,7 +149,7 @@ fn killed_party_breaks_the_barrier() {
         Err(BarrierError::Broken(BrokenReason::PartyDied { pid }))
     );
     assert!(t0.elapsed() < Duration::from_secs(5));
-    assert_eq!(child.wait(), -9);
+    assert_eq!(child.wait_within(STUCK), -9);
 }
 
 #[multiproc::test]
@@ -153,7 +163,7 @@ fn party_killed_while_waiting_breaks_the_barrier() {
         b.wait_timeout(LONG),
         Err(BarrierError::Broken(BrokenReason::PartyDied { pid }))
     );
-    child.wait();
+    child.wait_within(STUCK);
 }
 
 #[multiproc::test]
@@ -170,5 +180,5 @@ fn panicking_party_breaks_the_barrier() {
         b.wait_timeout(LONG),
         Err(BarrierError::Broken(BrokenReason::PartyDied { pid }))
     );
-    assert!(child.join().is_err());
+    assert!(child.join_within(STUCK).is_err());
 }

@@ -2,6 +2,9 @@
 //! (provenance: `Lib/test/_test_multiprocessing.py`, `_TestCondition.test_notify_n`,
 //! `test_waitfor_timeout`), over its own RLock and over a given Lock.
 
+mod common;
+
+use common::{JoinWithin, STUCK};
 use std::time::{Duration, Instant};
 
 use multiproc::{Condition, Lock, Value};
@@ -49,7 +52,10 @@ fn notify_two_wakes_exactly_two_of_six() {
     assert_eq!(woken.get(), 2);
     assert_eq!(cond.n_waiting(), 4);
     cond.acquire().unwrap().notify_all();
-    let notified: Vec<bool> = kids.into_iter().map(|k| k.join().unwrap()).collect();
+    let notified: Vec<bool> = kids
+        .into_iter()
+        .map(|k| k.join_within(STUCK).unwrap())
+        .collect();
     assert_eq!(notified, [true; 6]);
     assert_eq!(woken.get(), 6);
 }
@@ -69,7 +75,7 @@ fn wait_for_with_timeout() {
     let child = multiproc::spawn(stepper, (cond.clone(), state.clone()));
     assert!(g.wait_for_timeout(|| state.get() == 4, LONG).unwrap());
     drop(g);
-    child.join().unwrap();
+    child.join_within(STUCK).unwrap();
 }
 
 #[multiproc::test]
@@ -90,5 +96,5 @@ fn condition_over_a_given_lock_shares_it() {
     assert!(lock.locked());
     drop(g);
     assert!(!lock.locked());
-    child.join().unwrap();
+    child.join_within(STUCK).unwrap();
 }

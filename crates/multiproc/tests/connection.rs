@@ -2,8 +2,11 @@
 //! arguments and inside messages, `wait` over connections and sentinels, closed peers, one end
 //! read by several processes, and what bad headers cost.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::JoinWithin;
 use multiproc::connection::{Address, Client, Error, Listener, Waitable, pipe, wait};
 use multiproc::{Connection, HolderDied, Lock, Manager, Process, StartMethod};
 use serde::{Deserialize, Serialize};
@@ -18,6 +21,7 @@ fn echo_upper(conn: Connection) {
 
 #[multiproc::test]
 fn connection_travels_as_an_argument() {
+    let _watchdog = common::watchdog();
     let (here, there) = pipe(true);
     let child = Process::new(echo_upper, there).start().unwrap();
     for word in ["one", "two", "three"] {
@@ -28,7 +32,7 @@ fn connection_travels_as_an_argument() {
         );
     }
     drop(here);
-    assert_eq!(child.join_timeout(LONG), Some(0));
+    assert_eq!(child.wait_within(LONG), 0);
 }
 
 fn receive_a_connection(conn: Connection) -> u32 {
@@ -40,6 +44,7 @@ fn receive_a_connection(conn: Connection) -> u32 {
 
 #[multiproc::test]
 fn connection_travels_through_a_connection() {
+    let _watchdog = common::watchdog();
     let (here, there) = pipe(true);
     let child = Process::new(receive_a_connection, there).start().unwrap();
     let (mine, theirs) = pipe(true);
@@ -47,7 +52,7 @@ fn connection_travels_through_a_connection() {
     drop(theirs);
     mine.send(&41u32).unwrap();
     assert_eq!(mine.recv_timeout::<u32>(LONG).unwrap(), 42);
-    assert_eq!(child.join().unwrap(), 41);
+    assert_eq!(child.join_within(LONG).unwrap(), 41);
 }
 
 fn send_after(args: (Connection, u64)) {
@@ -59,6 +64,7 @@ fn send_after(args: (Connection, u64)) {
 
 #[multiproc::test]
 fn wait_returns_the_ready_subset() {
+    let _watchdog = common::watchdog();
     let mut readers = Vec::new();
     let mut children = Vec::new();
     for ms in [0u64, 500] {
@@ -79,13 +85,13 @@ fn wait_returns_the_ready_subset() {
     let ready = wait(&readers[1..], Some(LONG)).unwrap();
     assert!(std::ptr::eq(ready[0], &readers[1]));
     assert_eq!(ready[0].recv_bytes().unwrap(), b"after 500 ms");
-    assert!(children[0].join_timeout(LONG).is_some());
+    children[0].wait_within(LONG);
     assert!(matches!(
         readers[0].try_recv_bytes(),
         Err(Error::Disconnected)
     ));
     for c in children {
-        c.join().unwrap();
+        c.join_within(LONG).unwrap();
     }
 }
 
@@ -95,6 +101,7 @@ fn nap(ms: u64) {
 
 #[multiproc::test]
 fn wait_mixes_connections_and_sentinels() {
+    let _watchdog = common::watchdog();
     let (a, b) = pipe(true);
     let child = Process::new(nap, 100).start().unwrap();
     let objects: [&dyn Waitable; 2] = [&a, &child];
@@ -107,11 +114,12 @@ fn wait_mixes_connections_and_sentinels() {
     let sentinel = child.sentinel();
     let objects: [&dyn Waitable; 2] = [&a, &sentinel];
     assert_eq!(wait(objects, Some(Duration::ZERO)).unwrap().len(), 2);
-    child.join().unwrap();
+    child.join_within(LONG).unwrap();
 }
 
 #[test]
 fn wait_times_out_empty_handed() {
+    let _watchdog = common::watchdog();
     let (a, _b) = pipe(true);
     let t0 = Instant::now();
     assert!(
@@ -129,9 +137,10 @@ fn send_and_exit(conn: Connection) {
 
 #[multiproc::test]
 fn peer_that_exits_is_disconnected_after_its_last_message() {
+    let _watchdog = common::watchdog();
     let (here, there) = pipe(true);
     let child = Process::new(send_and_exit, there).start().unwrap();
-    assert_eq!(child.join_timeout(LONG), Some(0));
+    assert_eq!(child.wait_within(LONG), 0);
     assert_eq!(here.recv_timeout::<String>(LONG).unwrap(), "last words");
     assert!(matches!(here.recv::<String>(), Err(Error::Disconnected)));
     assert!(matches!(here.send(&1u8), Err(Error::Disconnected)));
@@ -145,16 +154,18 @@ fn big_echo(conn: Connection) {
 
 #[multiproc::test]
 fn large_bytes_messages_round_trip_between_processes() {
+    let _watchdog = common::watchdog();
     let (here, there) = pipe(true);
     let child = Process::new(big_echo, there).start().unwrap();
     let msg: Vec<u8> = (0..6u32 << 20).map(|i| (i * 7) as u8).collect();
     here.send_bytes(&msg).unwrap();
     assert!(here.recv_bytes_timeout(LONG).unwrap() == msg);
-    child.join().unwrap();
+    child.join_within(LONG).unwrap();
 }
 
 #[test]
 fn one_way_pipe_refuses_the_wrong_direction() {
+    let _watchdog = common::watchdog();
     let (r, w) = pipe(false);
     assert!(!r.writable() && r.readable() && w.writable() && !w.readable());
     assert!(matches!(r.send(&1u8), Err(Error::NotWritable)));
@@ -163,6 +174,7 @@ fn one_way_pipe_refuses_the_wrong_direction() {
 
 #[test]
 fn max_frame_size_closes_the_connection_without_allocating() {
+    let _watchdog = common::watchdog();
     let (a, mut b) = pipe(true);
     b.set_max_frame_size(1 << 10);
     a.send_bytes(&[0u8; 2048]).unwrap();
@@ -198,37 +210,44 @@ fn a_reader_that_exits_takes_only_its_own_message(method: StartMethod) {
         .start_method(method)
         .start()
         .unwrap();
-    assert_eq!(first.join().unwrap(), 1);
+    assert_eq!(first.join_within(LONG).unwrap(), 1);
     // A poll reads nothing either.
     let poller = Process::new(poll_then_exit, reader.try_clone().unwrap())
         .start_method(method)
         .start()
         .unwrap();
-    assert!(poller.join().unwrap());
+    assert!(poller.join_within(LONG).unwrap());
     let second = Process::new(receive_one_then_exit, reader.try_clone().unwrap())
         .start_method(method)
         .start()
         .unwrap();
-    assert_eq!(second.join().unwrap(), 2);
+    assert_eq!(second.join_within(LONG).unwrap(), 2);
     // Nothing was duplicated: the end is empty now.
     assert!(matches!(reader.try_recv::<u64>(), Err(Error::Timeout)));
 }
 
 #[multiproc::test]
 fn a_reader_that_exits_takes_only_its_own_message_forkserver() {
+    let _watchdog = common::watchdog();
     a_reader_that_exits_takes_only_its_own_message(StartMethod::ForkServer);
 }
 
 #[multiproc::test]
 fn a_reader_that_exits_takes_only_its_own_message_spawn() {
+    let _watchdog = common::watchdog();
     a_reader_that_exits_takes_only_its_own_message(StartMethod::Spawn);
 }
 
-#[multiproc::test]
+#[test]
 fn a_reader_that_exits_takes_only_its_own_message_fork() {
-    // SAFETY: `#[multiproc::test]` runs this test alone in a fresh process; no other thread
-    // holds a lock the child needs (it runs the bootstrap, then a receive).
-    a_reader_that_exits_takes_only_its_own_message(unsafe { StartMethod::fork() });
+    common::alone(
+        "a_reader_that_exits_takes_only_its_own_message_fork",
+        || {
+            // SAFETY: this test runs alone in a process of its own (`common::alone`), whose only
+            // other thread, the harness's main thread, waits for it and holds no lock.
+            a_reader_that_exits_takes_only_its_own_message(unsafe { StartMethod::fork() });
+        },
+    );
 }
 
 /// How a reader receives.
@@ -333,8 +352,7 @@ fn three_readers_lose_and_duplicate_nothing(method: StartMethod, how: Receive) {
     drop(writer);
     let mut all = Vec::new();
     for (k, h) in readers.into_iter().enumerate() {
-        assert!(h.join_timeout(LONG).is_some(), "reader {k} is stuck");
-        let got = h.join().unwrap();
+        let got = h.join_within(LONG).unwrap();
         if k == 0 {
             assert_eq!(got.len(), 5, "the reader that leaves took {got:?}");
         }
@@ -346,18 +364,28 @@ fn three_readers_lose_and_duplicate_nothing(method: StartMethod, how: Receive) {
 
 #[multiproc::test]
 fn three_readers_lose_and_duplicate_nothing_typed_forkserver() {
+    let _watchdog = common::watchdog();
     three_readers_lose_and_duplicate_nothing(StartMethod::ForkServer, Receive::Typed);
 }
 
 #[multiproc::test]
 fn three_readers_lose_and_duplicate_nothing_bytes_spawn() {
+    let _watchdog = common::watchdog();
     three_readers_lose_and_duplicate_nothing(StartMethod::Spawn, Receive::Bytes);
 }
 
-#[multiproc::test]
+#[test]
 fn three_readers_lose_and_duplicate_nothing_bytes_into_fork() {
-    // SAFETY: as in `a_reader_that_exits_takes_only_its_own_message_fork`.
-    three_readers_lose_and_duplicate_nothing(unsafe { StartMethod::fork() }, Receive::BytesInto);
+    common::alone(
+        "three_readers_lose_and_duplicate_nothing_bytes_into_fork",
+        || {
+            // SAFETY: as in `a_reader_that_exits_takes_only_its_own_message_fork`.
+            three_readers_lose_and_duplicate_nothing(
+                unsafe { StartMethod::fork() },
+                Receive::BytesInto,
+            );
+        },
+    );
 }
 
 // ----- what a header costs: memory grows with the bytes that arrive -----
@@ -427,6 +455,7 @@ fn send_raw_and_hang_up(conn: Connection, bytes: &[&[u8]]) {
 
 #[multiproc::test]
 fn huge_headers_cost_only_the_bytes_that_arrive_on_every_receive_path() {
+    let _watchdog = common::watchdog();
     let filler = vec![0x5au8; SENT];
     for header in HUGE_HEADERS {
         for path in [
@@ -447,8 +476,7 @@ fn huge_headers_cost_only_the_bytes_that_arrive_on_every_receive_path() {
                 SENT
             };
             send_raw_and_hang_up(here, &[header, &filler[..sent]]);
-            assert!(child.join_timeout(LONG).is_some(), "{path:?} is stuck");
-            let (outcome, growth) = child.join().unwrap();
+            let (outcome, growth) = child.join_within(LONG).unwrap();
             let expected = match path {
                 ReceivePath::Poll => "Ok(true)",
                 _ => "Err(Truncated)",
@@ -464,6 +492,7 @@ fn huge_headers_cost_only_the_bytes_that_arrive_on_every_receive_path() {
 
 #[multiproc::test]
 fn headers_over_the_limit_are_refused_before_any_memory_on_every_receive_path() {
+    let _watchdog = common::watchdog();
     for path in [
         ReceivePath::Typed,
         ReceivePath::Bytes,
@@ -482,7 +511,7 @@ fn headers_over_the_limit_are_refused_before_any_memory_on_every_receive_path() 
             here,
             &[&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 2, 0, 0, 0, 0], &[1]],
         );
-        let (outcome, growth) = child.join().unwrap();
+        let (outcome, growth) = child.join_within(LONG).unwrap();
         assert!(
             outcome.starts_with("Err(FrameTooLarge"),
             "{path:?}: {outcome}"
@@ -534,6 +563,7 @@ fn connect_under_a_huge_header(address: Address) -> (String, u64) {
 
 #[multiproc::test]
 fn huge_headers_in_the_handshake_are_refused_on_both_sides() {
+    let _watchdog = common::watchdog();
     use std::io::{Read, Write};
     let filler = vec![0u8; SENT];
     for header in HUGE_HEADERS {
@@ -552,7 +582,7 @@ fn huge_headers_in_the_handshake_are_refused_on_both_sides() {
         assert!(challenge.starts_with(b"#CHALLENGE#"));
         let _ = raw.write_all(header).and_then(|()| raw.write_all(&filler));
         drop(raw);
-        let (outcome, growth) = server.join().unwrap();
+        let (outcome, growth) = server.join_within(LONG).unwrap();
         assert!(outcome.contains("Authentication"), "{outcome}");
         assert!(
             growth < GROWTH_KIB,
@@ -575,7 +605,7 @@ fn huge_headers_in_the_handshake_are_refused_on_both_sides() {
         let (mut raw, _) = raw_listener.accept().unwrap();
         let _ = raw.write_all(header).and_then(|()| raw.write_all(&filler));
         drop(raw);
-        let (outcome, growth) = client.join().unwrap();
+        let (outcome, growth) = client.join_within(LONG).unwrap();
         assert!(outcome.contains("Authentication"), "{outcome}");
         assert!(
             growth < GROWTH_KIB,
@@ -588,6 +618,7 @@ fn huge_headers_in_the_handshake_are_refused_on_both_sides() {
 /// commit the gigabyte it announced, on each connection.
 #[multiproc::test]
 fn a_huge_header_costs_a_manager_server_only_the_bytes_that_arrive() {
+    let _watchdog = common::watchdog();
     let manager = Manager::start().unwrap();
     let pid = manager.pid().unwrap().to_string();
     let before = peak_rss_kib(&pid);

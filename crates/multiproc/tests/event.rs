@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::{JoinWithin, STUCK};
 use std::time::{Duration, Instant};
 
 use multiproc::{Event, Semaphore};
@@ -52,7 +53,7 @@ fn set_in_parent_wakes_waiting_children() {
     let e = Event::new();
     let short = multiproc::spawn(wait_short, e.clone());
     assert!(
-        !short.join().unwrap(),
+        !short.join_within(STUCK).unwrap(),
         "a timed wait with nothing set is false"
     );
     let ready = Semaphore::new(0);
@@ -77,7 +78,9 @@ fn set_in_parent_wakes_waiting_children() {
 
 #[multiproc::test]
 fn event_made_in_child_comes_back_set() {
-    let e = multiproc::spawn(make_set_event, ()).join().unwrap();
+    let e = multiproc::spawn(make_set_event, ())
+        .join_within(STUCK)
+        .unwrap();
     assert!(e.is_set());
     e.clear();
     assert!(!e.wait_timeout(Duration::ZERO));

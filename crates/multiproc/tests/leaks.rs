@@ -1,6 +1,9 @@
 //! Leaving no trace: descriptors and zombies after many children. Descriptor counts are only
 //! meaningful when no other test runs in the process, so this file holds one test.
 
+mod common;
+
+use common::{JoinWithin, STUCK};
 use multiproc::Process;
 
 fn double(x: u64) -> u64 {
@@ -36,11 +39,19 @@ fn zombie_children() -> Vec<u32> {
 #[test]
 fn no_descriptor_leak_or_zombie_after_1000_children() {
     // Warm up: the fork server and the starter thread exist from here on.
-    Process::new(double, 0).start().unwrap().join().unwrap();
+    Process::new(double, 0)
+        .start()
+        .unwrap()
+        .join_within(STUCK)
+        .unwrap();
     let before = open_fds();
     for i in 0..1000 {
         assert_eq!(
-            Process::new(double, i).start().unwrap().join().unwrap(),
+            Process::new(double, i)
+                .start()
+                .unwrap()
+                .join_within(STUCK)
+                .unwrap(),
             i * 2
         );
     }

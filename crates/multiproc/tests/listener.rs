@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::{JoinWithin, STUCK};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -242,7 +243,7 @@ fn client_in_another_process() {
     let conn = listener.accept_timeout(LONG).unwrap();
     assert_eq!(conn.recv_timeout::<String>(LONG).unwrap(), "from the child");
     conn.send(&"from the parent").unwrap();
-    assert_eq!(child.join().unwrap(), "from the parent");
+    assert_eq!(child.join_within(STUCK).unwrap(), "from the parent");
 }
 
 // ----- handshakes off the accept path -----

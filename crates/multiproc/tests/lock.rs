@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::{JoinWithin, STUCK};
 use std::time::{Duration, Instant};
 
 use multiproc::sync::{AcquireTimeoutError, ReleaseError, TryAcquireError};
@@ -84,7 +85,7 @@ fn lock_held_by_child_is_locked_in_parent() {
         let _ = child.kill();
     }
     drop(g.expect("the child releases when told"));
-    assert!(common::join_within(child, LONG).unwrap());
+    assert!(child.join_within(LONG).unwrap());
 }
 
 #[multiproc::test]
@@ -94,7 +95,11 @@ fn lock_released_by_another_process() {
     }
     let lock = Lock::new();
     std::mem::forget(lock.acquire().unwrap());
-    assert!(multiproc::spawn(release, lock.clone()).join().unwrap());
+    assert!(
+        multiproc::spawn(release, lock.clone())
+            .join_within(STUCK)
+            .unwrap()
+    );
     assert!(!lock.locked());
 }
 
@@ -108,7 +113,7 @@ fn two_processes_million_increments_each_are_exact() {
         .collect();
     for k in kids {
         assert!(k.join_timeout(Duration::from_secs(60)).is_some(), "hung");
-        k.join().unwrap();
+        k.join_within(STUCK).unwrap();
     }
     assert_eq!(counter.get(), 2 * u64::from(n));
 }
@@ -135,7 +140,7 @@ fn lock_of_killed_holder_goes_to_next_acquirer() {
     drop(guard);
     // An ordinary lock again.
     assert!(lock.try_acquire().is_ok());
-    assert_eq!(child.wait(), -9);
+    assert_eq!(child.wait_within(STUCK), -9);
 }
 
 #[multiproc::test]
@@ -155,7 +160,7 @@ fn blocked_acquirer_wakes_when_holder_dies() {
     assert!(matches!(r, Err(AcquireTimeoutError::HolderDied(_))));
     assert!(waited >= Duration::from_millis(150), "{waited:?}");
     assert!(waited < Duration::from_secs(5), "{waited:?}");
-    child.wait();
+    child.wait_within(STUCK);
 }
 
 #[multiproc::test]
@@ -163,7 +168,7 @@ fn lock_of_holder_that_exited_is_reported() {
     let lock = Lock::new();
     let child = multiproc::spawn(exit_holding, lock.clone());
     let pid = child.pid();
-    child.join().unwrap();
+    child.join_within(STUCK).unwrap();
     assert!(lock.locked());
     let d = lock.acquire().expect_err("the holder exited with the lock");
     assert_eq!(d.holder(), pid);
@@ -193,7 +198,7 @@ fn rlock_three_acquires_need_three_releases() {
         std::mem::forget(lock.acquire().unwrap());
     }
     let (refused, blocked) = multiproc::spawn(foreign_release, lock.clone())
-        .join()
+        .join_within(STUCK)
         .unwrap();
     assert!(refused && blocked);
     for left in (0..3).rev() {
@@ -221,5 +226,5 @@ fn rlock_of_killed_holder_goes_to_next_acquirer() {
     assert_eq!(lock.count(), 1, "the dead holder's count is not inherited");
     drop(g);
     assert!(!lock.locked());
-    child.wait();
+    child.wait_within(STUCK);
 }

@@ -5,6 +5,9 @@
 //! `Lib/test/_test_multiprocessing.py`, `_TestContainers`, `_TestNamespace`, `_TestQueue`,
 //! `_TestLock`, `_TestMyManager`, `_TestRemoteManager`, `test_manager_types`).
 
+mod common;
+
+use common::{JoinWithin, STUCK};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -24,7 +27,7 @@ fn join<R: serde::de::DeserializeOwned>(h: multiproc::Handle<R>) -> R {
         h.join_timeout(LONG).is_some(),
         "child did not finish in time"
     );
-    h.join().expect("child failed")
+    h.join_within(STUCK).expect("child failed")
 }
 
 // ----- dict -----

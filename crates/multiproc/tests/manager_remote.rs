@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::{JoinWithin, STUCK};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -194,7 +195,7 @@ fn serve_in_process_and_connect_by_address() {
     // A process that learns only the address and the key.
     let child = multiproc::spawn(add_from_elsewhere, (address.clone(), b"key".to_vec()));
     assert!(child.join_timeout(LONG).is_some());
-    assert_eq!(child.join().unwrap(), Ok(2));
+    assert_eq!(child.join_within(STUCK).unwrap(), Ok(2));
     assert_eq!(d.get("child").unwrap(), Some(2));
     // A wrong key gets nothing.
     let err = Manager::connect(address.clone(), b"nope").unwrap_err();
@@ -316,7 +317,7 @@ fn a_stopped_tcp_server_is_an_error_within_the_bound() {
         "{took:?}"
     );
     assert!(took < Duration::from_secs(5 * 2 + 10), "{took:?}");
-    assert!(!waiter.join().unwrap().is_empty());
+    assert!(!waiter.join_within(STUCK).unwrap().is_empty());
     // Continued, it answers again.
     m.ping().unwrap();
     q.put(5).unwrap();
@@ -368,7 +369,7 @@ fn locks_over_tcp_are_handed_over_by_an_exit_and_taken_over_after_a_death() {
     // A client that exits holding it hands it over.
     let child = multiproc::spawn(lock_remote, (server.address.clone(), false));
     assert!(child.join_timeout(LONG).is_some());
-    child.join().unwrap();
+    child.join_within(STUCK).unwrap();
     assert!(lock.locked().unwrap());
     assert!(matches!(
         lock.acquire_timeout(Duration::from_millis(300)),

@@ -57,6 +57,7 @@ fn sequential(n: u64) -> Vec<u64> {
 
 #[multiproc::test]
 fn map_starmap_imap_match_sequential() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(3).unwrap();
     for (n, chunksize) in [(10u64, None), (100, Some(20)), (1000, Some(100))] {
         let mut options = MapOptions::new();
@@ -86,6 +87,7 @@ fn map_starmap_imap_match_sequential() {
 
 #[multiproc::test]
 fn empty_input_returns_at_once() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(2).unwrap();
     let t0 = Instant::now();
     assert!(pool.map(square, Vec::<u64>::new()).unwrap().is_empty());
@@ -102,6 +104,7 @@ fn empty_input_returns_at_once() {
 
 #[multiproc::test]
 fn apply_and_async_results() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(2).unwrap();
     assert_eq!(pool.apply(square, 7).unwrap(), 49);
     let slow = pool.apply_async(sleep_ms, 1500).unwrap();
@@ -135,6 +138,7 @@ fn apply_and_async_results() {
 
 #[multiproc::test]
 fn callbacks_run() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(2).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let tx2 = tx.clone();
@@ -163,6 +167,7 @@ fn callbacks_run() {
 
 #[multiproc::test]
 fn panicking_task_fails_alone_with_its_message() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(2).unwrap();
     let results = pool
         .map_each(
@@ -192,6 +197,7 @@ fn panicking_task_fails_alone_with_its_message() {
 
 #[multiproc::test]
 fn dying_worker_fails_only_its_task() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(2).unwrap();
     for (how, exitcode) in [("exit", 7), ("abort", -6), ("SEGV", -11), ("KILL", -9)] {
         let inputs: Vec<(u64, String)> = (0..12).map(|i| (i, how.to_owned())).collect();
@@ -219,6 +225,7 @@ fn dying_worker_fails_only_its_task() {
 
 #[multiproc::test]
 fn task_timeout_kills_and_replaces_the_worker() {
+    let _watchdog = common::watchdog();
     let pool = Pool::builder()
         .processes(2)
         .task_timeout(Duration::from_millis(300))
@@ -275,6 +282,7 @@ fn from_poison(p: Poison) -> u64 {
 
 #[multiproc::test]
 fn crash_matrix_never_hangs() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(2).unwrap();
     // A result that cannot be encoded fails that task only.
     let results = pool
@@ -316,6 +324,7 @@ fn crash_matrix_never_hangs() {
 
 #[multiproc::test]
 fn failing_input_iterator_ends_imap_with_the_error() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(2).unwrap();
     let input = (0u64..10).map(|i| {
         if i == 3 {
@@ -344,6 +353,7 @@ fn failing_input_iterator_ends_imap_with_the_error() {
 
 #[multiproc::test]
 fn imap_is_lazy_over_an_endless_input() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(2).unwrap();
     let first: Vec<u64> = pool
         .imap(square, 0u64..)
@@ -355,6 +365,7 @@ fn imap_is_lazy_over_an_endless_input() {
 
 #[multiproc::test]
 fn max_tasks_per_child_changes_the_pids() {
+    let _watchdog = common::watchdog();
     let pool = Pool::builder()
         .processes(2)
         .max_tasks_per_child(10)
@@ -373,6 +384,7 @@ fn max_tasks_per_child_changes_the_pids() {
 
 #[multiproc::test]
 fn terminate_with_many_pending_tasks_is_prompt() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(2).unwrap();
     let pending = pool.map_async(sleep_ms, vec![1000u64; 10_000]).unwrap();
     std::thread::sleep(Duration::from_millis(100));
@@ -391,6 +403,7 @@ fn terminate_with_many_pending_tasks_is_prompt() {
 
 #[multiproc::test]
 fn close_then_join_finishes_the_work() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(2).unwrap();
     let r = pool.map_async(sleep_ms, vec![50u64; 8]).unwrap();
     pool.close();
@@ -401,6 +414,7 @@ fn close_then_join_finishes_the_work() {
 
 #[multiproc::test]
 fn dropping_the_pool_terminates_its_workers() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(3).unwrap();
     let pids: std::collections::HashSet<u32> = pool
         .map_with(pid_of, 0..30, MapOptions::new().chunksize(1))
@@ -422,6 +436,7 @@ fn dropping_the_pool_terminates_its_workers() {
 
 #[multiproc::test]
 fn submit_and_cancel() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(1).unwrap();
     let busy = pool.submit(sleep_ms, 500).unwrap();
     let queued = pool.submit(square, 4).unwrap();
@@ -442,6 +457,7 @@ fn bad_init(_: ()) {
 
 #[multiproc::test]
 fn failing_initializer_breaks_the_pool_instead_of_looping() {
+    let _watchdog = common::watchdog();
     let pool = Pool::builder()
         .processes(2)
         .initializer(bad_init, ())
@@ -460,6 +476,7 @@ fn failing_initializer_breaks_the_pool_instead_of_looping() {
 
 #[multiproc::test]
 fn fifty_workers_on_a_small_machine() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(50).unwrap();
     assert_eq!(
         pool.map_with(square, 0..500, MapOptions::new().chunksize(1))
@@ -472,6 +489,7 @@ fn fifty_workers_on_a_small_machine() {
 
 #[multiproc::test]
 fn executor_trait_is_the_pool() {
+    let _watchdog = common::watchdog();
     use multiproc::Executor;
     fn run<E: Executor>(e: &E) -> Vec<u64> {
         e.map(square, (0..10).collect(), None).unwrap()
@@ -485,6 +503,7 @@ fn executor_trait_is_the_pool() {
 /// a crash in that next task must not be blamed on them.
 #[multiproc::test]
 fn crash_among_batched_one_task_chunks_is_blamed_exactly() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(2).unwrap();
     for how in ["exit", "KILL"] {
         let inputs: Vec<(u64, String)> = (0..40).map(|i| (i, how.to_owned())).collect();
@@ -508,6 +527,7 @@ fn crash_among_batched_one_task_chunks_is_blamed_exactly() {
 /// and time out.
 #[multiproc::test]
 fn quick_tasks_under_a_timeout_never_time_out() {
+    let _watchdog = common::watchdog();
     let pool = Pool::builder()
         .processes(2)
         .task_timeout(Duration::from_millis(1500))
@@ -532,6 +552,7 @@ fn exits_with_a_live_pool(code: i32) {
 /// terminated instead.
 #[multiproc::test]
 fn exit_with_a_live_pool_does_not_hang() {
+    let _watchdog = common::watchdog();
     let child = multiproc::Process::new(exits_with_a_live_pool, 3)
         .start()
         .unwrap();
@@ -606,6 +627,7 @@ fn quick_tasks_finish(pool: &Pool, bound: Duration) {
 /// sat idle.
 #[multiproc::test]
 fn quick_tasks_do_not_wait_behind_a_slow_task() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(2).unwrap();
     assert_eq!(pool.map(square, 0..4).unwrap(), sequential(4));
     let slow = pool.apply_async(sleep_ms, 30_000).unwrap();
@@ -619,6 +641,7 @@ fn quick_tasks_do_not_wait_behind_a_slow_task() {
 /// while the slow one runs (the worker batches replies, but never holds them long).
 #[multiproc::test]
 fn results_do_not_wait_behind_a_slow_task_in_the_same_worker() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(1).unwrap();
     assert_eq!(pool.apply(square, 2).unwrap(), 4);
     let quick: Vec<_> = (0..20u64)
@@ -638,6 +661,7 @@ fn results_do_not_wait_behind_a_slow_task_in_the_same_worker() {
 /// Regression: work queued on a worker that was stopped (SIGSTOP) never ran.
 #[multiproc::test]
 fn quick_tasks_do_not_wait_behind_a_stopped_worker() {
+    let _watchdog = common::watchdog();
     let dir = tempfile::tempdir().unwrap();
     let pool = Pool::new(2).unwrap();
     // A worker stopped in the middle of a task.
@@ -691,6 +715,7 @@ fn runs(path: &std::path::Path) -> std::collections::BTreeMap<u64, usize> {
 /// tasks that never ran included, after 8 s.
 #[multiproc::test]
 fn a_timeout_in_a_chunk_fails_that_task_alone_at_about_the_timeout() {
+    let _watchdog = common::watchdog();
     let dir = tempfile::tempdir().unwrap();
     let pool = Pool::new(2).unwrap();
     for (k, chunksize) in [Some(8), None].into_iter().enumerate() {
@@ -734,6 +759,7 @@ fn a_timeout_in_a_chunk_fails_that_task_alone_at_about_the_timeout() {
 /// A timeout applies to each task of an `imap` too, and to `map_async`.
 #[multiproc::test]
 fn timeouts_of_lazy_and_async_maps() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(2).unwrap();
     let options = MapOptions::new()
         .chunksize(3)
@@ -787,6 +813,7 @@ fn aborting_init(path: String) {
 /// times a second.
 #[multiproc::test]
 fn an_aborting_initializer_starts_a_bounded_number_of_workers() {
+    let _watchdog = common::watchdog();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("starts");
     let pool = Pool::builder()
@@ -827,6 +854,7 @@ fn runs_of_init(path: &std::path::Path) -> usize {
 
 #[multiproc::test]
 fn a_task_panic_says_where() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(1).unwrap();
     let err = pool.apply(panics_on_3, 3).unwrap_err();
     let Some(TaskError::Panicked(p)) = err.task_error() else {
@@ -866,6 +894,7 @@ fn a_task_panic_says_where() {
 /// worker's backtrace. (Re-runs this test in a fresh test process with the variable set.)
 #[multiproc::test]
 fn a_task_panic_carries_the_worker_backtrace_when_rust_backtrace_is_set() {
+    let _watchdog = common::watchdog();
     if std::env::var_os("MULTIPROC_POOL_TEST_BACKTRACE").is_none() {
         let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
         cmd.args([
@@ -902,6 +931,7 @@ fn a_task_panic_carries_the_worker_backtrace_when_rust_backtrace_is_set() {
 
 #[multiproc::test]
 fn a_panicking_initializer_says_where() {
+    let _watchdog = common::watchdog();
     let pool = Pool::builder()
         .processes(1)
         .initializer(bad_init, ())
@@ -923,6 +953,7 @@ fn a_panicking_initializer_says_where() {
 
 #[multiproc::test]
 fn zero_processes_tasks_per_child_or_chunk_size_are_errors() {
+    let _watchdog = common::watchdog();
     assert!(matches!(Pool::new(0), Err(PoolError::InvalidArgument(_))));
     assert!(matches!(
         Pool::builder().processes(1).max_tasks_per_child(0).build(),
@@ -950,6 +981,7 @@ fn zero_processes_tasks_per_child_or_chunk_size_are_errors() {
 
 #[multiproc::test]
 fn map_async_calls_back_with_the_values_or_the_first_error() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(2).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let (ok, err) = (tx.clone(), tx.clone());
@@ -1015,6 +1047,7 @@ fn map_async_calls_back_with_the_values_or_the_first_error() {
 
 #[multiproc::test]
 fn cancel_takes_back_a_queued_task_but_not_a_running_one() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(1).unwrap();
     let running = pool.submit(sleep_ms, 500).unwrap();
     let queued: Vec<_> = (0..5).map(|i| pool.submit(square, i).unwrap()).collect();
@@ -1035,12 +1068,14 @@ fn cancel_takes_back_a_queued_task_but_not_a_running_one() {
     assert_eq!(pool.map(square, 0..5).unwrap(), sequential(5));
 }
 
-/// A process that starts a pool with the `fork` start method, uses it (retiring workers, so
-/// that some are forked from the pool's thread) and measures `close(); join()`.
+/// Uses a pool started with the `fork` start method (retiring workers, so that some are forked
+/// from the pool's thread) and measures `close(); join()`.
 fn fork_pool_close_join(processes: usize) -> (Vec<u64>, u64) {
-    // SAFETY: this process is a child started for this test and has one thread when the pool
-    // forks its first workers. Later workers are forked from the pool's thread while this
-    // thread waits on a channel or a join, holding no lock.
+    // SAFETY: this runs alone in a process of its own (`common::alone`), whose only other
+    // thread, the harness's main thread, waits for it and holds no lock. The pool forks its
+    // first workers from this thread, and later ones from its own thread while this one waits
+    // inside multiproc calls (for results, for the pool to end), whose locks the library holds
+    // across a fork.
     let fork = unsafe { multiproc::StartMethod::fork() };
     let pool = Pool::builder()
         .processes(processes)
@@ -1060,24 +1095,19 @@ fn fork_pool_close_join(processes: usize) -> (Vec<u64>, u64) {
 /// Regression: under the `fork` start method, `close(); join()` on an idle pool took 10 s per
 /// worker and then killed them: forked workers held copies of the other workers' sockets, so
 /// none of them saw its socket end.
-#[multiproc::test]
+#[test]
 fn close_then_join_under_fork_is_prompt() {
-    let child = multiproc::Process::new(fork_pool_close_join, 3)
-        .start()
-        .unwrap();
-    let code = child.join_timeout(Duration::from_secs(60));
-    if code.is_none() {
-        let _ = child.kill();
-    }
-    assert_eq!(code, Some(0));
-    let (values, ms) = child.join().unwrap();
-    assert_eq!(values, sequential(20));
-    assert!(ms < 3_000, "close and join took {ms} ms");
+    common::alone("close_then_join_under_fork_is_prompt", || {
+        let (values, ms) = fork_pool_close_join(3);
+        assert_eq!(values, sequential(20));
+        assert!(ms < 3_000, "close and join took {ms} ms");
+    });
 }
 
 /// Closures that capture nothing are tasks too, their argument types inferred.
 #[multiproc::test]
 fn closures_are_tasks() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(1).unwrap();
     assert_eq!(pool.map(|x| x * 3, 0..4u64).unwrap(), [0, 3, 6, 9]);
     assert_eq!(pool.apply(|(a, b): (u64, u64)| a + b, (2, 3)).unwrap(), 5);

@@ -5,6 +5,7 @@ mod common;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use common::{JoinWithin, STUCK};
 use multiproc::{Process, ProcessError, StartMethod};
 
 fn sleeper(ms: u64) {
@@ -78,14 +79,14 @@ fn join_returns_the_value() {
             .start_method(method)
             .start()
             .unwrap();
-        assert_eq!(h.join().unwrap(), 42, "{method}");
+        assert_eq!(h.join_within(STUCK).unwrap(), 42, "{method}");
     }
 }
 
 #[test]
 fn closure_without_captures_is_a_target() {
     let h = multiproc::spawn(|s: String| s.to_uppercase(), "abc".to_owned());
-    assert_eq!(h.join().unwrap(), "ABC");
+    assert_eq!(h.join_within(STUCK).unwrap(), "ABC");
 }
 
 #[test]
@@ -101,20 +102,20 @@ fn exit_codes_follow_python() {
             .start_method(method)
             .start()
             .unwrap();
-        assert_eq!(ok.wait(), 0);
-        assert_eq!(eight.wait(), 8);
-        assert_eq!(zero.wait(), 0);
-        assert_eq!(boom.wait(), 1);
-        assert!(ok.join().is_ok());
-        match eight.join() {
+        assert_eq!(ok.wait_within(STUCK), 0);
+        assert_eq!(eight.wait_within(STUCK), 8);
+        assert_eq!(zero.wait_within(STUCK), 0);
+        assert_eq!(boom.wait_within(STUCK), 1);
+        assert!(ok.join_within(STUCK).is_ok());
+        match eight.join_within(STUCK) {
             Err(ProcessError::Exited { code: 8, .. }) => {}
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            zero.join(),
+            zero.join_within(STUCK),
             Err(ProcessError::Exited { code: 0, .. })
         ));
-        match boom.join() {
+        match boom.join_within(STUCK) {
             Err(e @ ProcessError::Panicked { .. }) => {
                 assert_eq!(e.exitcode(), Some(1));
                 assert!(e.to_string().contains("boom"), "{e}");
@@ -131,11 +132,11 @@ fn terminate_gives_minus_15_and_kill_minus_9() {
     assert!(t.is_alive());
     t.terminate().unwrap();
     k.kill().unwrap();
-    assert_eq!(t.wait(), -15);
-    assert_eq!(k.wait(), -9);
+    assert_eq!(t.wait_within(STUCK), -15);
+    assert_eq!(k.wait_within(STUCK), -9);
     assert!(format!("{t:?}").contains("stopped[SIGTERM]"), "{t:?}");
     assert!(matches!(
-        k.join(),
+        k.join_within(STUCK),
         Err(ProcessError::Signaled { signal: 9, .. })
     ));
     // Terminating a process that has ended is harmless.
@@ -149,7 +150,7 @@ fn join_timeout_zero_returns_at_once() {
     assert_eq!(h.join_timeout(Duration::ZERO), None);
     assert!(t0.elapsed() < Duration::from_secs(1));
     h.kill().unwrap();
-    assert_eq!(h.wait(), -9);
+    assert_eq!(h.wait_within(STUCK), -9);
 }
 
 #[test]
@@ -182,7 +183,7 @@ fn report_parent(_: ()) -> (String, u32, Vec<u32>) {
 fn parent_process_in_child() {
     assert!(multiproc::parent_process().is_none());
     let h = Process::new(report_parent, ()).start().unwrap();
-    let (name, pid, identity) = h.join().unwrap();
+    let (name, pid, identity) = h.join_within(STUCK).unwrap();
     assert_eq!(name, "MainProcess");
     assert_eq!(pid, std::process::id());
     assert_eq!(identity.len(), 1);
@@ -196,12 +197,12 @@ fn nested(depth: u32) -> Vec<String> {
     let first = Process::new(nested, depth - 1)
         .start()
         .unwrap()
-        .join()
+        .join_within(STUCK)
         .unwrap();
     let second = Process::new(nested, depth - 1)
         .start()
         .unwrap()
-        .join()
+        .join_within(STUCK)
         .unwrap();
     let mut out = vec![me];
     out.extend(first);
@@ -212,7 +213,7 @@ fn nested(depth: u32) -> Vec<String> {
 #[test]
 fn two_level_nesting_names_like_python() {
     let h = Process::new(nested, 2).name("top").start().unwrap();
-    let names = h.join().unwrap();
+    let names = h.join_within(STUCK).unwrap();
     // top starts Process-<k>:1 and :2, each of which starts two of its own.
     assert_eq!(names.len(), 7);
     assert_eq!(names[0], "top");
@@ -241,7 +242,10 @@ fn hundred_short_children_exit_zero() {
     let hs: Vec<_> = (0..100)
         .map(|i| Process::new(double, i).start().unwrap())
         .collect();
-    let values: Vec<u64> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+    let values: Vec<u64> = hs
+        .into_iter()
+        .map(|h| h.join_within(STUCK).unwrap())
+        .collect();
     assert_eq!(values, (0..100).map(|i| i * 2).collect::<Vec<_>>());
 }
 
@@ -254,7 +258,7 @@ fn hundred_sleepers_terminated() {
         h.terminate().unwrap();
     }
     for h in &hs {
-        assert_eq!(h.join_timeout(Duration::from_secs(30)), Some(-15));
+        assert_eq!(h.wait_within(STUCK), -15);
     }
 }
 
@@ -290,7 +294,7 @@ fn active_children_lists_running_ones() {
             .any(|c| c.name() == "listed" && c.pid() == h.pid())
     );
     h.kill().unwrap();
-    h.wait();
+    h.wait_within(STUCK);
     assert!(
         !multiproc::active_children()
             .iter()
@@ -307,7 +311,11 @@ fn unsafe_free_kill(pid: u32) {
 
 #[test]
 fn fork_server_restarts_after_being_killed() {
-    Process::new(double, 1).start().unwrap().join().unwrap();
+    Process::new(double, 1)
+        .start()
+        .unwrap()
+        .join_within(STUCK)
+        .unwrap();
     let server = children_of(std::process::id())
         .into_iter()
         .find(|(_, _, comm)| comm == "mp-forkserver")
@@ -322,7 +330,14 @@ fn fork_server_restarts_after_being_killed() {
         assert!(Instant::now() < deadline);
         sleep(Duration::from_millis(10));
     }
-    assert_eq!(Process::new(double, 5).start().unwrap().join().unwrap(), 10);
+    assert_eq!(
+        Process::new(double, 5)
+            .start()
+            .unwrap()
+            .join_within(STUCK)
+            .unwrap(),
+        10
+    );
 }
 
 fn comm_of_self(_: ()) -> String {
@@ -338,7 +353,7 @@ fn os_process_name_is_set() {
         .name("short-name")
         .start()
         .unwrap();
-    assert_eq!(h.join().unwrap(), "short-name");
+    assert_eq!(h.join_within(STUCK).unwrap(), "short-name");
 }
 
 #[derive(Debug)]
@@ -379,7 +394,7 @@ fn unencodable_return_value_is_an_error_at_join() {
     let err = Process::new(returns_unencodable, ())
         .start()
         .unwrap()
-        .join()
+        .join_within(STUCK)
         .unwrap_err();
     assert!(matches!(err, ProcessError::Failed { .. }), "{err:?}");
     assert_eq!(err.exitcode(), Some(1));
@@ -401,7 +416,7 @@ fn open_file_passes_to_a_child() {
             .start_method(method)
             .start()
             .unwrap();
-        h.join().unwrap();
+        h.join_within(STUCK).unwrap();
     }
     let mut s = String::new();
     file.rewind().unwrap();
@@ -430,7 +445,7 @@ fn alive(pid: u32) -> bool {
 #[test]
 fn daemon_is_terminated_when_its_parent_returns() {
     let h = Process::new(start_daemon_grandchild, ()).start().unwrap();
-    let grandchild = h.join().unwrap();
+    let grandchild = h.join_within(STUCK).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while alive(grandchild) {
         assert!(
@@ -450,7 +465,7 @@ fn children_die_when_their_parent_is_killed() {
     let (daemon, non_daemon): (u32, u32) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
     assert!(alive(daemon) && alive(non_daemon));
     h.kill().unwrap();
-    assert_eq!(h.wait(), -9);
+    assert_eq!(h.wait_within(STUCK), -9);
     let deadline = Instant::now() + Duration::from_secs(10);
     while alive(daemon) || alive(non_daemon) {
         assert!(Instant::now() < deadline, "orphans left behind");
@@ -460,18 +475,179 @@ fn children_die_when_their_parent_is_killed() {
 
 #[test]
 fn fork_method_runs_targets() {
-    // SAFETY: this test's thread is the only one that starts processes while it runs; the
-    // other test threads of this binary do not hold locks the child needs (the child only
-    // runs the bootstrap, then `double`).
-    let fork = unsafe { StartMethod::fork() };
-    let h = Process::new(double, 4).start_method(fork).start().unwrap();
-    assert_eq!(h.join().unwrap(), 8);
+    common::alone("fork_method_runs_targets", || {
+        // SAFETY: this test runs alone in a process of its own (`common::alone`), whose only
+        // other thread, the harness's main thread, waits for it and holds no lock.
+        let fork = unsafe { StartMethod::fork() };
+        let h = Process::new(double, 4).start_method(fork).start().unwrap();
+        assert_eq!(h.join_within(STUCK).unwrap(), 8);
+    });
+}
+
+/// What a child started with `fork` sees of the library's state, using most of it: its name,
+/// its children (none: its parent's are not its own), the start method, `atexit`, and (every
+/// tenth child) a grandchild through a fork server of its own.
+fn use_the_library(i: u64) -> (String, usize, String) {
+    let me = multiproc::current_process();
+    let children = multiproc::active_children().len();
+    multiproc::atexit(|| {});
+    if i.is_multiple_of(10) {
+        let g = Process::new(double, i)
+            .start_method(StartMethod::ForkServer)
+            .start()
+            .unwrap();
+        assert_eq!(g.join_within(STUCK).unwrap(), 2 * i);
+    }
+    (
+        me.name().to_owned(),
+        children,
+        multiproc::get_start_method().to_string(),
+    )
+}
+
+/// Regression: a child started with `fork` blocked forever in its bootstrap, on the lock of the
+/// current process's description, which another thread of the parent held (inside
+/// `current_process()`) at the moment of the fork; the parent's `join` waited forever.
+///
+/// Here other threads use the library's global state without pause, through public calls
+/// only (the current process, the start method, starting processes and dropping their
+/// handles, so the registry of children, the fork server and the reaper), while this thread
+/// forks children that use that state too. Each child must end, within a bound, with the
+/// right answers.
+#[test]
+fn regression_fork_child_does_not_inherit_a_held_library_lock() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    common::alone(
+        "regression_fork_child_does_not_inherit_a_held_library_lock",
+        || {
+            let stop = Arc::new(AtomicBool::new(false));
+            let busy: Vec<_> = (0..3)
+                .map(|k| {
+                    let stop = stop.clone();
+                    std::thread::spawn(move || {
+                        let mut started = Vec::new();
+                        while !stop.load(Ordering::Relaxed) {
+                            match k {
+                                0 => {
+                                    let _ = multiproc::current_process();
+                                    let _ = multiproc::parent_process();
+                                    let _ = multiproc::authkey();
+                                }
+                                1 => {
+                                    multiproc::set_start_method(StartMethod::ForkServer);
+                                    let _ = multiproc::get_start_method();
+                                    let _ = multiproc::active_children();
+                                }
+                                _ => {
+                                    // Dropped at once: the reaper takes it.
+                                    drop(Process::new(sleeper, 1).start().unwrap());
+                                    started.push(Process::new(double, 1).start().unwrap());
+                                    if started.len() == 8 {
+                                        for h in started.drain(..) {
+                                            assert_eq!(h.join_within(STUCK).unwrap(), 2);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    })
+                })
+                .collect();
+            // SAFETY: this test runs alone in a process of its own (`common::alone`). Its other
+            // threads are the harness's main thread, which waits for it, and the ones above,
+            // which only call multiproc, whose own locks the library holds across a fork.
+            let fork = unsafe { StartMethod::fork() };
+            for i in 0..200 {
+                let h = Process::new(use_the_library, i)
+                    .start_method(fork)
+                    .start()
+                    .unwrap();
+                let name = h.name().to_owned();
+                let (seen, children, method) = h.join_within(STUCK).unwrap();
+                assert_eq!(seen, name);
+                assert_eq!(children, 0, "{name} took its parent's children for its own");
+                assert_eq!(method, "fork");
+            }
+            stop.store(true, Ordering::Relaxed);
+            for t in busy {
+                t.join().unwrap();
+            }
+        },
+    );
+}
+
+/// A child started with `fork` reports its panic as a child does (`Process <name>:`) although
+/// it never sets a panic hook (the hook lock may be held by another thread at the fork), and
+/// the parent's own panics still go to the hook it had.
+#[test]
+fn fork_child_reports_its_panic_and_the_parent_keeps_its_hook() {
+    let out = common::alone(
+        "fork_child_reports_its_panic_and_the_parent_keeps_its_hook",
+        || {
+            // SAFETY: this test runs alone in a process of its own (`common::alone`), whose
+            // only other thread, the harness's main thread, waits for it and holds no lock.
+            let fork = unsafe { StartMethod::fork() };
+            let h = Process::new(panics, "the child's own panic".to_owned())
+                .name("Doomed")
+                .start_method(fork)
+                .start()
+                .unwrap();
+            assert!(matches!(
+                h.join_within(STUCK),
+                Err(ProcessError::Panicked { message, .. }) if message == "the child's own panic"
+            ));
+            assert!(std::panic::catch_unwind(|| panic!("the parent's own panic")).is_err());
+        },
+    );
+    if let Some(out) = out {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("Process Doomed:\npanicked at")
+                && stderr.contains("the child's own panic"),
+            "{stderr}"
+        );
+        // The default hook's report ("thread '<name>' ... panicked at ..."), not a child's.
+        let lines: Vec<&str> = stderr.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| *l == "the parent's own panic")
+            .unwrap_or_else(|| panic!("{stderr}"));
+        assert!(at > 0 && lines[at - 1].starts_with("thread '"), "{stderr}");
+        assert!(!stderr.contains("Process MainProcess:"), "{stderr}");
+    }
+}
+
+/// A child started with `fork` inherits the logging level (from its copy of memory: it does
+/// not install a logger again).
+#[test]
+fn logger_level_is_inherited_by_fork_children() {
+    common::alone("logger_level_is_inherited_by_fork_children", || {
+        multiproc::get_logger().set_level(multiproc::LevelFilter::Warn);
+        // SAFETY: as in `fork_child_reports_its_panic_and_the_parent_keeps_its_hook`.
+        let fork = unsafe { StartMethod::fork() };
+        let level = Process::new(set_level_and_report, ())
+            .start_method(fork)
+            .start()
+            .unwrap()
+            .join_within(STUCK)
+            .unwrap();
+        assert_eq!(level, "WARN");
+    });
 }
 
 #[test]
 fn context_and_global_method() {
     let ctx = multiproc::get_context(StartMethod::Spawn);
-    assert_eq!(ctx.process(double, 3).start().unwrap().join().unwrap(), 6);
+    assert_eq!(
+        ctx.process(double, 3)
+            .start()
+            .unwrap()
+            .join_within(STUCK)
+            .unwrap(),
+        6
+    );
     assert_eq!(multiproc::get_start_method(), StartMethod::ForkServer);
     assert_eq!("spawn".parse::<StartMethod>().unwrap(), StartMethod::Spawn);
     assert!("fork".parse::<StartMethod>().is_err());
@@ -511,7 +687,7 @@ fn children_hold_only_their_own_descriptors() {
             .start_method(method)
             .start()
             .unwrap()
-            .join()
+            .join_within(STUCK)
             .unwrap();
         let others: Vec<&String> = fds
             .iter()
@@ -533,7 +709,7 @@ fn method_and_grandchild_method(_: ()) -> (String, String, bool) {
     let theirs = Process::new(report_method, ())
         .start()
         .unwrap()
-        .join()
+        .join_within(STUCK)
         .unwrap();
     let fork_server = children_of(std::process::id())
         .iter()
@@ -554,7 +730,7 @@ fn context_method_is_the_childs_own_default() {
         .process(method_and_grandchild_method, ())
         .start()
         .unwrap()
-        .join()
+        .join_within(STUCK)
         .unwrap();
     assert_eq!((mine.as_str(), theirs.as_str()), ("spawn", "spawn"));
     assert!(!fork_server, "a spawn child started a fork server");
@@ -562,7 +738,7 @@ fn context_method_is_the_childs_own_default() {
         .start_method(StartMethod::ForkServer)
         .start()
         .unwrap()
-        .join()
+        .join_within(STUCK)
         .unwrap();
     assert_eq!(
         (mine.as_str(), theirs.as_str()),
@@ -589,13 +765,9 @@ fn interrupt_sends_sigint() {
             .start()
             .unwrap();
         h.interrupt().unwrap();
-        assert_eq!(
-            h.join_timeout(Duration::from_secs(30)),
-            Some(-2),
-            "{method}"
-        );
+        assert_eq!(h.wait_within(STUCK), -2, "{method}");
         assert!(matches!(
-            h.join(),
+            h.join_within(STUCK),
             Err(ProcessError::Signaled { signal: 2, .. })
         ));
     }
@@ -622,10 +794,7 @@ fn atexit_handlers_run_when_the_target_returns() {
                 .start_method(method)
                 .start()
                 .unwrap();
-            assert_eq!(
-                h.join_timeout(Duration::from_secs(30)),
-                Some(code.unwrap_or(0))
-            );
+            assert_eq!(h.wait_within(STUCK), code.unwrap_or(0));
             let got: Vec<String> = (0..2)
                 .map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap())
                 .collect();
@@ -686,13 +855,13 @@ fn start_stubborn_daemon(_: ()) -> u32 {
 fn daemon_ignoring_sigterm_is_killed_after_the_grace_period() {
     let t0 = Instant::now();
     let h = Process::new(start_stubborn_daemon, ()).start().unwrap();
-    assert_eq!(h.join_timeout(Duration::from_secs(60)), Some(0));
+    assert_eq!(h.wait_within(STUCK), 0);
     let took = t0.elapsed();
     assert!(
         took >= multiproc::DAEMON_GRACE / 2 && took < Duration::from_secs(60),
         "{took:?}"
     );
-    let daemon = h.join().unwrap();
+    let daemon = h.join_within(STUCK).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while alive(daemon) {
         assert!(Instant::now() < deadline, "daemon {daemon} escaped");
@@ -724,7 +893,7 @@ fn children_ignoring_sigterm_die_with_a_killed_parent() {
     let (daemon, other): (u32, u32) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
     assert!(alive(daemon) && alive(other));
     h.kill().unwrap();
-    assert_eq!(h.wait(), -9);
+    assert_eq!(h.wait_within(STUCK), -9);
     let deadline = Instant::now() + Duration::from_secs(10);
     while alive(daemon) || alive(other) {
         assert!(
@@ -744,7 +913,7 @@ fn outlives_parent_keeps_a_child_alive_after_its_parent_dies() {
         .unwrap();
     let (daemon, survivor): (u32, u32) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
     h.kill().unwrap();
-    assert_eq!(h.wait(), -9);
+    assert_eq!(h.wait_within(STUCK), -9);
     let deadline = Instant::now() + Duration::from_secs(10);
     while alive(daemon) {
         assert!(Instant::now() < deadline, "the daemon escaped");
@@ -770,7 +939,7 @@ fn logger_level_is_inherited() {
             .start_method(method)
             .start()
             .unwrap()
-            .join()
+            .join_within(STUCK)
             .unwrap();
         assert_eq!(level, "DEBUG", "{method}");
     }
@@ -790,7 +959,7 @@ fn child_sees_the_parents_arguments() {
             .start_method(method)
             .start()
             .unwrap()
-            .join()
+            .join_within(STUCK)
             .unwrap();
         assert_eq!(theirs, mine, "{method}");
     }
@@ -802,6 +971,6 @@ fn child_sees_the_parents_arguments() {
 fn attribute_and_init_are_harmless() {
     multiproc::init();
     multiproc::init();
-    assert_eq!(multiproc::spawn(double, 5).join().unwrap(), 10);
+    assert_eq!(multiproc::spawn(double, 5).join_within(STUCK).unwrap(), 10);
     assert!(multiproc::parent_process().is_none());
 }

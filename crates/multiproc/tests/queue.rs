@@ -1,6 +1,9 @@
 //! Queues between real processes: bounds and timeouts, order, counts, joinable tasks, many
 //! producers and consumers, and a consumer killed mid-stream.
 
+mod common;
+
+use common::{JoinWithin, STUCK};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -129,7 +132,7 @@ fn order_is_kept_from_one_producer() {
     for i in 0..20_000 {
         assert_eq!(q.get_timeout(LONG).unwrap(), i);
     }
-    p.join().unwrap();
+    p.join_within(STUCK).unwrap();
     assert!(q.is_empty());
 }
 
@@ -165,7 +168,7 @@ fn bounded_put_waits_for_a_consumer_in_another_process() {
     for i in 0..10 {
         assert_eq!(q.get_timeout(LONG).unwrap(), i);
     }
-    let blocked = p.join().unwrap();
+    let blocked = p.join_within(STUCK).unwrap();
     assert!(blocked >= Duration::from_millis(150), "{blocked:?}");
 }
 
@@ -201,7 +204,7 @@ fn joinable_queue_with_four_workers() {
     squares.sort_unstable();
     assert_eq!(squares, (0..100).map(|n| n * n).collect::<Vec<_>>());
     for w in workers {
-        w.join().unwrap();
+        w.join_within(STUCK).unwrap();
     }
     assert!(tasks.task_done().is_err());
 }
@@ -248,7 +251,7 @@ fn eight_producers_eight_consumers_each_message_once() {
     }
     let mut seen = HashSet::new();
     for c in consumers {
-        for v in c.join().unwrap() {
+        for v in c.join_within(STUCK).unwrap() {
             assert!(seen.insert(v), "{v:#x} delivered twice");
         }
     }
@@ -331,7 +334,7 @@ fn simple_queues_pass_as_arguments() {
         .unwrap();
     a.put("shout".into()).unwrap();
     assert_eq!(b.get().unwrap(), "SHOUT");
-    p.join().unwrap();
+    p.join_within(STUCK).unwrap();
     assert!(a.is_empty() && b.is_empty());
 }
 
@@ -373,7 +376,10 @@ fn handles_travel_through_queues() {
         "through a queue"
     );
     assert_eq!(inner.get_timeout(Duration::from_secs(30)).unwrap(), 7);
-    assert!(child.join().unwrap(), "the child saw the lock held");
+    assert!(
+        child.join_within(STUCK).unwrap(),
+        "the child saw the lock held"
+    );
     drop(guard);
 }
 
@@ -412,6 +418,6 @@ fn descriptors_follow_their_items() {
         }
     }
     for p in producers {
-        p.join().unwrap();
+        p.join_within(STUCK).unwrap();
     }
 }

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::{JoinWithin, STUCK};
 use std::time::{Duration, Instant};
 
 use multiproc::sync::ReleaseError;
@@ -37,7 +38,7 @@ fn semaphore_of_two_counts() {
     // Taken in another process: the count is shared.
     assert_eq!(
         multiproc::spawn(take_and_return, sem.clone())
-            .join()
+            .join_within(STUCK)
             .unwrap(),
         0
     );
@@ -89,7 +90,7 @@ fn release_in_one_process_wakes_an_acquirer_in_another() {
     // Asleep in its acquire (unless the machine is too loaded: then the release comes first).
     common::wait_until_asleep(child.pid());
     sem.release().unwrap();
-    assert!(common::join_within(child, Duration::from_secs(20)).unwrap());
+    assert!(child.join_within(Duration::from_secs(20)).unwrap());
     assert_eq!(sem.get_value(), 0);
 }
 
@@ -101,7 +102,7 @@ fn ten_processes_never_more_than_three_at_once() {
         .map(|_| multiproc::spawn(worker, (sem.clone(), active.clone(), most.clone())))
         .collect();
     for k in kids {
-        k.join().unwrap();
+        k.join_within(STUCK).unwrap();
     }
     assert!(most.get() <= 3, "{} held a unit at once", most.get());
     assert!(most.get() >= 1);

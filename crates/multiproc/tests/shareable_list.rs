@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::{JoinWithin, STUCK};
 use std::process::Command;
 use std::time::Duration;
 
@@ -136,7 +137,7 @@ fn a_child_changes_the_list_by_descriptor_and_by_name() {
     // One handle travels by descriptor; the child also attaches by name.
     let handle = ShareableList::from_shared_memory(list.shm().try_clone().unwrap()).unwrap();
     let child = multiproc::spawn(double_in_place, (handle, list.name().to_owned()));
-    assert_eq!(child.join().unwrap(), 3);
+    assert_eq!(child.join_within(STUCK).unwrap(), 3);
     assert_eq!(
         list.to_vec().unwrap(),
         [ListItem::Int(2), ListItem::Int(4), ListItem::Int(6)]
@@ -154,7 +155,11 @@ fn an_untracked_list_outlives_its_creator() {
         list.shm().tracked()
     }
     let name = unique("untracked");
-    assert!(!multiproc::spawn(make, name.clone()).join().unwrap());
+    assert!(
+        !multiproc::spawn(make, name.clone())
+            .join_within(STUCK)
+            .unwrap()
+    );
     std::thread::sleep(Duration::from_millis(300));
     let list = ShareableList::attach(&name).unwrap();
     assert_eq!(list.get(0).unwrap(), ListItem::from("stays"));

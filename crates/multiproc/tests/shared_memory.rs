@@ -2,6 +2,9 @@
 //! Python process, no residue when the creator ends without unlinking (even by SIGKILL, even
 //! for a thousand segments and more), and the `track` option of creators and attachers.
 
+mod common;
+
+use common::{JoinWithin, STUCK};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -57,7 +60,7 @@ fn join_bounded<R: serde::de::DeserializeOwned>(h: multiproc::Handle<R>) -> R {
         let _ = h.kill();
         panic!("{} ran past a minute", h.name());
     }
-    h.join().unwrap()
+    h.join_within(STUCK).unwrap()
 }
 
 const MANY: usize = 1100;
@@ -130,7 +133,7 @@ fn python_errors_exists_not_found_bad_size() {
 fn child_attaches_by_name() {
     let shm = SharedMemory::create(64).unwrap();
     multiproc::spawn(attach_and_write, shm.name().to_owned())
-        .join()
+        .join_within(STUCK)
         .unwrap();
     let mut buf = [0u8; 14];
     shm.read(0, &mut buf);
@@ -148,7 +151,7 @@ fn no_residue_after_creator_is_killed() {
     // Attached here, it stays readable after its name is removed.
     let shm = SharedMemory::attach(&name).unwrap();
     child.kill().unwrap();
-    assert_eq!(child.wait(), -9);
+    assert_eq!(child.wait_within(STUCK), -9);
     wait_gone(&name);
     let mut b = [0u8];
     shm.read(0, &mut b);
@@ -159,7 +162,7 @@ fn no_residue_after_creator_is_killed() {
 fn no_residue_after_creator_exits_without_unlink() {
     let name = unique("leaked");
     let size = multiproc::spawn(create_and_leak, name.clone())
-        .join()
+        .join_within(STUCK)
         .unwrap();
     assert!(size >= 100);
     wait_gone(&name);
@@ -174,7 +177,7 @@ fn segment_travels_to_a_child_by_descriptor() {
     // Unlinked: no name to attach by, yet the descriptor carries it.
     shm.unlink().unwrap();
     multiproc::spawn(write_to, shm.try_clone().unwrap())
-        .join()
+        .join_within(STUCK)
         .unwrap();
     let mut b = [0u8];
     shm.read(3, &mut b);

@@ -2,6 +2,9 @@
 //! the manager shuts down; shutdown (or dropping the manager) unlinks every one; a shut-down
 //! manager makes no more; and the segments of a manager whose process is killed go too.
 
+mod common;
+
+use common::{JoinWithin, STUCK};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -30,7 +33,7 @@ fn join_bounded<R: serde::de::DeserializeOwned>(h: multiproc::Handle<R>) -> R {
         let _ = h.kill();
         panic!("{} ran past a minute", h.name());
     }
-    h.join().unwrap()
+    h.join_within(STUCK).unwrap()
 }
 
 /// Makes a segment and a list through the manager, and returns their names.

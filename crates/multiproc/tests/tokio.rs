@@ -3,6 +3,9 @@
 
 #![cfg(feature = "tokio")]
 
+mod common;
+
+use common::{JoinWithin, STUCK};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -204,7 +207,7 @@ fn join_async_outside_a_runtime_is_an_error_not_a_hang() {
     let err = poll_once_blocking(h.wait_async());
     assert!(err.unwrap_err().to_string().contains("tokio runtime"));
     h.kill().unwrap();
-    assert_eq!(h.wait(), -9);
+    assert_eq!(h.wait_within(STUCK), -9);
 }
 
 /// Runs `fut` to completion on this thread with a waker that does nothing, polling until it

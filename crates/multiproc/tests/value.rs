@@ -3,6 +3,9 @@
 //! `_TestArray.test_array`), exact counts under the value's lock, a dead lock holder, and
 //! values built on an existing lock (Python's `lock=` argument).
 
+mod common;
+
+use common::{JoinWithin, STUCK};
 use std::time::{Duration, Instant};
 
 use multiproc::shared::SharedLock;
@@ -68,7 +71,7 @@ fn values_and_arrays_changed_in_child_are_seen_by_parent() {
         arr: s.arr.clone(),
         raw_arr: s.raw_arr.clone(),
     };
-    multiproc::spawn(change, copy).join().unwrap();
+    multiproc::spawn(change, copy).join_within(STUCK).unwrap();
     assert_eq!(s.int.get(), -5);
     assert_eq!(s.float.get(), -1.25);
     assert_eq!(&s.pair.get(), b"xy");
@@ -92,7 +95,7 @@ fn locked_increments_from_four_processes_are_exact() {
         .map(|_| multiproc::spawn(add, (v.clone(), 20_000)))
         .collect();
     for k in kids {
-        k.join().unwrap();
+        k.join_within(STUCK).unwrap();
     }
     assert_eq!(v.get(), 80_000);
 }
@@ -116,7 +119,7 @@ fn value_locked_by_a_killed_process_is_recovered() {
     }
     assert!(t0.elapsed() < Duration::from_secs(5));
     assert_eq!(v.get(), 14);
-    child.wait();
+    child.wait_within(STUCK);
 }
 
 /// Sets the value and fills the array, each under its lock (the shared one first).
@@ -148,7 +151,7 @@ fn a_value_and_an_array_on_one_lock_wait_for_its_holder() {
     );
     drop(held);
     assert!(done.wait_timeout(LONG), "the child never got the lock");
-    child.join().unwrap();
+    child.join_within(STUCK).unwrap();
     assert_eq!((v.get(), a.to_vec()), (1, vec![2, 2, 2]));
 }
 
@@ -188,7 +191,11 @@ fn values_on_one_rlock_change_together_across_processes() {
         seen_broken += u32::from(a.get() + b.get() != 1000);
     }
     for k in kids {
-        assert_eq!(k.join().unwrap(), 0, "a child saw a half-done move");
+        assert_eq!(
+            k.join_within(STUCK).unwrap(),
+            0,
+            "a child saw a half-done move"
+        );
     }
     assert_eq!(seen_broken, 0, "the parent saw a half-done move");
     // Two children moved 2000 each from a to b, one 2000 back.

@@ -1,7 +1,6 @@
 //! The child's bootstrap: receive the parent's description of this process, become it, run the
 //! target, report how it ended, and exit.
 
-use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,35 +50,52 @@ pub(super) fn was_executed() -> bool {
     EXECUTED.load(Ordering::Relaxed)
 }
 
+/// How this child came to be, which decides what it still has to set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    /// Executed from `/proc/self/exe` (the spawn method): a fresh program.
+    Executed,
+    /// Forked from the fork server, a fresh program with one thread.
+    FromServer,
+    /// Forked from its parent by the `fork` method: a copy of the parent's memory, made while
+    /// other threads of the parent may have been running.
+    Forked,
+}
+
 /// Runs a child that was started by executing this binary.
 pub(super) fn run_spawned(boot: OwnedFd) -> ! {
     EXECUTED.store(true, Ordering::Relaxed);
-    run(boot)
+    run(boot, Origin::Executed)
 }
 
 /// Runs a child forked from the fork server (`ctl` is the server's control socket).
 pub(super) fn run_forked_from_server(ctl: OwnedFd, boot: OwnedFd) -> ! {
     drop(ctl);
     sys::proc::set_signal_blocked(sys::proc::signal::INT, false);
-    run(boot)
+    run(boot, Origin::FromServer)
 }
 
 /// Runs a child made by the `fork` method, in the copy of the parent's memory.
+///
+/// The parent held every lock of the library's global state across the fork (see
+/// `start::fork`), and released them here too: they are all free, and this process has one
+/// thread. What the copy holds of the parent's own affairs is dropped, or leaked where dropping
+/// would act on the parent's behalf.
 pub(crate) fn run_forked(boot: OwnedFd) -> ! {
     mark_child();
-    // A forked child holds copies of its parent's children, reaper and fork server: not its own.
     crate::process::forget_parents_children();
-    crate::start::forget_fork_server();
+    crate::start::forget_parents_helpers();
     super::exit::forget_finalizers();
-    run(boot)
+    run(boot, Origin::Forked)
 }
 
-fn run(boot_sock: OwnedFd) -> ! {
+fn run(boot_sock: OwnedFd, origin: Origin) -> ! {
     let conn = Connection::from_socket(boot_sock, true, true);
     let mut boot: Boot = match conn.recv() {
         Ok(b) => b,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "multiproc: child bootstrap failed: {e}");
+            let text = format!("multiproc: child bootstrap failed: {e}\n");
+            sys::fd::write_stderr(&[text.as_bytes()]);
             sys::proc::exit_immediately(1);
         }
     };
@@ -100,12 +116,14 @@ fn run(boot_sock: OwnedFd) -> ! {
     crate::process::become_child(&boot);
     sys::proc::set_process_name(&boot.identity.name);
     crate::start::set_start_method(sys::fork_method::StartMethod::from_wire(boot.start_method));
-    crate::logging::inherit(boot.log);
+    // A forked child has its parent's logging and panic hook in its copy of memory; it must not
+    // install them again (`log::set_logger` spins forever on a logger that another thread of
+    // the parent was installing at the fork; `set_hook` takes std's hook lock).
+    if origin != Origin::Forked {
+        crate::logging::inherit(boot.log);
+        super::panic_hook::install();
+    }
     super::exit::install();
-    let name = boot.identity.name.clone();
-    std::panic::set_hook(Box::new(move |info| {
-        let _ = writeln!(std::io::stderr(), "Process {name}:\n{info}");
-    }));
 
     log::info!(target: "multiproc", "child process calling self.run()");
     let entry = sys::target::entry_from_parent::<Entry>(boot.entry);
@@ -122,7 +140,8 @@ fn run(boot_sock: OwnedFd) -> ! {
         Outcome::Returned { .. } => 0,
         Outcome::Panicked(_) => 1,
         Outcome::Failed(msg) => {
-            let _ = writeln!(std::io::stderr(), "Process {}:\n{msg}", boot.identity.name);
+            let text = format!("Process {}:\n{msg}\n", boot.identity.name);
+            sys::fd::write_stderr(&[text.as_bytes()]);
             1
         }
     };

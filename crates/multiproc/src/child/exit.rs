@@ -6,8 +6,8 @@
 
 use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::sys;
@@ -74,12 +74,18 @@ pub(crate) fn register_finalizer(priority: i32, f: impl FnOnce() + Send + 'stati
         .push((priority, Box::new(f)));
 }
 
-/// In a `fork` copy: the handlers registered by the parent are the parent's.
+/// In a `fork` copy: the handlers registered by the parent are the parent's. They are leaked,
+/// not dropped: what they hold (a pool, a manager, a connection) belongs to the parent, and
+/// dropping it here would act on the parent's behalf.
 pub(super) fn forget_finalizers() {
-    if let Ok(mut list) = FINALIZERS.try_lock() {
-        list.clear();
-    }
+    let parents = std::mem::take(&mut *FINALIZERS.lock().unwrap_or_else(PoisonError::into_inner));
+    std::mem::forget(parents);
     DONE.store(false, Ordering::SeqCst);
+}
+
+/// Holds the lock of the finalizers while the `fork` start method forks (see `start::fork`).
+pub(crate) fn hold_for_fork() -> impl Sized {
+    FINALIZERS.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn run_finalizers(min_priority: Option<i32>) {
@@ -147,8 +153,9 @@ pub(crate) fn finish(code: i32) -> ! {
     shutdown();
     log::info!(target: "multiproc", "process exiting with exitcode {code}");
     log::logger().flush();
+    // Not std's stderr, which is unbuffered: flushing it would only take its lock, which a
+    // child started with `fork` may have inherited held.
     let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
     sys::proc::flush_c_stdio();
     if super::bootstrap::was_executed() {
         sys::proc::exit(code)

@@ -13,10 +13,12 @@
 
 mod bootstrap;
 pub(crate) mod exit;
+mod panic_hook;
 mod server;
 
 pub(crate) use bootstrap::{Boot, is_child, run_forked};
 pub(crate) use exit::finish;
+pub(crate) use panic_hook::install_before_fork as install_panic_hook_before_fork;
 
 use std::ffi::OsStr;
 

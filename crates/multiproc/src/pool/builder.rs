@@ -104,7 +104,9 @@ impl PoolBuilder {
     ///
     /// With the `fork` method, workers that replace dead, timed-out or retired ones are forked
     /// from the pool's own thread while the program's other threads run: the promise of
-    /// [`StartMethod::fork`] must hold for the whole life of the pool.
+    /// [`StartMethod::fork`] must hold for the whole life of the pool. (multiproc's own locks
+    /// are safe: the fork holds them all. A thread that prints while a worker is being forked
+    /// is not.)
     pub fn start_method(mut self, method: StartMethod) -> Self {
         self.method = Some(method);
         self

@@ -147,6 +147,12 @@ fn random_key() -> Vec<u8> {
     key
 }
 
+/// Holds the lock of the current process's description, for writing, while the `fork` start
+/// method forks (see `start::fork`): no reader can be inside it at the fork.
+pub(crate) fn hold_for_fork() -> impl Sized {
+    ME.write().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Becomes the child described by `boot`.
 pub(crate) fn become_child(boot: &Boot) {
     let mut me = ME.write().unwrap_or_else(|e| e.into_inner());

@@ -19,9 +19,12 @@ pub use error::ProcessError;
 pub use registry::active_children;
 pub use run::Run;
 
-pub(crate) use current::{become_child, name as current_name};
+pub(crate) use current::{
+    become_child, hold_for_fork as hold_current_for_fork, name as current_name,
+};
 pub(crate) use identity::Identity;
-pub(crate) use registry::stop_children;
+pub(crate) use reaper::hold_for_fork as hold_reaper_for_fork;
+pub(crate) use registry::{hold_for_fork as hold_registry_for_fork, stop_children};
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -198,6 +201,15 @@ impl<A: Serialize, R> Process<A, R> {
     /// Errors come here, not later at `join`: arguments that cannot be encoded, an operating
     /// system that refuses a process, or a child that dies before it receives its bootstrap.
     pub fn start(self) -> Result<Handle<R>, ProcessError> {
+        self.start_with(start::launch)
+    }
+
+    /// [`start`](Self::start), with `launch` in place of the start method's launcher (which
+    /// returns the child's pid and our end of its bootstrap socket).
+    pub(crate) fn start_with(
+        self,
+        launch: impl FnOnce(StartMethod) -> std::io::Result<(i32, OwnedFd)>,
+    ) -> Result<Handle<R>, ProcessError> {
         if let Some(problem) = start::entry_problem() {
             return Err(ProcessError::EntryNotLinked(problem));
         }
@@ -222,7 +234,7 @@ impl<A: Serialize, R> Process<A, R> {
             args: Bytes(encoded.bytes),
             arg_fds: encoded.fds.into_iter().map(Fd::from).collect(),
         };
-        let (pid, sock) = start::launch(method)?;
+        let (pid, sock) = launch(method)?;
         let pidfd = match sys::proc::pidfd_open(pid) {
             Ok(fd) => fd,
             Err(e) => {

@@ -93,9 +93,17 @@ fn run(watch: OwnedFd) {
     }
 }
 
-/// In a `fork` copy: the parent's detached children are not ours.
+/// In a `fork` copy: the parent's detached children are not ours, nor its reaper thread
+/// (dropping it closes this copy of its wake-up socket).
 pub(crate) fn forget() {
-    if let Ok(mut list) = DETACHED.try_lock() {
-        list.clear();
-    }
+    DETACHED.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    REAPER.lock().unwrap_or_else(|e| e.into_inner()).take();
+}
+
+/// Holds the reaper's two locks while the `fork` start method forks (see `start::fork`). No
+/// path holds one while it takes the other.
+pub(crate) fn hold_for_fork() -> impl Sized {
+    let reaper = REAPER.lock().unwrap_or_else(|e| e.into_inner());
+    let detached = DETACHED.lock().unwrap_or_else(|e| e.into_inner());
+    (reaper, detached)
 }

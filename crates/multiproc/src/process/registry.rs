@@ -37,10 +37,14 @@ pub(crate) fn reap_finished() {
 }
 
 /// In a freshly forked child: the registry holds the parent's children, which are not ours.
+/// Dropping them closes this copy's descriptors of them (pidfds, bootstrap sockets).
 pub(crate) fn reset_after_fork() {
-    if let Ok(mut g) = CHILDREN.try_lock() {
-        g.clear();
-    }
+    CHILDREN.lock().unwrap_or_else(|e| e.into_inner()).clear();
+}
+
+/// Holds the registry's lock while the `fork` start method forks (see `start::fork`).
+pub(crate) fn hold_for_fork() -> impl Sized {
+    CHILDREN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The children's part of the exit sequence, as Python's: daemons get SIGTERM, and those still

@@ -39,8 +39,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -261,29 +261,47 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The waker threads of this process, and the process that started them.
+static GLOBAL: Mutex<Option<(u32, Arc<FutexWaker>)>> = Mutex::new(None);
+
+/// Whether this kernel has `futex_waitv`: 0 not known yet, 1 yes, 2 no. An atomic rather than
+/// a `OnceLock`, which a child started with `fork` while another thread was filling it would
+/// wait for forever.
+static MODE: AtomicU8 = AtomicU8::new(0);
+
 /// The waker threads of this process (a `fork` copy starts its own: threads do not survive
 /// a fork).
 fn global() -> Arc<FutexWaker> {
-    static GLOBAL: Mutex<Option<(u32, Arc<FutexWaker>)>> = Mutex::new(None);
-    static MODE: OnceLock<Mode> = OnceLock::new();
-    let mode = *MODE.get_or_init(|| {
-        if futex_waitv_works() {
-            Mode::WaitMany
-        } else {
-            log::debug!(target: "multiproc", "no futex_waitv: async waits on shared memory poll every {POLL_INTERVAL:?}");
-            Mode::Poll
+    let mode = match MODE.load(Ordering::Relaxed) {
+        1 => Mode::WaitMany,
+        2 => Mode::Poll,
+        _ => {
+            let works = futex_waitv_works();
+            if !works {
+                log::debug!(target: "multiproc", "no futex_waitv: async waits on shared memory poll every {POLL_INTERVAL:?}");
+            }
+            MODE.store(if works { 1 } else { 2 }, Ordering::Relaxed);
+            if works { Mode::WaitMany } else { Mode::Poll }
         }
-    });
+    };
     let pid = std::process::id();
     let mut g = lock(&GLOBAL);
     match &*g {
         Some((owner, w)) if *owner == pid => w.clone(),
         _ => {
+            // A `fork` copy's waker is the parent's: leaked, not dropped, since its drop would
+            // take locks that the parent's waker threads may have held at the fork.
+            std::mem::forget(g.take());
             let w = Arc::new(FutexWaker::new(mode));
             *g = Some((pid, w.clone()));
             w
         }
     }
+}
+
+/// Holds the waker's lock while the `fork` start method forks (see `start::fork`).
+pub(crate) fn hold_for_fork() -> impl Sized {
+    lock(&GLOBAL)
 }
 
 /// Whether the kernel has `futex_waitv` (a call on one word that does not hold its value

@@ -36,6 +36,8 @@ pub use manager::SharedMemoryManager;
 pub use shared_memory::{SharedMemory, ShmError, ShmOptions};
 pub use value::{RawValue, Value, ValueGuard};
 
+pub(crate) use tracker::hold_for_fork as hold_tracker_for_fork;
+
 /// The plain-data bound of [`Value`] and [`Array`] elements: any bit pattern is a valid value
 /// and there are no pointers or padding. Derive it with the `bytemuck` crate.
 pub use bytemuck::Pod;

@@ -517,6 +517,11 @@ fn with_tracker<R>(f: impl FnOnce(&mut Tracker) -> io::Result<R>) -> io::Result<
     f(guard.as_mut().expect("started above"))
 }
 
+/// Holds the tracker's lock while the `fork` start method forks (see `start::fork`).
+pub(crate) fn hold_for_fork() -> impl Sized {
+    TRACKER.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Registers `seg` for removal when this process ends.
 pub(crate) fn track(seg: Segment<'_>) -> io::Result<Registration> {
     with_tracker(|t| {

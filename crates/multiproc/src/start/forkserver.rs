@@ -144,9 +144,13 @@ pub(crate) fn shutdown() {
     let _ = sys::proc::waitid_pidfd(pidfd.as_fd(), true);
 }
 
-/// Drops a fork server inherited through `fork` (it belongs to the parent).
-pub(crate) fn forget() {
-    if let Ok(mut g) = SERVER.try_lock() {
-        *g = None;
-    }
+/// Drops a fork server inherited through `fork` (it belongs to the parent): this closes the
+/// copy's descriptors of it, and the server runs on for the parent.
+pub(super) fn forget() {
+    SERVER.lock().unwrap_or_else(|e| e.into_inner()).take();
+}
+
+/// Holds the fork server's lock while the `fork` start method forks (see `start::fork`).
+pub(super) fn hold_for_fork() -> impl Sized {
+    SERVER.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -58,3 +58,16 @@ pub(crate) fn run<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     rx.recv()
         .expect("the starter thread runs every job it receives")
 }
+
+/// In a `fork` copy: the starter thread is the parent's, and does not exist here. Its channel
+/// is leaked, not dropped: dropping the last sender would take the channel's internal lock,
+/// which the parent's starter thread may have held at the fork.
+pub(super) fn forget() {
+    let parents = RUNNER.lock().unwrap_or_else(|e| e.into_inner()).take();
+    std::mem::forget(parents);
+}
+
+/// Holds the starter's lock while the `fork` start method forks (see `start::fork`).
+pub(super) fn hold_for_fork() -> impl Sized {
+    RUNNER.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -26,7 +26,9 @@ pub use entry::Target;
 pub(crate) use entry::{
     Entry, Invocation, Outcome, assert_target, fn_entry, panic_message, run_entry, tag_of,
 };
-pub(crate) use forkserver::{forget as forget_fork_server, shutdown as shutdown_fork_server};
+#[cfg(test)]
+pub(crate) use fork::LIBRARY_LOCKS;
+pub(crate) use forkserver::shutdown as shutdown_fork_server;
 
 pub use crate::sys::fork_method::{ForkPermit, StartMethod};
 
@@ -79,6 +81,18 @@ static DEFAULT_METHOD: Mutex<Option<StartMethod>> = Mutex::new(None);
 /// `multiprocessing.set_start_method(method, force=True)`).
 pub fn set_start_method(method: StartMethod) {
     *DEFAULT_METHOD.lock().unwrap_or_else(|e| e.into_inner()) = Some(method);
+}
+
+/// Holds the lock of the default start method while the `fork` start method forks (see
+/// [`fork`]).
+fn hold_default_for_fork() -> impl Sized {
+    DEFAULT_METHOD.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// In a `fork` copy: the parent's fork server and starter thread are not ours.
+pub(crate) fn forget_parents_helpers() {
+    forkserver::forget();
+    long_lived::forget();
 }
 
 /// The start method used by processes that do not choose one: [`StartMethod::ForkServer`]

@@ -73,9 +73,8 @@ pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
 /// spinning itself makes longer cannot; one wait in [`EXPLORE_EVERY`] spins the longest, to
 /// find out whether spinning has started to pay.
 pub(crate) mod spin {
-    use std::sync::OnceLock;
-    use std::sync::atomic::AtomicU32;
     use std::sync::atomic::Ordering::Relaxed;
+    use std::sync::atomic::{AtomicU32, AtomicUsize};
     use std::time::{Duration, Instant};
 
     /// The least a waiter spins: about the time a spinning partner takes to answer.
@@ -90,8 +89,15 @@ pub(crate) mod spin {
     }
 
     fn multicore() -> bool {
-        static CPUS: OnceLock<usize> = OnceLock::new();
-        *CPUS.get_or_init(crate::process::cpu_count) >= 2
+        // 0 until known. An atomic rather than a `OnceLock`, which a child started with `fork`
+        // while another thread was filling it would wait for forever.
+        static CPUS: AtomicUsize = AtomicUsize::new(0);
+        let mut n = CPUS.load(Relaxed);
+        if n == 0 {
+            n = crate::process::cpu_count();
+            CPUS.store(n, Relaxed);
+        }
+        n >= 2
     }
 
     /// Spins until `done()` or the budget that `hint` gives runs out, and updates the hint.

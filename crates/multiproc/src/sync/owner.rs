@@ -38,7 +38,9 @@ extern "C" fn reset_in_child() {
     let _ = THREAD_WORD.try_with(|w| w.set(0));
 }
 
-fn register_at_fork() {
+/// Registers the fork hook that resets the cached owner words (once per process). The `fork`
+/// start method calls it before it forks, so that the child never finds it half done.
+pub(crate) fn register_at_fork() {
     AT_FORK.call_once(|| {
         if let Err(e) = task::at_fork_in_child(reset_in_child) {
             // Without the hook a forked child would lock in its parent's name; the fork start

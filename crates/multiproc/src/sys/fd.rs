@@ -151,6 +151,26 @@ pub(crate) fn stdio(n: RawFd) -> BorrowedFd<'static> {
     unsafe { BorrowedFd::borrow_raw(n) }
 }
 
+/// Writes `parts` to stderr with plain `write` calls: no lock and no buffer, so it never waits
+/// for a lock that another thread held when this process was forked. Async-signal-safe: fit
+/// for a watcher's routine. Errors are ignored (there is nowhere left to report them).
+pub(crate) fn write_stderr(parts: &[&[u8]]) {
+    for part in parts {
+        let mut rest = *part;
+        while !rest.is_empty() {
+            // SAFETY: `rest` is a live buffer of its length.
+            let n = unsafe { libc::write(2, rest.as_ptr().cast(), rest.len()) };
+            if n <= 0 {
+                if n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                return;
+            }
+            rest = &rest[n as usize..];
+        }
+    }
+}
+
 /// Sends `bufs` on a stream socket, with `fds` attached to the first byte, without blocking and
 /// without SIGPIPE. Returns the number of bytes the kernel took (it may be short).
 pub(crate) fn send_with_fds(

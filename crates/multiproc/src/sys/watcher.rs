@@ -16,6 +16,8 @@
 //! code is below; the routine it runs carries the same promise ([`Watcher::start`] is `unsafe`
 //! for that reason), and builds on [`unlink_if_same`] and [`write_stderr`], which keep it.
 
+pub(crate) use super::fd::write_stderr;
+
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -210,25 +212,6 @@ pub(crate) fn unlink_if_same(path: &CStr, dev: u64, ino: u64) -> bool {
     }
     // SAFETY: `path` is NUL-terminated.
     unsafe { libc::unlink(path.as_ptr()) == 0 }
-}
-
-/// Writes `parts` to stderr with plain `write` calls (no lock, no buffer). Async-signal-safe:
-/// fit for a watcher's routine.
-pub(crate) fn write_stderr(parts: &[&[u8]]) {
-    for part in parts {
-        let mut rest = *part;
-        while !rest.is_empty() {
-            // SAFETY: `rest` is a live buffer of its length.
-            let n = unsafe { libc::write(2, rest.as_ptr().cast(), rest.len()) };
-            if n <= 0 {
-                if n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                    continue;
-                }
-                return;
-            }
-            rest = &rest[n as usize..];
-        }
-    }
 }
 
 #[cfg(test)]

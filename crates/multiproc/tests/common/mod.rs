@@ -2,9 +2,14 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use multiproc::{Handle, ProcessError};
+use serde::de::DeserializeOwned;
 
 /// The path of a built example, built (again) if it is missing or older than the library it
 /// links: a filtered `cargo test --test X` does not rebuild the examples, and an old example
@@ -101,35 +106,135 @@ pub fn connection_pair() -> (multiproc::Connection, multiproc::Connection) {
     multiproc::pipe(true)
 }
 
-/// Joins `child` if it ends within `limit`; otherwise kills it (so that no process is left
-/// behind) and fails the test. For a child that a test expects to end because of something the
-/// test did (a wake, a release): its own waits must be longer than `limit`, so that a lost wake
-/// fails here instead of ending late and passing.
-pub fn join_within<R: serde::de::DeserializeOwned>(
-    child: multiproc::Handle<R>,
-    limit: Duration,
-) -> Result<R, multiproc::ProcessError> {
-    join_all_within(vec![child], limit).pop().unwrap()
+/// The environment variable that tells a test binary which test it runs alone (see [`alone`]).
+const ALONE: &str = "MULTIPROC_TEST_ALONE";
+
+/// How long a test run alone by [`alone`] may take, its process start included.
+pub const ALONE_LIMIT: Duration = Duration::from_secs(180);
+
+/// Runs `body` alone in a fresh process of this test binary: for the tests that start processes
+/// with the `fork` method, whose promise (no other thread of the process inside a critical
+/// section the child needs) the test harness's process cannot keep, since its other test
+/// threads run anything at any moment.
+///
+/// `name` is the test's name in its binary (the function's name, for a test at the top of an
+/// integration test file). In the harness's process, this re-runs the binary with
+/// `name --exact --test-threads=1 --nocapture` and fails, with that process's output, if the
+/// test fails, is not found, or runs longer than [`ALONE_LIMIT`] (the process is killed then,
+/// and its children, which get SIGKILL when their parent dies, with it); it returns that
+/// process's output, for checks on what it printed. In the fresh process it runs `body`, on
+/// the one test thread there is (the harness's main thread only waits for it), and returns
+/// `None`.
+pub fn alone(name: &str, body: impl FnOnce()) -> Option<Output> {
+    if std::env::var_os(ALONE).is_some_and(|v| v == name) {
+        body();
+        return None;
+    }
+    let mut cmd = Command::new(std::env::current_exe().expect("test binary path"));
+    cmd.args([name, "--exact", "--test-threads=1", "--nocapture"])
+        .env(ALONE, name);
+    let out = run_bounded(cmd, ALONE_LIMIT);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("test result: ok. 1 passed"),
+        "test {name} failed (or was not found) in its own process ({})\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(out)
 }
 
-/// [`join_within`] for several children, all by the same deadline; every child still running
-/// then is killed before the test fails.
-pub fn join_all_within<R: serde::de::DeserializeOwned>(
-    children: Vec<multiproc::Handle<R>>,
+/// How long the tests let a process run before they call it stuck.
+pub const STUCK: Duration = Duration::from_secs(60);
+
+/// `join` and `wait` with a bound, for tests: a process that has not ended within `limit` is
+/// killed, and the test fails saying so, instead of waiting forever (a stuck child that is not
+/// a daemon would also hold up the test binary's exit, which joins it).
+///
+/// For a child that a test expects to end because of something the test did (a wake, a
+/// release), the child's own waits must be longer than `limit`, so that a lost wake fails here
+/// instead of ending late and passing.
+pub trait JoinWithin<R> {
+    /// Joins the process if it ends within `limit`; fails the test (after killing it) if it
+    /// does not.
+    fn join_within(self, limit: Duration) -> Result<R, ProcessError>;
+
+    /// The process's exit code, once it ends within `limit` (`Handle::wait` with a bound);
+    /// fails the test (after killing it) if it does not.
+    fn wait_within(&self, limit: Duration) -> i32;
+}
+
+impl<R: DeserializeOwned> JoinWithin<R> for Handle<R> {
+    fn join_within(self, limit: Duration) -> Result<R, ProcessError> {
+        self.wait_within(limit);
+        self.join()
+    }
+
+    fn wait_within(&self, limit: Duration) -> i32 {
+        match self.join_timeout(limit) {
+            Some(code) => code,
+            None => panic!("did not end within {limit:?}: {}", kill_late(self)),
+        }
+    }
+}
+
+/// A test's watchdog, for tests that wait on something other than a process (a pool's results,
+/// a thread): if it is still armed [`TEST_LIMIT`] after it was made, it prints which test is
+/// stuck and aborts the whole test binary, so that a deadlock fails CI with a message rather
+/// than hanging it. (An abort skips the exit sequence, which would join a stuck child.)
+/// Dropping it, at the end of the test, disarms it.
+#[must_use = "the watchdog is disarmed when dropped"]
+#[derive(Debug)]
+pub struct Watchdog {
+    _disarm: mpsc::Sender<()>,
+}
+
+/// How long a test may run before its [`Watchdog`] aborts the test binary: far more than any
+/// test takes on a loaded machine.
+pub const TEST_LIMIT: Duration = Duration::from_secs(300);
+
+/// Arms a [`Watchdog`] for the calling test, for [`TEST_LIMIT`].
+pub fn watchdog() -> Watchdog {
+    let limit = TEST_LIMIT;
+    let (disarm, armed) = mpsc::channel::<()>();
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    std::thread::Builder::new()
+        .name("watchdog".into())
+        .spawn(move || {
+            if armed.recv_timeout(limit) == Err(mpsc::RecvTimeoutError::Timeout) {
+                // Straight to stderr: the harness's capture of the test's output would be lost.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "watchdog: {test} is still running after {limit:?}; aborting the test binary"
+                );
+                std::process::abort();
+            }
+        })
+        .expect("start the watchdog thread");
+    Watchdog { _disarm: disarm }
+}
+
+/// [`JoinWithin::join_within`] for several children, all by the same deadline; every child
+/// still running then is killed before the test fails.
+pub fn join_all_within<R: DeserializeOwned>(
+    children: Vec<Handle<R>>,
     limit: Duration,
-) -> Vec<Result<R, multiproc::ProcessError>> {
+) -> Vec<Result<R, ProcessError>> {
     let deadline = Instant::now() + limit;
     let late: Vec<String> = children
         .iter()
         .filter(|c| c.join_deadline(deadline).is_none())
-        .map(|c| {
-            let _ = c.kill();
-            let reaped = c.join_timeout(Duration::from_secs(10));
-            format!("{} (pid {}, killed: {reaped:?})", c.name(), c.pid())
-        })
+        .map(kill_late)
         .collect();
     assert!(late.is_empty(), "did not end within {limit:?}: {late:?}");
     children.into_iter().map(|c| c.join()).collect()
+}
+
+/// Kills a child that did not end in time (so that no process is left behind) and says which.
+fn kill_late<R: DeserializeOwned>(c: &Handle<R>) -> String {
+    let _ = c.kill();
+    let reaped = c.join_timeout(Duration::from_secs(10));
+    format!("{} (pid {}, killed: {reaped:?})", c.name(), c.pid())
 }
 
 /// Waits until process `pid` sleeps (state `S` in `/proc/<pid>/stat`), as it does once it is

@@ -70,6 +70,12 @@ pub(crate) struct Link {
 
 static LINKS: Mutex<Vec<Weak<Link>>> = Mutex::new(Vec::new());
 
+/// Holds the lock of this process's links while the `fork` start method forks (see
+/// `start::fork`).
+pub(crate) fn hold_for_fork() -> impl Sized {
+    LINKS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 thread_local! {
     /// This thread's number, for lock ownership.
     static THREAD: u64 = {

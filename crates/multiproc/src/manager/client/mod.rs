@@ -4,7 +4,7 @@
 mod link;
 mod objref;
 
-pub(crate) use link::{Endpoint, Link};
+pub(crate) use link::{Endpoint, Link, hold_for_fork as hold_links_for_fork};
 pub(crate) use objref::{ObjRef, encode_for, unexpected, wait_until};
 
 use std::sync::atomic::{AtomicU64, Ordering};
