@@ -306,3 +306,67 @@ fn host() -> String {
         .map(|h| h.trim().to_owned())
         .unwrap_or_default()
 }
+
+#[test]
+fn a_task_that_hangs_times_out_alone_as_on_the_local_pool() {
+    let args = ["--hang", "--task-timeout", "1000", "--tasks", "100"];
+    let mut spawn = args.to_vec();
+    spawn.extend(["--spawn", "2"]);
+    for cmd in [mpirun(3, "mpi_map", &args), singleton("mpi_map", &spawn)] {
+        let r = run(cmd);
+        r.assert_equal();
+        // Only task 13 failed: the tasks queued behind it on its rank ran in full.
+        assert!(
+            r.line("mpi:").ends_with("errors [13: timed out after 1s]"),
+            "{}",
+            r.describe()
+        );
+        assert!(r.took < Duration::from_secs(40), "{}", r.describe());
+    }
+}
+
+#[test]
+fn worker_ranks_give_up_on_a_driver_that_falls_silent() {
+    for cmd in [
+        mpirun(3, "mpi_map", &["--stop-driver", "--timeout", "2"]),
+        singleton(
+            "mpi_map",
+            &["--stop-driver", "--timeout", "2", "--spawn", "2"],
+        ),
+    ] {
+        let started = Instant::now();
+        let r = run(cmd);
+        assert_ne!(r.code, Some(0), "{}", r.describe());
+        assert!(r.stdout.contains("mpi:   1000 results"), "{}", r.describe());
+        // Each worker names the driver and how long it was silent, then exits.
+        assert!(
+            r.stderr.contains("multiproc-mpi: rank ")
+                && r.stderr.contains("): the driver (pid ")
+                && r.stderr.contains(" sent nothing for 2."),
+            "{}",
+            r.describe()
+        );
+        assert!(
+            started.elapsed() >= Duration::from_secs(2) && r.took < Duration::from_secs(30),
+            "{}",
+            r.describe()
+        );
+    }
+}
+
+#[test]
+fn worker_ranks_wait_for_a_driver_busy_between_calls() {
+    // The driver does something else for 3 s, longer than the 1 s silence timeout: its
+    // heartbeat thread keeps the workers waiting, and the second call works.
+    for cmd in [
+        mpirun(3, "mpi_map", &["--pause-ms", "3000", "--timeout", "1"]),
+        singleton(
+            "mpi_map",
+            &["--pause-ms", "3000", "--timeout", "1", "--spawn", "2"],
+        ),
+    ] {
+        let r = run(cmd);
+        r.assert_equal();
+        assert!(!r.stderr.contains("sent nothing"), "{}", r.describe());
+    }
+}
