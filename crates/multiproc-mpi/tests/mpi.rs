@@ -5,6 +5,11 @@
 //!
 //! Needs Open MPI (`scripts/install-mpi.sh`). Every run is bounded by `timeout`; the runs are
 //! serialized, since each uses every core.
+//!
+//! The same tests run across the nodes of a simulated cluster (`scripts/test-cluster.sh`):
+//! there Open MPI's default hostfile (`OMPI_MCA_orte_default_hostfile`) lists the nodes, and
+//! files that every rank reads go to `MULTIPROC_MPI_SHARED_DIR`, a directory that every node
+//! sees (each node has a /tmp of its own).
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -109,10 +114,11 @@ const SQUARES: &str = "1000 results, sum 332833500, errors []";
 fn mpirun_np3_map_equals_the_local_pool() {
     let r = run(mpirun(3, "mpi_map", &[]));
     r.assert_equal();
-    let host = host();
+    // Ranks 1 and 2 on the second and third slots of the hostfile (here: this host).
+    let slots = slots();
     assert_eq!(
         r.line("workers:"),
-        format!("workers: 2 (mpirun, hosts: {host}, {host})")
+        format!("workers: 2 (mpirun, hosts: {}, {})", slots[1], slots[2])
     );
     assert!(r.line("mpi:").ends_with(SQUARES), "{}", r.describe());
     assert_eq!(r.line("again:"), "again: 0 and [0, 1, 4, 9, 16]");
@@ -198,13 +204,15 @@ fn a_rank_that_dies_under_mpirun_ends_the_job_within_bounds() {
 #[test]
 fn a_spawned_rank_that_dies_fails_the_run_with_a_clear_error() {
     let r = run(singleton("mpi_map", &["--kill-rank", "--spawn", "2"]));
-    assert_eq!(r.code, Some(1), "{}", r.describe());
+    assert_ne!(r.code, Some(0), "{}", r.describe());
     assert!(r.took < Duration::from_secs(20), "{}", r.describe());
-    assert!(
-        r.stderr.contains("mpi_map: the MPI map failed: MPI rank ") && r.stderr.contains(" died"),
-        "{}",
-        r.describe()
-    );
+    let ours = r.code == Some(1)
+        && r.stderr.contains("mpi_map: the MPI map failed: MPI rank ")
+        && r.stderr.contains(" died");
+    // A rank on another node: the driver cannot see it die (it would see it fall silent),
+    // and Open MPI ends the job first, naming the rank and its node.
+    let open_mpi = across_nodes() && r.stderr.contains("exited on signal 9");
+    assert!(ours || open_mpi, "{}", r.describe());
 }
 
 #[test]
@@ -229,7 +237,7 @@ fn a_silent_rank_fails_the_run_after_the_timeout() {
 
 #[test]
 fn a_rank_running_a_different_executable_is_sent_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = shared_dir();
     let other = dir.path().join("mpi_map_other");
     // The same program, one byte longer: another build as far as the fingerprint goes.
     let mut bytes = std::fs::read(example("mpi_map")).unwrap();
@@ -281,7 +289,7 @@ fn corpus(dir: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn mapreduce_word_count_equals_the_local_pool_in_both_modes() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = shared_dir();
     let files = corpus(dir.path());
     let files: Vec<&str> = files.iter().map(String::as_str).collect();
     let mut spawn_args = vec!["--spawn", "2"];
@@ -305,6 +313,43 @@ fn host() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_default()
+}
+
+/// Whether Open MPI's default hostfile places ranks on several nodes.
+fn across_nodes() -> bool {
+    std::env::var_os("OMPI_MCA_orte_default_hostfile").is_some()
+}
+
+/// The host of each slot, in the order Open MPI fills them: from the default hostfile if
+/// there is one (`node slots=N` lines), else this host.
+fn slots() -> Vec<String> {
+    let Some(path) = std::env::var_os("OMPI_MCA_orte_default_hostfile") else {
+        return vec![host(); 3];
+    };
+    let text = std::fs::read_to_string(path).expect("the default hostfile");
+    let mut slots = Vec::new();
+    for line in text.lines().map(str::trim) {
+        let mut words = line.split_whitespace();
+        let Some(node) = words.next().filter(|w| !w.starts_with('#')) else {
+            continue;
+        };
+        let n = words
+            .find_map(|w| w.strip_prefix("slots="))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        slots.extend(std::iter::repeat_n(node.to_owned(), n));
+    }
+    slots
+}
+
+/// A temporary directory that every rank can read: in `MULTIPROC_MPI_SHARED_DIR` if set
+/// (on a cluster, a shared file system), else the system's.
+fn shared_dir() -> tempfile::TempDir {
+    match std::env::var_os("MULTIPROC_MPI_SHARED_DIR") {
+        Some(dir) => tempfile::tempdir_in(dir),
+        None => tempfile::tempdir(),
+    }
+    .expect("a temporary directory")
 }
 
 #[test]
