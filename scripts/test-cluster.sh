@@ -72,7 +72,12 @@ teardown() {
             for pid in $(ip netns pids "$prefix-$node"); do kill -KILL "$pid" 2>/dev/null || true; done
         fi
     done
-    for pid in "${holder[@]}"; do { wait "$pid"; } 2>/dev/null || true; done
+    for pid in "${holder[@]}"; do
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+    done
     for ns in "$prefix-node1" "$prefix-node2" "$prefix-node3" "$prefix-bridge"; do
         ip netns del "$ns" 2>/dev/null || true
     done
@@ -105,6 +110,7 @@ for i in 1 2 3; do
     nsenter --net="/run/netns/$prefix-$node" unshare --uts --mount --propagation private \
         sh -c "hostname $node && mount -t tmpfs tmpfs /tmp && mount -t tmpfs tmpfs /dev/shm && exec sleep infinity" &
     holder[$node]=$!
+    disown "${holder[$node]}" # killed by the trap, without a word from bash
 done
 for node in node1 node2 node3; do
     for _ in $(seq 50); do

@@ -43,9 +43,14 @@
 //!   replaces the process and goes on, and MPI never sees a rank die.
 //! - **Never a hang.** The driver only uses non-blocking MPI calls. It watches the worker
 //!   ranks on its own machine, and hears a heartbeat from every rank that owes it a reply; a
-//!   rank that dies or falls silent for longer than [`Mpi::timeout`] fails the call with a
-//!   clear [`Error`] (under `mpirun`, Open MPI usually ends the job first and says which rank
-//!   died). Worker ranks exit if a driver on their machine disappears.
+//!   rank that dies or falls silent for longer than [`Mpi::timeout`], on this machine or
+//!   another, fails the call with a clear [`Error`] naming the rank and its host (when a rank
+//!   or a node dies, Open MPI usually ends the job first and says which).
+//! - **Workers watch their driver.** A thread of the driver sends every worker a heartbeat,
+//!   whatever `main` does between calls; a worker that hears nothing for [`Mpi::timeout`]
+//!   says so and exits, so a rank cut off from its driver does not wait for Open MPI.
+//! - **Per-task timeouts** ([`Mpi::task_timeout`], [`MpiExecutor::map_each_timeout`]): each
+//!   task's own, counted from its start on its rank; only that task fails.
 //!
 //! # Entry
 //!
@@ -53,7 +58,9 @@
 //! everything before it runs on every rank. On a worker rank it serves the driver, then
 //! finalizes MPI and exits. On the driver it returns an [`Mpi`], to turn into an executor.
 //!
-//! See the crate's README, "Running on a cluster", for hostfiles, ssh and firewall ports.
+//! See the crate's README, "Running on a cluster", for hostfiles, ssh, the keepalive
+//! parameters that ship with it (`mca-params.conf`), every listener and how to pin it, and
+//! what a user sees when something breaks.
 
 #![deny(unsafe_code)]
 
@@ -110,7 +117,8 @@ impl std::fmt::Debug for Mpi {
     }
 }
 
-/// Initializes MPI and decides this process's part. Call it first thing in `main`.
+/// Initializes MPI (`MPI_THREAD_SERIALIZED`) and decides this process's part. Call it first
+/// thing in `main`.
 ///
 /// It first calls [`multiproc::init`], so the local pools of worker ranks can start their
 /// processes. Then:
