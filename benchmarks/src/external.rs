@@ -1,7 +1,10 @@
-//! Running the implementations that live outside this process: Python scripts, C programs.
+//! Running the implementations that live outside this process: Python scripts, C programs,
+//! the Rust peers' programs.
 //!
 //! Each is run as `PROGRAM FIGURE [--quick] [ARGS...]` and prints one JSON line
-//! `{"value": ..., "unit": ...}` on stdout. Output goes to unlinked temporary files rather
+//! `{"value": ..., "unit": ...}` on stdout, or `{"unavailable": REASON}` when it cannot run
+//! on this machine (the harness reports that, and it is not a failure of the run). Output
+//! goes to unlinked temporary files rather
 //! than pipes, so that no reader threads are needed (the harness stays single-threaded, which
 //! the `fork` start method requires) and a program that runs too long is killed.
 
@@ -15,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use crate::figure::{BoxError, Mode};
+use crate::figure::{BoxError, Mode, RUST_PEERS};
 
 /// The directory of the Python scripts.
 pub(crate) fn python_dir() -> PathBuf {
@@ -24,10 +27,23 @@ pub(crate) fn python_dir() -> PathBuf {
 
 /// What an external implementation prints.
 #[derive(Debug, Deserialize)]
-struct Reported {
-    value: f64,
-    unit: String,
+#[serde(untagged)]
+enum Reported {
+    Value { value: f64, unit: String },
+    Unavailable { unavailable: String },
 }
+
+/// An implementation that cannot run on this machine, and why (its own words).
+#[derive(Debug)]
+pub(crate) struct Unavailable(pub(crate) String);
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "not measured here: {}", self.0)
+    }
+}
+
+impl std::error::Error for Unavailable {}
 
 /// Runs `program args...` and returns the value it reports in `unit`.
 pub(crate) fn measure(
@@ -59,17 +75,19 @@ pub(crate) fn measure(
         .ok_or_else(|| format!("printed nothing: {}", shown()))?;
     let reported: Reported = serde_json::from_str(line)
         .map_err(|e| format!("printed {line:?}, not a result line ({e}): {}", shown()))?;
-    if reported.unit != unit {
-        return Err(format!(
-            "reported unit {:?}, the figure's unit is {unit:?}",
-            reported.unit
-        )
-        .into());
+    let (value, reported_unit) = match reported {
+        Reported::Value { value, unit } => (value, unit),
+        Reported::Unavailable { unavailable } => return Err(Unavailable(unavailable).into()),
+    };
+    if reported_unit != unit {
+        return Err(
+            format!("reported unit {reported_unit:?}, the figure's unit is {unit:?}").into(),
+        );
     }
-    if !reported.value.is_finite() || reported.value <= 0.0 {
-        return Err(format!("reported value {} is not a positive number", reported.value).into());
+    if !value.is_finite() || value <= 0.0 {
+        return Err(format!("reported value {value} is not a positive number").into());
     }
-    Ok(reported.value)
+    Ok(value)
 }
 
 /// Runs a program to completion (killing it after `limit`); returns (success, stdout, stderr).
@@ -221,6 +239,72 @@ fn compile(program: &str, source: &str) -> Result<PathBuf, BoxError> {
     Ok(bin)
 }
 
+/// Builds the Rust peers' programs (binaries of this package, `peers/`) with cargo on first
+/// use, into the directory of this executable and with its profile, so that a
+/// `cargo run --release -p multiproc-bench` measures peers built from the same sources. Cargo
+/// finds nothing to do when they are up to date.
+#[derive(Debug, Default)]
+pub(crate) struct RustBuilder {
+    built: Option<Result<PathBuf, String>>,
+}
+
+/// How long building the peers' programs may take (their dependencies the first time).
+const BUILD_LIMIT: Duration = Duration::from_secs(1200);
+
+impl RustBuilder {
+    /// The path of `program`, building all the peers' programs the first time.
+    pub(crate) fn binary(&mut self, program: &str, quiet: bool) -> Result<PathBuf, String> {
+        let dir = self
+            .built
+            .get_or_insert_with(|| build_peers(quiet).map_err(|e| e.to_string()))
+            .clone()?;
+        Ok(dir.join(program))
+    }
+}
+
+fn build_peers(quiet: bool) -> Result<PathBuf, BoxError> {
+    let exe = std::env::current_exe()?;
+    let dir = exe.parent().ok_or("the executable has no directory")?;
+    let profile = match dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev",
+        Some(name) => name,
+        None => return Err("the executable's directory has no name".into()),
+    };
+    let target_dir = dir
+        .parent()
+        .ok_or("the executable is not in a target directory")?;
+    // `cargo run` tells the program which cargo it is; otherwise the one on PATH.
+    let cargo = std::env::var_os("CARGO").map_or_else(|| PathBuf::from("cargo"), PathBuf::from);
+    let mut args: Vec<String> = [
+        "build",
+        "--quiet",
+        "--manifest-path",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
+        "--profile",
+        profile,
+        "--target-dir",
+    ]
+    .map(str::to_owned)
+    .into();
+    args.push(target_dir.display().to_string());
+    for peer in RUST_PEERS {
+        args.extend(["--bin".to_owned(), peer.program.to_owned()]);
+    }
+    if !quiet {
+        let names: Vec<_> = RUST_PEERS
+            .iter()
+            .map(|p| format!("{} {}", p.name, p.version))
+            .collect();
+        eprintln!("building the Rust peers' programs: {}", names.join(", "));
+    }
+    let (ok, _, stderr) = run_bounded(&cargo, &args, BUILD_LIMIT)
+        .map_err(|e| format!("cannot run {} ({e})", cargo.display()))?;
+    if !ok {
+        return Err(format!("{} {} failed: {stderr}", cargo.display(), args.join(" ")).into());
+    }
+    Ok(dir.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,6 +349,20 @@ mod tests {
         assert!(e.to_string().contains("not a result line"), "{e}");
         let e = sh(r#"echo '{"value": -1, "unit": "ms"}'"#, "ms", LIMIT).unwrap_err();
         assert!(e.to_string().contains("not a positive number"), "{e}");
+    }
+
+    #[test]
+    fn an_unavailable_implementation_says_why_and_is_no_value() {
+        let e = sh(
+            r#"echo '{"unavailable": "needs an older compiler"}'"#,
+            "ms",
+            LIMIT,
+        )
+        .unwrap_err();
+        let why = e
+            .downcast_ref::<Unavailable>()
+            .expect("an Unavailable error");
+        assert_eq!(why.0, "needs an older compiler");
     }
 
     #[test]

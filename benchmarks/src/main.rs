@@ -1,5 +1,6 @@
 //! `multiproc-bench`: measures multiproc's figures and the same figures for Python's
-//! `multiprocessing` (and C or other peers), on this machine, in one run, alternating.
+//! `multiprocessing`, the Rust crates that do the same job (procspawn, ipc-channel,
+//! crossmist) and C or other peers, on this machine, in one run, alternating.
 //!
 //! ```text
 //! cargo run --release -p multiproc-bench -- [FIGURE|PREFIX ...] [--quick] [--rounds N]
@@ -10,7 +11,8 @@
 //! Python's, the peers; then again), and reports the median of the rounds. It prints one JSON
 //! line per figure and implementation,
 //! `{"figure":…,"impl":"multiproc"|"python"|…,"value":…,"unit":…,"rounds":…,"min":…,"max":…}`,
-//! then a table with the speedups. Figures live in `src/figures/`, one module per group.
+//! then a table with the speedups. Figures live in `src/figures/`, one module per group; the
+//! Rust peers' programs in `peers/`.
 
 mod external;
 mod figure;
@@ -24,8 +26,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use external::CBuilder;
-use figure::{BoxError, Figure, Mode, PeerKind};
+use external::{CBuilder, RustBuilder, Unavailable};
+use figure::{BoxError, Figure, Mode, PeerKind, RUST_PEERS};
 use report::{Line, Row};
 
 /// Compare multiproc with Python's multiprocessing, figure by figure.
@@ -44,7 +46,7 @@ struct Args {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
     rounds: Option<u32>,
 
-    /// List the figures and exit.
+    /// List the figures and exit (as JSON lines with --json-only).
     #[arg(long)]
     list: bool,
 
@@ -62,7 +64,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let all = figures::all();
     if args.list {
-        list(&all);
+        list(&all, args.json_only);
         return ExitCode::SUCCESS;
     }
     let selected = match select(&all, &args.figures) {
@@ -91,6 +93,7 @@ fn main() -> ExitCode {
             }
         },
         c: CBuilder::default(),
+        rust: RustBuilder::default(),
         failed: false,
     };
     let mut rows = Vec::new();
@@ -108,7 +111,15 @@ fn main() -> ExitCode {
     }
 }
 
-fn list(all: &[Box<dyn Figure>]) {
+/// The Rust peers that have no counterpart of `figure`, and why.
+fn not_offered(figure: &dyn Figure) -> Vec<(&'static str, &'static str)> {
+    RUST_PEERS
+        .iter()
+        .filter_map(|p| p.lacks(figure.name()).map(|why| (p.name, why)))
+        .collect()
+}
+
+fn list(all: &[Box<dyn Figure>], json: bool) {
     for f in all {
         let mut impls = vec!["multiproc"];
         if f.python().is_some() {
@@ -116,6 +127,19 @@ fn list(all: &[Box<dyn Figure>]) {
         }
         let peers = f.peers();
         impls.extend(peers.iter().map(|p| p.name));
+        if json {
+            let line = serde_json::json!({
+                "figure": f.name(),
+                "unit": f.unit(),
+                "higher_is_better": f.higher_is_better(),
+                "impls": impls,
+                "not_offered": not_offered(&**f)
+                    .into_iter()
+                    .collect::<std::collections::BTreeMap<_, _>>(),
+            });
+            println!("{line}");
+            continue;
+        }
         let target = f
             .target()
             .map(|t| {
@@ -182,6 +206,7 @@ struct Bench {
     quiet: bool,
     python: Option<PathBuf>,
     c: CBuilder,
+    rust: RustBuilder,
     failed: bool,
 }
 
@@ -236,6 +261,16 @@ impl Bench {
                     None => continue,
                 },
                 PeerKind::Custom(f) => Runner::Custom(*f),
+                PeerKind::Rust(rust) => match self.rust.binary(rust.program, self.quiet) {
+                    Ok(bin) => Runner::External {
+                        program: bin,
+                        args: external::standard_args(figure.name(), mode, &[]),
+                    },
+                    Err(e) => {
+                        eprintln!("notice: skipping peer {:?}: {e}", peer.name);
+                        continue;
+                    }
+                },
             };
             runners.push((peer.name.to_owned(), runner));
         }
@@ -262,10 +297,20 @@ impl Bench {
         let runners = self.runners(figure);
         let mut samples: Vec<Vec<f64>> = vec![Vec::new(); runners.len()];
         let mut broken = vec![false; runners.len()];
+        let mut unavailable = vec![false; runners.len()];
         if !self.quiet {
             let names: Vec<_> = runners.iter().map(|(n, _)| n.as_str()).collect();
+            let lacking: Vec<_> = not_offered(figure)
+                .into_iter()
+                .map(|(peer, why)| format!("{peer}: {why}"))
+                .collect();
+            let lacking = if lacking.is_empty() {
+                String::new()
+            } else {
+                format!(" (not offered by {})", lacking.join("; "))
+            };
             eprintln!(
-                "{}: {} rounds of {}",
+                "{}: {} rounds of {}{lacking}",
                 figure.name(),
                 self.rounds,
                 names.join(", ")
@@ -278,6 +323,11 @@ impl Bench {
                 }
                 match self.run_once(figure, runner) {
                     Ok(v) => samples[i].push(v),
+                    Err(e) if e.is::<Unavailable>() => {
+                        eprintln!("notice: {} ({name}): {e}", figure.name());
+                        broken[i] = true;
+                        unavailable[i] = true;
+                    }
                     Err(e) => {
                         eprintln!("error: {} ({name}): {e}", figure.name());
                         broken[i] = true;
@@ -294,9 +344,14 @@ impl Bench {
             python: None,
             target: figure.target(),
             others: Vec::new(),
+            rust: Vec::new(),
         };
-        for ((name, _), samples) in runners.iter().zip(&samples) {
+        for (((name, _), samples), unavailable) in runners.iter().zip(&samples).zip(unavailable) {
+            let is_rust = RUST_PEERS.iter().any(|p| p.name == name);
             if samples.is_empty() {
+                if unavailable && is_rust {
+                    row.rust.push((name.clone(), None));
+                }
                 continue;
             }
             let line = Line::new(figure.name(), name, figure.unit(), samples);
@@ -304,6 +359,7 @@ impl Bench {
             match name.as_str() {
                 "multiproc" => row.ours = Some(line.value),
                 "python" => row.python = Some(line.value),
+                _ if is_rust => row.rust.push((name.clone(), Some(line.value))),
                 _ => row.others.push((name.clone(), line.value)),
             }
         }

@@ -85,6 +85,8 @@ pub(crate) struct Row {
     pub(crate) python: Option<f64>,
     pub(crate) target: Option<f64>,
     pub(crate) others: Vec<(String, f64)>,
+    /// The Rust peers that offer the figure; `None` where one could not run here.
+    pub(crate) rust: Vec<(String, Option<f64>)>,
 }
 
 impl Row {
@@ -97,6 +99,28 @@ impl Row {
         } else {
             python / ours
         })
+    }
+
+    /// How many times better ours is than the best Rust peer, and that peer's name.
+    pub(crate) fn vs_best_rust(&self) -> Option<(f64, &str)> {
+        let ours = self.ours?;
+        let measured = self
+            .rust
+            .iter()
+            .filter_map(|(name, v)| v.map(|v| (v, name.as_str())));
+        let (best, name) = if self.higher_is_better {
+            measured.max_by(|a, b| a.0.total_cmp(&b.0))?
+        } else {
+            measured.min_by(|a, b| a.0.total_cmp(&b.0))?
+        };
+        Some((
+            if self.higher_is_better {
+                ours / best
+            } else {
+                best / ours
+            },
+            name,
+        ))
     }
 
     fn target_text(&self) -> String {
@@ -125,11 +149,12 @@ pub(crate) fn table(rows: &[Row]) -> String {
         "multiproc",
         "python",
         "speedup",
+        "vs best Rust peer",
         "target",
         "others",
     ]
     .map(str::to_owned);
-    let mut cells: Vec<[String; 7]> = vec![header];
+    let mut cells: Vec<[String; 8]> = vec![header];
     for r in rows {
         let opt = |v: Option<f64>| v.map(human).unwrap_or_else(|| "-".to_owned());
         cells.push([
@@ -140,15 +165,24 @@ pub(crate) fn table(rows: &[Row]) -> String {
             r.speedup()
                 .map(|s| format!("{s:.1}x"))
                 .unwrap_or_else(|| "-".to_owned()),
+            r.vs_best_rust()
+                .map(|(s, name)| format!("{s:.1}x {name}"))
+                .unwrap_or_else(|| "-".to_owned()),
             r.target_text(),
             r.others
                 .iter()
                 .map(|(name, v)| format!("{name} {}", human(*v)))
+                .chain(r.rust.iter().map(|(name, v)| {
+                    format!(
+                        "{name} {}",
+                        v.map(human).unwrap_or_else(|| "n/a".to_owned())
+                    )
+                }))
                 .collect::<Vec<_>>()
                 .join(", "),
         ]);
     }
-    let mut widths = [0usize; 7];
+    let mut widths = [0usize; 8];
     for row in &cells {
         for (w, c) in widths.iter_mut().zip(row) {
             *w = (*w).max(c.chars().count());
@@ -216,11 +250,37 @@ mod tests {
             python: Some(8.0),
             target: Some(0.4),
             others: vec![],
+            rust: vec![],
         };
         assert_eq!(row.speedup(), Some(16.0));
         assert_eq!(row.target_text(), "≤ 0.4 missed");
         row.higher_is_better = true;
         assert_eq!(row.speedup(), Some(0.0625));
+    }
+
+    #[test]
+    fn the_best_rust_peer_is_the_fastest_one_measured() {
+        let mut row = Row {
+            figure: "t".into(),
+            unit: "us".into(),
+            higher_is_better: false,
+            ours: Some(5.0),
+            python: None,
+            target: None,
+            others: vec![("raw_pipe".into(), 1.0)],
+            rust: vec![
+                ("slow".into(), Some(40.0)),
+                ("fast".into(), Some(10.0)),
+                ("broken".into(), None),
+            ],
+        };
+        assert_eq!(row.vs_best_rust(), Some((2.0, "fast")));
+        row.higher_is_better = true;
+        assert_eq!(row.vs_best_rust(), Some((0.125, "slow")));
+        row.rust.retain(|(_, v)| v.is_none());
+        assert_eq!(row.vs_best_rust(), None);
+        let text = table(&[row]);
+        assert!(text.contains("raw_pipe 1.000, broken n/a"), "{text}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `queue.small`, `queue.1mib`, `pipe.rtt_small` and `pipe.1mib`: messages between processes,
-//! with the protocols of `python/bench_queue.py` and `python/bench_pipe.py`, and the round trip
-//! of 8 bytes over a raw OS pipe pair and a raw socket pair as peers of `pipe.rtt_small`.
+//! with the protocols of `python/bench_queue.py` and `python/bench_pipe.py`, the round trip
+//! of 8 bytes over a raw OS pipe pair and a raw socket pair as peers of `pipe.rtt_small`, and
+//! the channels of ipc-channel and crossmist as peers of all four.
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 use multiproc::{Bytes, Connection, Fd, Handle, Process, Queue, pipe};
 use serde::de::DeserializeOwned;
 
-use crate::figure::{BoxError, Figure, Mode, Peer, Script};
+use crate::figure::{BoxError, CROSSMIST, Figure, IPC_CHANNEL, Mode, Peer, Script};
 
 /// The figures of this group.
 pub(super) fn figures() -> Vec<Box<dyn Figure>> {
@@ -286,12 +287,16 @@ impl Figure for Comm {
     }
 
     fn peers(&self) -> Vec<Peer> {
-        match self.0 {
+        let mut peers = match self.0 {
             Kind::PipeRtt => vec![
                 Peer::custom("raw_pipe", raw_pipe),
                 Peer::custom("raw_socketpair", raw_socketpair),
             ],
             _ => Vec::new(),
-        }
+        };
+        // Neither has a multi-consumer queue: the queue figures (one producer, one consumer)
+        // use a channel.
+        peers.extend([Peer::rust(&IPC_CHANNEL), Peer::rust(&CROSSMIST)]);
+        peers
     }
 }

@@ -1,11 +1,12 @@
 //! `pool.{map_default,map_chunk1,apply_async}`: tasks per second through a pool of
-//! `cpu_count()` workers, as `python/bench_pool.py` measures `multiprocessing.Pool`.
+//! `cpu_count()` workers, as `python/bench_pool.py` measures `multiprocessing.Pool`, and
+//! procspawn's pool as a peer of `pool.apply_async`.
 
 use std::time::Instant;
 
 use multiproc::{MapOptions, Pool};
 
-use crate::figure::{BoxError, Figure, Mode, Script};
+use crate::figure::{BoxError, Figure, Mode, PROCSPAWN, Peer, Script};
 
 /// The figures of this group.
 pub(super) fn figures() -> Vec<Box<dyn Figure>> {
@@ -110,5 +111,12 @@ impl Figure for PoolFigure {
 
     fn python(&self) -> Option<Script> {
         Some(Script::new("bench_pool.py"))
+    }
+
+    fn peers(&self) -> Vec<Peer> {
+        match self.0 {
+            Kind::ApplyAsync => vec![Peer::rust(&PROCSPAWN)],
+            Kind::MapDefault | Kind::MapChunk1 => Vec::new(),
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use multiproc::{Process, StartMethod};
 
-use crate::figure::{BoxError, Figure, Mode, Peer, Script};
+use crate::figure::{BoxError, CROSSMIST, Figure, Mode, PROCSPAWN, Peer, Script};
 
 /// The figures of this group.
 pub(super) fn figures() -> Vec<Box<dyn Figure>> {
@@ -115,10 +115,16 @@ impl Figure for StartJoin {
     }
 
     fn peers(&self) -> Vec<Peer> {
-        vec![Peer::c(
+        let mut peers = vec![Peer::c(
             "c",
             "fork_exit_wait",
             include_str!("../../c/fork_exit_wait.c"),
-        )]
+        )];
+        // The Rust peers have one way to start a process (running the program afresh, as
+        // spawn does): it is compared with our default and with spawn.
+        if matches!(self.0, Method::ForkServer | Method::Spawn) {
+            peers.extend([Peer::rust(&PROCSPAWN), Peer::rust(&CROSSMIST)]);
+        }
+        peers
     }
 }
