@@ -51,17 +51,18 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// A rank that dies, or owes a reply and sends nothing (not even its heartbeat) for longer
 /// than the [timeout](crate::Mpi::timeout), fails the call with [`PoolError::Executor`]
 /// holding an [`Error`] that names the rank and its host, and every later call fails too.
-/// (When a rank or a node dies, Open MPI itself usually ends the whole job first, saying
-/// which.)
+/// (When a rank or a node dies, Open MPI itself usually ends the whole job first, with a
+/// report of its own.)
 ///
 /// Tasks may have a timeout ([`Mpi::task_timeout`](crate::Mpi::task_timeout),
 /// [`map_each_timeout`](MpiExecutor::map_each_timeout)), with the local pool's meaning: each
 /// task's own, counted from when it starts on its rank; a task that runs past it has its
 /// process killed and replaced, and fails alone with [`TaskError::Timeout`].
 ///
-/// Dropping it stops the workers and finalizes MPI. It is neither `Send` nor `Sync`: MPI is
-/// initialized `MPI_THREAD_FUNNELED`, so every call goes through the thread that called
-/// [`init`](crate::init).
+/// Dropping it stops the workers and finalizes MPI. It is neither `Send` nor `Sync`: the
+/// program's MPI calls go through the thread that called [`init`](crate::init) (MPI is
+/// initialized `MPI_THREAD_SERIALIZED` only so that the driver's heartbeat thread may make
+/// its own, one at a time with them).
 ///
 /// ```compile_fail
 /// fn send<T: Send>() {}

@@ -45,7 +45,7 @@
 //!   ranks on its own machine, and hears a heartbeat from every rank that owes it a reply; a
 //!   rank that dies or falls silent for longer than [`Mpi::timeout`], on this machine or
 //!   another, fails the call with a clear [`Error`] naming the rank and its host (when a rank
-//!   or a node dies, Open MPI usually ends the job first and says which).
+//!   or a node dies, Open MPI usually ends the job first, with a report of its own).
 //! - **Workers watch their driver.** A thread of the driver sends every worker a heartbeat,
 //!   whatever `main` does between calls; a worker that hears nothing for [`Mpi::timeout`]
 //!   says so and exits, so a rank cut off from its driver does not wait for Open MPI.
