@@ -110,6 +110,7 @@ fn list_names_the_wired_figures() {
         "lock.uncontended",
         "event.pingpong",
         "wordcount.mbps",
+        "wordcount.vs_wc",
     ] {
         assert!(names.contains(&wired), "{wired} missing from {names:?}");
     }

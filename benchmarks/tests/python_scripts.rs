@@ -22,6 +22,7 @@ const CASES: &[(&str, &str, &[&str], &str)] = &[
     ("bench_pool.py", "pool.map_chunk1", &[], "tasks/s"),
     ("bench_pool.py", "pool.apply_async", &[], "tasks/s"),
     ("bench_wordcount.py", "wordcount.mbps", &[], "MB/s"),
+    ("bench_wordcount.py", "wordcount.vs_wc", &[], "x"),
     (
         "bench_wordcount.py",
         "wordcount.mbps",

@@ -1,7 +1,12 @@
-//! `wordcount.mbps` and `wordcount.peak_rss`: the `wordcount` program with 2 workers over a
-//! generated ~200 MB corpus (48 MB with `--quick`), against the chapter's `SimpleMapReduce` word
-//! count in Python, a single-process Python `Counter`, `wc -w` and `cat` (the speed of reading
-//! the file from the page cache).
+//! `wordcount.mbps`, `wordcount.vs_wc` and `wordcount.peak_rss`: the `wordcount` program with 2
+//! workers over a generated ~200 MB corpus (48 MB with `--quick`), against the chapter's
+//! `SimpleMapReduce` word count in Python, a single-process Python `Counter`, `wc -w` and `cat`
+//! (the speed of reading the file from the page cache), and with 1 worker beside it
+//! (`workers1`: the speed of one worker's map step, plus start-up and reduce).
+//!
+//! `wordcount.vs_wc` is the ratio of wordcount's speed to `wc -w`'s on the same file, both
+//! timed back to back in each round, so that a machine whose speed drifts between rounds (other
+//! work, frequency changes) moves both sides of the ratio alike.
 //!
 //! The corpus is the Python script's own generated corpus (`bench_wordcount.py
 //! --print-corpus`), concatenated until it reaches the size, so every implementation counts
@@ -17,7 +22,7 @@ use crate::figure::{BoxError, Figure, Mode, Peer, Script};
 
 /// The figures of this group.
 pub(super) fn figures() -> Vec<Box<dyn Figure>> {
-    vec![Box::new(Throughput), Box::new(PeakRss)]
+    vec![Box::new(Throughput), Box::new(VsWc), Box::new(PeakRss)]
 }
 
 const LIMIT: Duration = Duration::from_secs(300);
@@ -100,13 +105,19 @@ fn tree_rss_kib(pid: u32) -> u64 {
         .sum::<u64>()
 }
 
-/// Runs `wordcount --workers 2 --format tsv FILE`; returns (MB/s, peak RSS of the process tree
+/// Runs `wordcount --workers N --format tsv FILE`; returns (MB/s, peak RSS of the process tree
 /// in MB, sampled every 2 ms).
-fn run_wordcount(mode: Mode) -> Result<(f64, f64), BoxError> {
+fn run_wordcount(mode: Mode, workers: u32) -> Result<(f64, f64), BoxError> {
     let file = corpus(mode)?;
     let bytes = file.metadata()?.len();
     let mut child = Command::new(wordcount_binary()?)
-        .args(["--workers", "2", "--format", "tsv", "--no-progress"])
+        .args([
+            "--workers",
+            &workers.to_string(),
+            "--format",
+            "tsv",
+            "--no-progress",
+        ])
         .arg(&file)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -159,6 +170,18 @@ fn cat(mode: Mode) -> Result<f64, BoxError> {
     command_mbps(mode, "cat", &[])
 }
 
+/// `wordcount --workers 1`, in MB/s.
+fn one_worker(mode: Mode) -> Result<f64, BoxError> {
+    run_wordcount(mode, 1).map(|(mbps, _)| mbps)
+}
+
+/// wordcount's MB/s with `workers` over `wc -w`'s, timed back to back on the same file.
+fn ratio_to_wc(mode: Mode, workers: u32) -> Result<f64, BoxError> {
+    let wc = wc(mode)?;
+    let (ours, _) = run_wordcount(mode, workers)?;
+    Ok(ours / wc)
+}
+
 /// `wordcount.mbps`.
 #[derive(Debug)]
 struct Throughput;
@@ -185,7 +208,7 @@ impl Figure for Throughput {
     }
 
     fn measure(&self, mode: Mode) -> Result<f64, BoxError> {
-        run_wordcount(mode).map(|(mbps, _)| mbps)
+        run_wordcount(mode, 2).map(|(mbps, _)| mbps)
     }
 
     fn python(&self) -> Option<Script> {
@@ -200,7 +223,46 @@ impl Figure for Throughput {
             ),
             Peer::custom("wc", wc),
             Peer::custom("cat", cat),
+            Peer::custom("workers1", one_worker),
         ]
+    }
+}
+
+/// `wordcount.vs_wc`.
+#[derive(Debug)]
+struct VsWc;
+
+impl Figure for VsWc {
+    fn name(&self) -> &'static str {
+        "wordcount.vs_wc"
+    }
+
+    fn description(&self) -> &'static str {
+        "wordcount.mbps over wc -w's MB/s, both timed on the same file in each round (x)"
+    }
+
+    fn unit(&self) -> &'static str {
+        "x"
+    }
+
+    fn higher_is_better(&self) -> bool {
+        true
+    }
+
+    fn target(&self) -> Option<f64> {
+        Some(5.0)
+    }
+
+    fn measure(&self, mode: Mode) -> Result<f64, BoxError> {
+        ratio_to_wc(mode, 2)
+    }
+
+    fn python(&self) -> Option<Script> {
+        Some(Script::new("bench_wordcount.py"))
+    }
+
+    fn peers(&self) -> Vec<Peer> {
+        vec![Peer::custom("workers1", |mode| ratio_to_wc(mode, 1))]
     }
 }
 
@@ -226,7 +288,7 @@ impl Figure for PeakRss {
     }
 
     fn measure(&self, mode: Mode) -> Result<f64, BoxError> {
-        run_wordcount(mode).map(|(_, mb)| mb)
+        run_wordcount(mode, 2).map(|(_, mb)| mb)
     }
 
     fn python(&self) -> Option<Script> {

@@ -1,21 +1,24 @@
 //! Attribute macros for [`multiproc`](https://docs.rs/multiproc).
 //!
-//! - `#[multiproc::main]` makes `multiproc::init()` the first statement of `main`.
-//! - `#[multiproc::test]` turns a function into a `#[test]` whose first statement enters
-//!   `multiproc`, so that the test may start processes. A child started from such a test re-runs
-//!   the test binary filtered to exactly this test, and the entry call turns that run into the
-//!   child's job before the test body starts.
+//! Neither is needed any more: multiproc catches its children before `main` with a process
+//! constructor, so a plain `fn main` and plain `#[test]` functions may start processes. Both
+//! remain so that existing programs keep compiling, and both are harmless:
+//!
+//! - `#[multiproc::main]` makes `multiproc::init()` (which only prepares the exit hook) the
+//!   first statement of `main`;
+//! - `#[multiproc::test]` is `#[test]` with the same first statement.
 //!
 //! Both work on the function's tokens alone and accept `async`-free functions with any return type.
 
 use proc_macro::{Delimiter, Group, Span, TokenStream, TokenTree};
 
-/// Makes `multiproc::init()` the first statement of the annotated `main`.
+/// Makes `multiproc::init()` the first statement of the annotated `main`. Optional: a plain
+/// `main` works the same.
 ///
 /// ```ignore
 /// #[multiproc::main]
 /// fn main() {
-///     // a child never gets here: `init` runs its job and exits
+///     // runs once, in the parent only: children are caught before `main`
 /// }
 /// ```
 #[proc_macro_attribute]
@@ -32,10 +35,11 @@ pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-/// Declares a test that may start processes.
+/// Declares a test that may start processes. Optional: a plain `#[test]` may start processes
+/// too, since children are caught before the test harness's `main` runs.
 ///
-/// It expands to a plain `#[test]` whose first statement hands the test's path to `multiproc`,
-/// so it works under `cargo test` and `cargo nextest run`, with any libtest flags.
+/// It expands to a plain `#[test]` whose first statement is `multiproc`'s harmless entry
+/// call, so it works under `cargo test` and `cargo nextest run`, with any libtest flags.
 ///
 /// ```ignore
 /// #[multiproc::test]

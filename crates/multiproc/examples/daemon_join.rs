@@ -17,7 +17,6 @@ fn non_daemon(_: ()) {
 }
 
 fn main() {
-    multiproc::init();
     let d = multiproc::Process::new(daemon, ())
         .name("daemon")
         .daemon(true);

@@ -35,7 +35,6 @@ where
 }
 
 fn main() {
-    multiproc::init();
     let exit_error = start("exit_error", exit_error);
     let exit_ok = start("exit_ok", exit_ok);
     let return_value = start("return_value", return_value);

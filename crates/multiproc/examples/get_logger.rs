@@ -5,7 +5,6 @@ fn worker(_: ()) {
 }
 
 fn main() {
-    multiproc::init();
     multiproc::log_to_stderr(multiproc::LevelFilter::Off);
     let logger = multiproc::get_logger();
     logger.set_level(multiproc::LevelFilter::Info);

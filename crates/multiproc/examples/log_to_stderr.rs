@@ -5,7 +5,6 @@ fn worker(_: ()) {
 }
 
 fn main() {
-    multiproc::init();
     multiproc::log_to_stderr(multiproc::LevelFilter::Debug);
     let p = multiproc::Process::new(worker, ()).start().expect("start");
     p.join().expect("worker");

@@ -19,7 +19,6 @@ fn my_service(_: ()) {
 }
 
 fn main() {
-    multiproc::init();
     let service = multiproc::Process::new(my_service, ()).name("my_service");
     let worker_1 = multiproc::Process::new(worker, ()).name("worker 1");
     let worker_2 = multiproc::Process::new(worker, ()); // default name

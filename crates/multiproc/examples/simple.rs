@@ -5,7 +5,6 @@ fn worker(_: ()) {
 }
 
 fn main() {
-    multiproc::init();
     let jobs: Vec<_> = (0..5)
         .map(|_| multiproc::Process::new(worker, ()).start().expect("start"))
         .collect();

@@ -5,7 +5,6 @@ fn worker(num: u32) {
 }
 
 fn main() {
-    multiproc::init();
     let jobs: Vec<_> = (0..5)
         .map(|i| multiproc::Process::new(worker, i).start().expect("start"))
         .collect();

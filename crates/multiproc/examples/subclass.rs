@@ -15,7 +15,6 @@ impl multiproc::Run for Worker {
 }
 
 fn main() {
-    multiproc::init();
     let jobs: Vec<_> = (0..5)
         .map(|_| multiproc::Process::from_run(Worker).start().expect("start"))
         .collect();

@@ -19,7 +19,6 @@ fn show<R: serde::de::DeserializeOwned>(label: &str, p: &multiproc::Handle<R>) {
 }
 
 fn main() {
-    multiproc::init();
     let p = multiproc::Process::new(slow_worker, ());
     println!(
         "BEFORE: {p:?} {}",

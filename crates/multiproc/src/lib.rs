@@ -3,8 +3,9 @@
 //!
 //! # Hello, process
 //!
-//! A program calls [`init`] first thing in `main`. In a child, `init` runs the child's job
-//! and never returns; in the main program it returns at once.
+//! A process runs a function in a child process, like a thread runs one in a thread, and
+//! `join` gives back what it returned. Nothing needs to be set up first: the program's `main`
+//! runs once, in the parent only.
 //!
 //! ```rust,standalone_crate
 //! fn worker(n: u32) -> u32 {
@@ -13,12 +14,19 @@
 //! }
 //!
 //! fn main() {
-//!     multiproc::init();
 //!     let handles: Vec<_> = (0..3).map(|i| multiproc::spawn(worker, i)).collect();
 //!     let doubled: Vec<u32> = handles.into_iter().map(|h| h.join().unwrap()).collect();
 //!     assert_eq!(doubled, [0, 2, 4]);
 //! }
 //! ```
+//!
+//! Every child runs this same executable. multiproc registers a process constructor that runs
+//! before `main`: in a child it runs the child's target and exits, so `main` (and whatever it
+//! starts: an async runtime, argument parsing, a banner) never runs there. That is why a plain
+//! `main`, a `#[tokio::main]`, plain `#[test]` functions and a library that starts processes
+//! for a program that never names multiproc all work as they are. A child sees its parent's
+//! `std::env::args()`. ([`init`] and the `#[multiproc::main]` / `#[multiproc::test]`
+//! attributes of earlier versions still compile, and do nothing harmful.)
 //!
 //! A target is a function item, or a closure that captures nothing; what it needs travels as
 //! its argument, which (like its return value) is any serde type. [`Process`] is the builder
@@ -42,7 +50,6 @@
 //! }
 //!
 //! fn main() {
-//!     multiproc::init();
 //!     let (here, there) = multiproc::pipe(true);
 //!     let results = Queue::new();
 //!     let child = multiproc::spawn(worker, (there, results.clone()));
@@ -77,7 +84,6 @@
 //! }
 //!
 //! fn main() {
-//!     multiproc::init();
 //!     let (ready, lock) = (Event::new(), Lock::new());
 //!     let child = multiproc::spawn(worker, (ready.clone(), lock.clone()));
 //!     ready.set();
@@ -88,10 +94,14 @@
 //!
 //! # Shared values
 //!
-//! [`Value`] and [`Array`] hold plain data (`bytemuck::Pod`) in shared memory, with a lock;
-//! [`RawValue`] and [`RawArray`] without. No safe API hands out a reference into memory that
-//! another process may be writing: values are copied in and out, or borrowed mutably under the
-//! lock. [`SharedMemory`] gives named segments, cleaned up even if their creator is killed.
+//! [`Value`] and [`Array`] hold plain data (`bytemuck::Pod`) in shared memory, with a lock
+//! (their own, or also one they share: `new_with_lock`); [`RawValue`] and [`RawArray`]
+//! without. No safe API hands out a reference into memory that another process may be
+//! writing: values are copied in and out, or borrowed mutably under the lock.
+//! [`SharedMemory`] gives named segments that Python can attach to, removed when their creator
+//! ends (even by SIGKILL) unless told otherwise ([`SharedMemory::options`]);
+//! [`ShareableList`] is Python's list in one; a [`SharedMemoryManager`] keeps segments until
+//! it shuts down. See [`shared`].
 //!
 //! ```rust,standalone_crate
 //! use multiproc::{Array, Value};
@@ -104,7 +114,6 @@
 //! }
 //!
 //! fn main() {
-//!     multiproc::init();
 //!     let (total, squares) = (Value::new(0u64), Array::<u64>::new(4));
 //!     multiproc::spawn(worker, (total.clone(), squares.clone())).join().unwrap();
 //!     assert_eq!(total.get(), 14);
@@ -129,7 +138,6 @@
 //! }
 //!
 //! fn main() {
-//!     multiproc::init();
 //!     let manager = multiproc::Manager::start().unwrap();
 //!     let (d, ns) = (manager.dict().unwrap(), manager.namespace().unwrap());
 //!     multiproc::spawn(worker, (d.clone(), ns.clone(), 21)).join().unwrap();
@@ -143,20 +151,32 @@
 //! # Pools
 //!
 //! A [`Pool`] keeps worker processes busy with `map`, `imap`, `apply_async` and friends, and
-//! never hangs: a worker that dies fails only its own task and is replaced, tasks may have
-//! timeouts, and dropping the pool terminates it.
+//! never hangs: a worker that dies fails only its own task and is replaced, no task waits
+//! behind a busy or stopped worker while another is free, each task may have its own timeout
+//! (also inside a chunk), a failing initializer breaks the pool once instead of restarting
+//! workers forever, and dropping the pool terminates it. A task's panic comes back with where it
+//! happened ([`TaskPanic`]), and the worker's backtrace when `RUST_BACKTRACE` is set.
 //!
 //! ```rust,standalone_crate
 //! fn square(x: u64) -> u64 {
 //!     x * x
 //! }
 //!
+//! fn checked(x: u64) -> u64 {
+//!     assert!(x < 10, "{x} is too big");
+//!     x
+//! }
+//!
 //! fn main() {
-//!     multiproc::init();
 //!     let pool = multiproc::Pool::new(2).unwrap();
 //!     assert_eq!(pool.map(square, 0..5).unwrap(), [0, 1, 4, 9, 16]);
 //!     let later = pool.apply_async(square, 12).unwrap();
 //!     assert_eq!(later.get().unwrap(), 144);
+//!     // A panic says where: "task panicked at src/main.rs:6:5: 12 is too big".
+//!     let err = pool.apply(checked, 12).unwrap_err();
+//!     let text = err.task_error().unwrap().to_string();
+//!     assert!(text.starts_with("task panicked at "), "{text}");
+//!     assert!(text.contains(": 12 is too big"), "{text}");
 //! }
 //! ```
 //!
@@ -172,12 +192,64 @@
 //! from a small server executed once; [`StartMethod::Spawn`] executes `/proc/self/exe` for
 //! each; the `unsafe` [`StartMethod::fork`] forks the caller. Choose globally with
 //! [`set_start_method`], per context with [`get_context`], or per process with
-//! [`Process::start_method`].
+//! [`Process::start_method`]; a child uses the method it was started with for its own
+//! children. [`get_all_start_methods`] lists them, the default first.
+//!
+//! ```rust,standalone_crate
+//! use multiproc::StartMethod;
+//!
+//! fn method(_: ()) -> String {
+//!     multiproc::get_start_method().to_string()
+//! }
+//!
+//! fn main() {
+//!     let ctx = multiproc::get_context(StartMethod::Spawn);
+//!     assert_eq!(ctx.process(method, ()).start().unwrap().join().unwrap(), "spawn");
+//!     assert_eq!(multiproc::get_start_method(), StartMethod::ForkServer);
+//! }
+//! ```
+//!
+//! # Caveats
+//!
+//! - **What runs where.** In a child, the C runtime and every process constructor of the
+//!   program run, as in the parent: constructors of other crates (`ctor`, `inventory`, C
+//!   `__attribute__((constructor))`) run once in each child and in the fork server, before the
+//!   child's target. `main` never runs in a child, and neither does anything `main` sets up: a
+//!   logger it installs, a runtime it builds, a signal handler it registers. A child gets the
+//!   parent's arguments and environment, its standard streams, its start method and log level
+//!   ([`get_logger`]), and nothing else but its target's argument.
+//! - **What `cargo check` cannot catch.** The compiler refuses a target that holds data (a
+//!   capturing closure, a `fn` pointer), but not a target that relies on state that only
+//!   `main` creates (a global filled in `main`, a logger, a runtime): in a child that state is
+//!   missing. Pass what the target needs as its argument. A program whose constructors start
+//!   threads makes the fork server refuse to fork (use [`StartMethod::Spawn`]); a program that
+//!   loads multiproc from a shared library cannot start processes
+//!   ([`ProcessError::EntryNotLinked`]).
+//! - **How children end.** A child's target returning (or [`exit`]) runs the child's exit
+//!   sequence: its [`atexit`] handlers, its daemons terminated, its other children joined,
+//!   Rust's and C's stdout and stderr flushed. A child started with spawn then ends through C's
+//!   `exit`, so C `atexit` handlers registered in it run too; a forked child (forkserver,
+//!   fork) ends with `_exit`, as Python's do. When a parent exits normally, its daemons get
+//!   SIGTERM and, if still running after [`DAEMON_GRACE`], SIGKILL; its other children are
+//!   joined, as in Python. When a parent dies without its exit sequence (killed by a signal),
+//!   its children get SIGKILL at once, so that none is left behind, unless they were started
+//!   with [`Process::outlives_parent`].
+//! - **Dropping a [`Handle`]** detaches the child: it keeps running, its result is discarded,
+//!   and it is reaped as soon as it ends (a thread waits for detached children).
+//! - **Before `main`, std is not all there.** A child's target runs on the main thread before
+//!   Rust's `main` wrapper would have run: a stack overflow there ends it with SIGSEGV (exit
+//!   code -11) without std's "has overflowed its stack" message, and
+//!   `std::thread::current().name()` is `None`. SIGPIPE is ignored, as in `main`.
 
 #![doc(html_no_source)]
+// `unsafe` lives in `sys/` and the shared-memory internals only; each module there that needs
+// it allows it by name.
+#![deny(unsafe_code)]
 
+mod child;
 pub mod codec;
 pub mod connection;
+mod deadline;
 mod logging;
 pub mod manager;
 pub mod mapreduce;
@@ -190,20 +262,28 @@ pub mod start;
 pub mod sync;
 mod sys;
 
+pub use child::exit::{DAEMON_GRACE, atexit, exit};
 pub use codec::{Bytes, Fd};
 pub use connection::{Client, Connection, Listener, pipe};
 pub use logging::{Logger, get_logger, log_to_stderr};
 pub use manager::Manager;
 pub use mapreduce::SimpleMapReduce;
 pub use multiproc_macros::{main, test};
-pub use pool::{AsyncResult, Executor, MapOptions, Pool, PoolBuilder, PoolError, TaskError};
+pub use pool::{
+    AsyncResult, Executor, MapOptions, Pool, PoolBuilder, PoolError, TaskError, TaskPanic,
+};
 pub use process::{
     Handle, Process, ProcessError, ProcessInfo, Run, active_children, authkey, cpu_count,
-    current_process, exit, parent_process, set_current_name, spawn,
+    current_process, parent_process, set_current_name, spawn,
 };
 pub use queue::{JoinableQueue, Queue, SimpleQueue};
-pub use shared::{Array, RawArray, RawValue, SharedMemory, ShmError, Value};
-pub use start::{Context, StartMethod, get_context, get_start_method, init, set_start_method};
+pub use shared::{
+    Array, RawArray, RawValue, ShareableList, SharedMemory, SharedMemoryManager, ShmError, Value,
+};
+pub use start::{
+    Context, StartMethod, Target, get_all_start_methods, get_context, get_start_method, init,
+    set_start_method,
+};
 pub use sync::{Barrier, BoundedSemaphore, Condition, Event, HolderDied, Lock, RLock, Semaphore};
 
 /// Re-exported for users of the attribute macros and of log levels.

@@ -1,8 +1,11 @@
 //! Logging in Python's `multiprocessing` style, through the [`log`] facade.
 //!
 //! Nothing is logged until [`log_to_stderr`] is called. Then every record (multiproc's own
-//! lifecycle messages and the program's) is printed as `[LEVEL/ProcessName] message`, and
-//! children started afterwards inherit the level.
+//! lifecycle messages and the program's) is printed as `[LEVEL/ProcessName] message`.
+//! Children started afterwards inherit the level set by [`log_to_stderr`] or
+//! [`Logger::set_level`], and print to stderr too if their parent does. (A logger that `main`
+//! installs, such as `env_logger`, is not installed in children, since `main` does not run
+//! there.)
 
 #![forbid(unsafe_code)]
 
@@ -13,6 +16,8 @@ use log::{LevelFilter, Log, Metadata, Record};
 
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 static LEVEL: AtomicUsize = AtomicUsize::new(0);
+/// Whether the level was ever set here (or inherited), so that children inherit it.
+static LEVEL_SET: AtomicBool = AtomicBool::new(false);
 static LOGGER: StderrLogger = StderrLogger;
 
 /// Sends log records to stderr as `[LEVEL/ProcessName] message`, at `level` and above
@@ -42,6 +47,7 @@ impl Logger {
     /// Sets the level (Python's `logger.setLevel`). Children started later inherit it.
     pub fn set_level(&self, level: LevelFilter) {
         LEVEL.store(level as usize, Ordering::SeqCst);
+        LEVEL_SET.store(true, Ordering::SeqCst);
         log::set_max_level(level);
     }
 
@@ -62,17 +68,32 @@ fn level_from(n: usize) -> LevelFilter {
     }
 }
 
-/// The level a child inherits, if the stderr logger is in use here.
-pub(crate) fn inherited_level() -> Option<u8> {
-    INSTALLED
-        .load(Ordering::SeqCst)
-        .then(|| LEVEL.load(Ordering::SeqCst) as u8)
+/// What a child inherits of its parent's logging.
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Inherited {
+    /// The level, if it was set (by `log_to_stderr` or `set_level`).
+    level: Option<u8>,
+    /// Whether records go to stderr (`log_to_stderr` was called).
+    stderr: bool,
+}
+
+/// What a child started now inherits.
+pub(crate) fn inherited() -> Inherited {
+    Inherited {
+        level: LEVEL_SET
+            .load(Ordering::SeqCst)
+            .then(|| LEVEL.load(Ordering::SeqCst) as u8),
+        stderr: INSTALLED.load(Ordering::SeqCst),
+    }
 }
 
 /// In a child: takes up the parent's logging.
-pub(crate) fn inherit(level: Option<u8>) {
-    if let Some(l) = level {
-        log_to_stderr(level_from(l as usize));
+pub(crate) fn inherit(from: Inherited) {
+    if from.stderr && log::set_logger(&LOGGER).is_ok() {
+        INSTALLED.store(true, Ordering::SeqCst);
+    }
+    if let Some(l) = from.level {
+        get_logger().set_level(level_from(l as usize));
     }
 }
 

@@ -39,7 +39,7 @@ fn big_arg(v: Vec<u8>) -> usize {
     v.len()
 }
 
-#[multiproc::test]
+#[test]
 fn child_killed_during_bootstrap_is_an_error_not_a_hang() {
     // A 64 MiB argument keeps the bootstrap busy while a watcher kills every new child.
     let me = std::process::id();

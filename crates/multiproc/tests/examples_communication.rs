@@ -316,3 +316,78 @@ fn echo_client_and_server_speak_the_modern_handshake_strictly() {
     assert_eq!(server.line(), "client 1: echoed 1 messages");
     assert_eq!(server.finish().0, Some(0));
 }
+
+/// The failure this pins: the server ran each handshake inside its accept loop, so a client
+/// that connected and said nothing stalled everyone, and with 200 idle connections a correct
+/// client was not served at all.
+#[test]
+fn echo_server_serves_a_python_client_past_silent_clients_and_idle_connections() {
+    use multiproc::connection::Client;
+    let (server, address) = echo_server(&[
+        "--address",
+        "127.0.0.1:0",
+        "--authkey",
+        "k",
+        "--handshake-timeout",
+        "60",
+    ]);
+    let tcp: std::net::SocketAddr = address.parse().unwrap();
+    let silent: Vec<_> = (0..5)
+        .map(|_| std::net::TcpStream::connect(tcp).unwrap())
+        .collect();
+    let idle: Vec<_> = (0..200)
+        .map(|_| {
+            Client::new(tcp)
+                .authkey("k")
+                .connect_timeout(LIMIT)
+                .unwrap()
+        })
+        .collect();
+    let more_silent: Vec<_> = (0..5)
+        .map(|_| std::net::TcpStream::connect(tcp).unwrap())
+        .collect();
+    let t0 = std::time::Instant::now();
+    let (host, port) = address.rsplit_once(':').unwrap();
+    let out = common::run_bounded(python(PY_CLIENT, &[host, port, "k", "at once"]), LIMIT);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "at once\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Well under the 60 s a silent client may hold its own handshake.
+    assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
+    // The Python client was the 211th.
+    assert_eq!(server.line(), "client 211: echoed 1 messages");
+    drop((idle, silent, more_silent));
+}
+
+#[test]
+fn echo_server_drops_a_silent_client_after_the_handshake_timeout() {
+    let (server, address) = echo_server(&[
+        "--address",
+        "127.0.0.1:0",
+        "--authkey",
+        "k",
+        "--handshake-timeout",
+        "0.5",
+        "--clients",
+        "1",
+    ]);
+    let t0 = std::time::Instant::now();
+    let _silent = std::net::TcpStream::connect(address.as_str()).unwrap();
+    assert_eq!(server.line(), "client 1: timed out");
+    let waited = t0.elapsed();
+    assert!(waited >= Duration::from_millis(400) && waited < Duration::from_secs(20));
+    assert_eq!(server.finish().0, Some(0));
+}
+
+#[test]
+fn echo_server_refuses_an_empty_authkey() {
+    let (out, err, code) = common::run_example(
+        "echo_server",
+        &["--address", "127.0.0.1:0", "--authkey", ""],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(err.contains("empty authkey"), "{err}");
+}

@@ -33,7 +33,7 @@ fn zombie_children() -> Vec<u32> {
     out
 }
 
-#[multiproc::test]
+#[test]
 fn no_descriptor_leak_or_zombie_after_1000_children() {
     // Warm up: the fork server and the starter thread exist from here on.
     Process::new(double, 0).start().unwrap().join().unwrap();

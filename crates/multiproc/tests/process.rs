@@ -57,7 +57,7 @@ fn children_of(parent: u32) -> Vec<(u32, char, String)> {
     out
 }
 
-#[multiproc::test]
+#[test]
 fn before_start_not_alive_and_no_exitcode() {
     let p = Process::new(sleeper, 10);
     assert!(!p.is_alive());
@@ -71,7 +71,7 @@ fn before_start_not_alive_and_no_exitcode() {
     );
 }
 
-#[multiproc::test]
+#[test]
 fn join_returns_the_value() {
     for method in [StartMethod::ForkServer, StartMethod::Spawn] {
         let h = Process::new(double, 21)
@@ -82,13 +82,13 @@ fn join_returns_the_value() {
     }
 }
 
-#[multiproc::test]
+#[test]
 fn closure_without_captures_is_a_target() {
     let h = multiproc::spawn(|s: String| s.to_uppercase(), "abc".to_owned());
     assert_eq!(h.join().unwrap(), "ABC");
 }
 
-#[multiproc::test]
+#[test]
 fn exit_codes_follow_python() {
     for method in [StartMethod::ForkServer, StartMethod::Spawn] {
         let ok = Process::new(sleeper, 0)
@@ -124,7 +124,7 @@ fn exit_codes_follow_python() {
     }
 }
 
-#[multiproc::test]
+#[test]
 fn terminate_gives_minus_15_and_kill_minus_9() {
     let t = Process::new(sleeper, 30_000).start().unwrap();
     let k = Process::new(sleeper, 30_000).start().unwrap();
@@ -142,7 +142,7 @@ fn terminate_gives_minus_15_and_kill_minus_9() {
     t.terminate().unwrap();
 }
 
-#[multiproc::test]
+#[test]
 fn join_timeout_zero_returns_at_once() {
     let h = Process::new(sleeper, 30_000).start().unwrap();
     let t0 = Instant::now();
@@ -152,7 +152,7 @@ fn join_timeout_zero_returns_at_once() {
     assert_eq!(h.wait(), -9);
 }
 
-#[multiproc::test]
+#[test]
 fn join_timeout_waits_and_can_repeat() {
     let h = Process::new(sleeper, 30_000).start().unwrap();
     let t0 = Instant::now();
@@ -178,7 +178,7 @@ fn report_parent(_: ()) -> (String, u32, Vec<u32>) {
     )
 }
 
-#[multiproc::test]
+#[test]
 fn parent_process_in_child() {
     assert!(multiproc::parent_process().is_none());
     let h = Process::new(report_parent, ()).start().unwrap();
@@ -209,7 +209,7 @@ fn nested(depth: u32) -> Vec<String> {
     out
 }
 
-#[multiproc::test]
+#[test]
 fn two_level_nesting_names_like_python() {
     let h = Process::new(nested, 2).name("top").start().unwrap();
     let names = h.join().unwrap();
@@ -236,7 +236,7 @@ fn two_level_nesting_names_like_python() {
     );
 }
 
-#[multiproc::test]
+#[test]
 fn hundred_short_children_exit_zero() {
     let hs: Vec<_> = (0..100)
         .map(|i| Process::new(double, i).start().unwrap())
@@ -245,7 +245,7 @@ fn hundred_short_children_exit_zero() {
     assert_eq!(values, (0..100).map(|i| i * 2).collect::<Vec<_>>());
 }
 
-#[multiproc::test]
+#[test]
 fn hundred_sleepers_terminated() {
     let hs: Vec<_> = (0..100)
         .map(|_| Process::new(sleeper, 60_000).start().unwrap())
@@ -258,7 +258,7 @@ fn hundred_sleepers_terminated() {
     }
 }
 
-#[multiproc::test]
+#[test]
 fn dropped_handles_leave_no_zombies() {
     for _ in 0..5 {
         drop(Process::new(sleeper, 0).start().unwrap());
@@ -278,7 +278,7 @@ fn dropped_handles_leave_no_zombies() {
     }
 }
 
-#[multiproc::test]
+#[test]
 fn active_children_lists_running_ones() {
     let h = Process::new(sleeper, 30_000)
         .name("listed")
@@ -305,7 +305,7 @@ fn unsafe_free_kill(pid: u32) {
         .status();
 }
 
-#[multiproc::test]
+#[test]
 fn fork_server_restarts_after_being_killed() {
     Process::new(double, 1).start().unwrap().join().unwrap();
     let server = children_of(std::process::id())
@@ -332,7 +332,7 @@ fn comm_of_self(_: ()) -> String {
         .to_owned()
 }
 
-#[multiproc::test]
+#[test]
 fn os_process_name_is_set() {
     let h = Process::new(comm_of_self, ())
         .name("short-name")
@@ -360,7 +360,7 @@ impl<'de> serde::Deserialize<'de> for Unencodable {
 
 fn takes_unencodable(_: Unencodable) {}
 
-#[multiproc::test]
+#[test]
 fn unencodable_argument_fails_at_start() {
     let before = multiproc::active_children().len();
     let err = Process::new(takes_unencodable, Unencodable)
@@ -374,7 +374,7 @@ fn returns_unencodable(_: ()) -> Unencodable {
     Unencodable
 }
 
-#[multiproc::test]
+#[test]
 fn unencodable_return_value_is_an_error_at_join() {
     let err = Process::new(returns_unencodable, ())
         .start()
@@ -391,7 +391,7 @@ fn write_to(fd: multiproc::Fd) {
     f.write_all(b"written by the child").unwrap();
 }
 
-#[multiproc::test]
+#[test]
 fn open_file_passes_to_a_child() {
     use std::io::{Read, Seek};
     let mut file = tempfile::tempfile().unwrap();
@@ -427,7 +427,7 @@ fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
 }
 
-#[multiproc::test]
+#[test]
 fn daemon_is_terminated_when_its_parent_returns() {
     let h = Process::new(start_daemon_grandchild, ()).start().unwrap();
     let grandchild = h.join().unwrap();
@@ -441,7 +441,7 @@ fn daemon_is_terminated_when_its_parent_returns() {
     }
 }
 
-#[multiproc::test]
+#[test]
 fn children_die_when_their_parent_is_killed() {
     let (rx, tx) = common::connection_pair();
     let h = Process::new(start_grandchild_and_report, tx)
@@ -458,7 +458,7 @@ fn children_die_when_their_parent_is_killed() {
     }
 }
 
-#[multiproc::test]
+#[test]
 fn fork_method_runs_targets() {
     // SAFETY: this test's thread is the only one that starts processes while it runs; the
     // other test threads of this binary do not hold locks the child needs (the child only
@@ -468,7 +468,7 @@ fn fork_method_runs_targets() {
     assert_eq!(h.join().unwrap(), 8);
 }
 
-#[multiproc::test]
+#[test]
 fn context_and_global_method() {
     let ctx = multiproc::get_context(StartMethod::Spawn);
     assert_eq!(ctx.process(double, 3).start().unwrap().join().unwrap(), 6);
@@ -477,7 +477,7 @@ fn context_and_global_method() {
     assert!("fork".parse::<StartMethod>().is_err());
 }
 
-#[multiproc::test]
+#[test]
 fn cpu_count_is_positive() {
     assert!(multiproc::cpu_count() >= 1);
 }
@@ -504,7 +504,7 @@ fn my_fds(_: ()) -> Vec<String> {
 /// A child started by executing the binary (spawn, and the fork server behind forkserver)
 /// keeps only its standard streams and its bootstrap socket, whatever its parent had open
 /// without close-on-exec (here, for example, cargo's jobserver pipes).
-#[multiproc::test]
+#[test]
 fn children_hold_only_their_own_descriptors() {
     for method in [StartMethod::Spawn, StartMethod::ForkServer] {
         let fds = Process::new(my_fds, ())
@@ -526,4 +526,282 @@ fn children_hold_only_their_own_descriptors() {
             "{method}: {fds:?}"
         );
     }
+}
+
+fn method_and_grandchild_method(_: ()) -> (String, String, bool) {
+    let mine = multiproc::get_start_method().name().to_owned();
+    let theirs = Process::new(report_method, ())
+        .start()
+        .unwrap()
+        .join()
+        .unwrap();
+    let fork_server = children_of(std::process::id())
+        .iter()
+        .any(|(_, _, comm)| comm == "mp-forkserver");
+    (mine, theirs, fork_server)
+}
+
+fn report_method(_: ()) -> String {
+    multiproc::get_start_method().name().to_owned()
+}
+
+/// Regression: a child started from `get_context(m)` reported the parent's global default and
+/// used it for its own children.
+#[test]
+fn context_method_is_the_childs_own_default() {
+    let ctx = multiproc::get_context(StartMethod::Spawn);
+    let (mine, theirs, fork_server) = ctx
+        .process(method_and_grandchild_method, ())
+        .start()
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!((mine.as_str(), theirs.as_str()), ("spawn", "spawn"));
+    assert!(!fork_server, "a spawn child started a fork server");
+    let (mine, theirs, fork_server) = Process::new(method_and_grandchild_method, ())
+        .start_method(StartMethod::ForkServer)
+        .start()
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(
+        (mine.as_str(), theirs.as_str()),
+        ("forkserver", "forkserver")
+    );
+    assert!(fork_server);
+    // The parent's own default is unchanged.
+    assert_eq!(multiproc::get_start_method(), StartMethod::ForkServer);
+}
+
+#[test]
+fn all_start_methods_default_first() {
+    assert_eq!(
+        multiproc::get_all_start_methods(),
+        ["forkserver", "spawn", "fork"]
+    );
+}
+
+#[test]
+fn interrupt_sends_sigint() {
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        let h = Process::new(sleeper, 30_000)
+            .start_method(method)
+            .start()
+            .unwrap();
+        h.interrupt().unwrap();
+        assert_eq!(
+            h.join_timeout(Duration::from_secs(30)),
+            Some(-2),
+            "{method}"
+        );
+        assert!(matches!(
+            h.join(),
+            Err(ProcessError::Signaled { signal: 2, .. })
+        ));
+    }
+}
+
+fn registers_atexit((tx, code): (multiproc::Connection, Option<i32>)) {
+    let tx = std::sync::Arc::new(tx);
+    let tx2 = tx.clone();
+    multiproc::atexit(move || tx.send(&"first registered").unwrap());
+    multiproc::atexit(move || tx2.send(&"last registered").unwrap());
+    if let Some(code) = code {
+        multiproc::exit(code);
+    }
+}
+
+/// `atexit` handlers registered in a child run when its target returns (or it calls `exit`),
+/// latest first, as Python's do.
+#[test]
+fn atexit_handlers_run_when_the_target_returns() {
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        for code in [None, Some(4)] {
+            let (rx, tx) = common::connection_pair();
+            let h = Process::new(registers_atexit, (tx, code))
+                .start_method(method)
+                .start()
+                .unwrap();
+            assert_eq!(
+                h.join_timeout(Duration::from_secs(30)),
+                Some(code.unwrap_or(0))
+            );
+            let got: Vec<String> = (0..2)
+                .map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap())
+                .collect();
+            assert_eq!(got, ["last registered", "first registered"], "{method}");
+        }
+    }
+}
+
+/// Regression: a dropped handle's child stayed a zombie until the next library call. Here no
+/// multiproc call follows the drop, and the child is reaped soon after it ends.
+#[test]
+fn dropped_handle_is_reaped_without_further_calls() {
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        let h = Process::new(sleeper, 200)
+            .start_method(method)
+            .start()
+            .unwrap();
+        let pid = h.pid();
+        drop(h);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // Reaped: the pid is gone from /proc (or, reused, no longer our child).
+        while children_of(std::process::id())
+            .iter()
+            .any(|(p, _, _)| *p == pid)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{method}: child {pid} was not reaped"
+            );
+            sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn ignore_sigterm() {
+    // SAFETY: installing SIG_IGN runs no code of ours in a signal handler.
+    unsafe { libc::signal(libc::SIGTERM, libc::SIG_IGN) };
+}
+
+fn stubborn_sleeper(ms: u64) {
+    ignore_sigterm();
+    sleep(Duration::from_millis(ms));
+}
+
+fn start_stubborn_daemon(_: ()) -> u32 {
+    let d = Process::new(stubborn_sleeper, 60_000)
+        .daemon(true)
+        .start()
+        .unwrap();
+    // Let it ignore SIGTERM before this process exits and terminates it.
+    sleep(Duration::from_millis(300));
+    d.pid()
+}
+
+/// A daemon that ignores SIGTERM delays its parent's exit by the grace period at most, then
+/// is killed.
+#[test]
+fn daemon_ignoring_sigterm_is_killed_after_the_grace_period() {
+    let t0 = Instant::now();
+    let h = Process::new(start_stubborn_daemon, ()).start().unwrap();
+    assert_eq!(h.join_timeout(Duration::from_secs(60)), Some(0));
+    let took = t0.elapsed();
+    assert!(
+        took >= multiproc::DAEMON_GRACE / 2 && took < Duration::from_secs(60),
+        "{took:?}"
+    );
+    let daemon = h.join().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(daemon) {
+        assert!(Instant::now() < deadline, "daemon {daemon} escaped");
+        sleep(Duration::from_millis(20));
+    }
+}
+
+fn start_stubborn_grandchildren((tx, outlive): (multiproc::Connection, bool)) {
+    let daemon = Process::new(stubborn_sleeper, 60_000)
+        .daemon(true)
+        .start()
+        .unwrap();
+    let other = Process::new(stubborn_sleeper, 60_000)
+        .outlives_parent(outlive)
+        .start()
+        .unwrap();
+    sleep(Duration::from_millis(300));
+    tx.send(&(daemon.pid(), other.pid())).unwrap();
+    sleep(Duration::from_secs(60));
+}
+
+/// Regression: a child that ignored SIGTERM outlived a parent that was SIGKILLed.
+#[test]
+fn children_ignoring_sigterm_die_with_a_killed_parent() {
+    let (rx, tx) = common::connection_pair();
+    let h = Process::new(start_stubborn_grandchildren, (tx, false))
+        .start()
+        .unwrap();
+    let (daemon, other): (u32, u32) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert!(alive(daemon) && alive(other));
+    h.kill().unwrap();
+    assert_eq!(h.wait(), -9);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(daemon) || alive(other) {
+        assert!(
+            Instant::now() < deadline,
+            "a child escaped its killed parent"
+        );
+        sleep(Duration::from_millis(20));
+    }
+}
+
+/// `outlives_parent(true)` lets a child outlive its parent on purpose.
+#[test]
+fn outlives_parent_keeps_a_child_alive_after_its_parent_dies() {
+    let (rx, tx) = common::connection_pair();
+    let h = Process::new(start_stubborn_grandchildren, (tx, true))
+        .start()
+        .unwrap();
+    let (daemon, survivor): (u32, u32) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    h.kill().unwrap();
+    assert_eq!(h.wait(), -9);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(daemon) {
+        assert!(Instant::now() < deadline, "the daemon escaped");
+        sleep(Duration::from_millis(20));
+    }
+    sleep(Duration::from_millis(300));
+    let outlived = alive(survivor);
+    unsafe_free_kill(survivor);
+    assert!(outlived, "the child that was to outlive its parent died");
+}
+
+fn set_level_and_report(_: ()) -> String {
+    multiproc::get_logger().level().to_string()
+}
+
+/// Regression: `get_logger().set_level(l)` was inherited only after `log_to_stderr`.
+#[test]
+fn logger_level_is_inherited() {
+    // No logger is installed in this test binary, so the level only moves the facade's filter.
+    multiproc::get_logger().set_level(multiproc::LevelFilter::Debug);
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        let level = Process::new(set_level_and_report, ())
+            .start_method(method)
+            .start()
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(level, "DEBUG", "{method}");
+    }
+}
+
+fn report_args(_: ()) -> Vec<String> {
+    std::env::args().collect()
+}
+
+/// A child sees its parent's arguments, and it never runs the test harness (this test's
+/// binary), whatever the arguments.
+#[test]
+fn child_sees_the_parents_arguments() {
+    let mine: Vec<String> = std::env::args().collect();
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        let theirs = Process::new(report_args, ())
+            .start_method(method)
+            .start()
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(theirs, mine, "{method}");
+    }
+}
+
+/// `#[multiproc::test]` and `init()` are no longer needed, and stay harmless: called any number
+/// of times, in a test made with the attribute, they change nothing.
+#[multiproc::test]
+fn attribute_and_init_are_harmless() {
+    multiproc::init();
+    multiproc::init();
+    assert_eq!(multiproc::spawn(double, 5).join().unwrap(), 10);
+    assert!(multiproc::parent_process().is_none());
 }

@@ -1,5 +1,6 @@
 //! Named shared memory segments: Python's errors, attaching from a child and from a real
-//! Python process, and no residue when the creator ends without unlinking, even by SIGKILL.
+//! Python process, no residue when the creator ends without unlinking (even by SIGKILL, even
+//! for a thousand segments and more), and the `track` option of creators and attachers.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -23,6 +24,62 @@ fn wait_gone(name: &str) -> Duration {
         std::thread::sleep(Duration::from_millis(10));
     }
     t0.elapsed()
+}
+
+/// The segments in /dev/shm whose names start with `prefix` (this test's own).
+fn count_with_prefix(prefix: &str) -> usize {
+    std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+        .count()
+}
+
+/// Waits (20 s at most) until no segment starts with `prefix`; panics with how many are left.
+fn wait_none_left(prefix: &str) {
+    let t0 = Instant::now();
+    loop {
+        let left = count_with_prefix(prefix);
+        if left == 0 {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "{left} segments named {prefix}* are left"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Joins `h`, killing it if it runs past a minute.
+fn join_bounded<R: serde::de::DeserializeOwned>(h: multiproc::Handle<R>) -> R {
+    if h.join_timeout(Duration::from_secs(60)).is_none() {
+        let _ = h.kill();
+        panic!("{} ran past a minute", h.name());
+    }
+    h.join().unwrap()
+}
+
+const MANY: usize = 1100;
+
+/// Creates `MANY` segments named `prefix-i` and closes them, unlinking none.
+fn create_many(prefix: &str) {
+    for i in 0..MANY {
+        let shm = SharedMemory::create_named(&format!("{prefix}-{i}"), 64).expect("create");
+        assert!(shm.tracked());
+        shm.close();
+    }
+}
+
+fn create_many_and_exit(prefix: String) -> usize {
+    create_many(&prefix);
+    MANY
+}
+
+fn create_many_and_linger((prefix, created): (String, Event)) {
+    create_many(&prefix);
+    created.set();
+    std::thread::sleep(LONG);
 }
 
 fn attach_and_write(name: String) {
@@ -154,4 +211,187 @@ fn python_attaches_to_our_segment() {
     shm.read(0, &mut b);
     assert_eq!(&b, b"HE");
     shm.unlink().unwrap();
+}
+
+/// Registrations past a fixed capacity of 1024 were dropped: 76 of 1100 segments stayed in
+/// /dev/shm forever.
+#[multiproc::test]
+fn no_segment_of_1100_survives_a_normal_exit() {
+    let prefix = unique("many-exit");
+    let made = join_bounded(multiproc::spawn(create_many_and_exit, prefix.clone()));
+    assert_eq!(made, MANY);
+    wait_none_left(&prefix);
+}
+
+#[multiproc::test]
+fn no_segment_of_1100_survives_sigkill() {
+    let prefix = unique("many-kill");
+    let created = Event::new();
+    let child = multiproc::spawn(create_many_and_linger, (prefix.clone(), created.clone()));
+    assert!(
+        created.wait_timeout(LONG),
+        "the child never created its segments"
+    );
+    assert_eq!(count_with_prefix(&prefix), MANY);
+    child.kill().unwrap();
+    assert_eq!(child.join_timeout(Duration::from_secs(10)), Some(-9));
+    wait_none_left(&prefix);
+}
+
+fn create_untracked(name: String) -> bool {
+    let shm = SharedMemory::options()
+        .track(false)
+        .create_named(&name, 32)
+        .expect("create");
+    shm.write(0, b"kept");
+    shm.tracked()
+}
+
+#[multiproc::test]
+fn an_untracked_segment_outlives_its_creator() {
+    let name = unique("untracked");
+    assert!(!join_bounded(multiproc::spawn(
+        create_untracked,
+        name.clone()
+    )));
+    // Give a tracker, had there been one, time to act.
+    std::thread::sleep(Duration::from_millis(300));
+    let shm = SharedMemory::attach(&name).expect("still there");
+    let mut b = [0u8; 4];
+    shm.read(0, &mut b);
+    assert_eq!(&b, b"kept");
+    shm.unlink().unwrap();
+}
+
+fn attach_tracked(name: String) -> bool {
+    let shm = SharedMemory::options()
+        .track(true)
+        .attach(&name)
+        .expect("attach");
+    shm.tracked()
+}
+
+#[multiproc::test]
+fn a_tracking_attacher_removes_the_segment_when_it_ends() {
+    let name = unique("attach-tracked");
+    let shm = SharedMemory::options()
+        .track(false)
+        .create_named(&name, 16)
+        .unwrap();
+    assert!(join_bounded(multiproc::spawn(attach_tracked, name.clone())));
+    wait_gone(&name);
+    // The creator's mapping stays valid.
+    shm.write(0, b"ok");
+}
+
+fn create_two_and_wait((name, sentinel, created, go): (String, String, Event, Event)) {
+    let first = SharedMemory::create_named(&name, 16).expect("create");
+    let second = SharedMemory::create_named(&sentinel, 16).expect("create");
+    created.set();
+    assert!(go.wait_timeout(LONG), "never told to go");
+    drop((first, second));
+}
+
+#[multiproc::test]
+fn a_newer_segment_under_an_unlinked_name_is_left_alone() {
+    let (name, sentinel) = (unique("reused-name"), unique("reused-sentinel"));
+    let (created, go) = (Event::new(), Event::new());
+    let child = multiproc::spawn(
+        create_two_and_wait,
+        (name.clone(), sentinel.clone(), created.clone(), go.clone()),
+    );
+    assert!(created.wait_timeout(LONG));
+    // Unlinked here, in another process than the creator's, whose tracker still has it; then
+    // a newer segment takes the name.
+    SharedMemory::attach(&name).unwrap().unlink().unwrap();
+    let newer = SharedMemory::options()
+        .track(false)
+        .create_named(&name, 16)
+        .unwrap();
+    go.set();
+    join_bounded(child);
+    // The tracker removes the sentinel after it has looked at the reused name.
+    wait_gone(&sentinel);
+    assert!(segment_exists(&name));
+    newer.unlink().unwrap();
+}
+
+/// The pids of the processes whose parent is `parent` and whose name is `comm`.
+fn children_named(parent: u32, comm: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let ppid = stat[close + 2..].split(' ').nth(1);
+        if &stat[open + 1..close] == comm && ppid == Some(&parent.to_string()) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+fn kill_the_tracker_between_two_creates(prefix: String) -> usize {
+    let first = SharedMemory::create_named(&format!("{prefix}-1"), 16).expect("create");
+    let trackers = children_named(std::process::id(), "multiproc-shm");
+    assert_eq!(trackers.len(), 1, "{trackers:?}");
+    // SAFETY: a plain kill(2) of a process this test found by its name and parent.
+    let r = unsafe { libc::kill(trackers[0], libc::SIGKILL) };
+    assert_eq!(r, 0);
+    let t0 = Instant::now();
+    // Dead once it is a zombie (it stays one until the next create reaps it) or gone.
+    while std::fs::read_to_string(format!("/proc/{}/stat", trackers[0]))
+        .is_ok_and(|s| !s.contains(") Z "))
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "the tracker survived SIGKILL"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The next create notices, and a new tracker takes the whole table over.
+    let second = SharedMemory::create_named(&format!("{prefix}-2"), 16).expect("create");
+    let now = children_named(std::process::id(), "multiproc-shm");
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert_ne!(now[0], trackers[0]);
+    drop((first, second));
+    2
+}
+
+#[multiproc::test]
+fn a_killed_tracker_is_replaced_and_forgets_nothing() {
+    let prefix = unique("tracker-killed");
+    assert_eq!(
+        join_bounded(multiproc::spawn(
+            kill_the_tracker_between_two_creates,
+            prefix.clone()
+        )),
+        2
+    );
+    wait_none_left(&prefix);
+}
+
+#[multiproc::test]
+fn unlinked_segments_travel_by_descriptor_where_python_raises() {
+    fn read_it(shm: SharedMemory) -> (Vec<u8>, bool) {
+        let mut b = vec![0u8; 5];
+        shm.read(0, &mut b);
+        // Its name is gone: attaching by name fails, as it would in Python.
+        (
+            b,
+            matches!(SharedMemory::attach(shm.name()), Err(ShmError::NotFound(_))),
+        )
+    }
+    let shm = SharedMemory::create(8).unwrap();
+    shm.write(0, b"still");
+    shm.unlink().unwrap();
+    let (got, not_found) = join_bounded(multiproc::spawn(read_it, shm.try_clone().unwrap()));
+    assert_eq!(got, b"still");
+    assert!(not_found);
 }

@@ -1,11 +1,13 @@
 //! Value and Array across processes: CPython's `test_multiprocessing` shared-value scenarios
 //! (provenance: `Lib/test/_test_multiprocessing.py`, `_TestValue.test_value`,
-//! `_TestArray.test_array`), exact counts under the value's lock, and a dead lock holder.
+//! `_TestArray.test_array`), exact counts under the value's lock, a dead lock holder, and
+//! values built on an existing lock (Python's `lock=` argument).
 
 use std::time::{Duration, Instant};
 
+use multiproc::shared::SharedLock;
 use multiproc::sync::AcquireTimeoutError;
-use multiproc::{Array, Event, RawArray, RawValue, Value};
+use multiproc::{Array, Event, Lock, RLock, RawArray, RawValue, Value};
 
 const LONG: Duration = Duration::from_secs(20);
 
@@ -115,4 +117,80 @@ fn value_locked_by_a_killed_process_is_recovered() {
     assert!(t0.elapsed() < Duration::from_secs(5));
     assert_eq!(v.get(), 14);
     child.wait();
+}
+
+/// Sets the value and fills the array, each under its lock (the shared one first).
+fn write_both((v, a, started, done): (Value<u32>, Array<u32>, Event, Event)) {
+    started.set();
+    v.set(1);
+    a.with_lock(|xs| xs.fill(2));
+    done.set();
+}
+
+#[multiproc::test]
+fn a_value_and_an_array_on_one_lock_wait_for_its_holder() {
+    let lock = Lock::new();
+    let v = Value::new_with_lock(0u32, lock.clone());
+    let a = Array::new_with_lock(3, lock.clone());
+    let (started, done) = (Event::new(), Event::new());
+    let held = lock.acquire().unwrap();
+    // Held here (by another process than the child's): the value's own lock is free, yet
+    // nobody gets at it.
+    assert!(v.try_lock().is_err());
+    let child = multiproc::spawn(
+        write_both,
+        (v.clone(), a.clone(), started.clone(), done.clone()),
+    );
+    assert!(started.wait_timeout(LONG));
+    assert!(
+        !done.wait_timeout(Duration::from_millis(300)),
+        "the child wrote while the shared lock was held"
+    );
+    drop(held);
+    assert!(done.wait_timeout(LONG), "the child never got the lock");
+    child.join().unwrap();
+    assert_eq!((v.get(), a.to_vec()), (1, vec![2, 2, 2]));
+}
+
+/// Moves `n` units from `from` to `to`, one at a time, under the RLock both values share: the
+/// lock travels with the values, so `shared_lock` finds it.
+fn transfer((from, to, n): (Value<i64>, Value<i64>, u32)) -> u32 {
+    let Some(SharedLock::RLock(lock)) = from.shared_lock().cloned() else {
+        panic!("the value arrived without its lock");
+    };
+    let mut broken = 0;
+    for _ in 0..n {
+        let _both = lock.acquire().unwrap();
+        // The thread that holds the RLock may still take each value's lock.
+        if from.get() + to.get() != 1000 {
+            broken += 1;
+        }
+        from.set(from.get() - 1);
+        to.set(to.get() + 1);
+    }
+    broken
+}
+
+#[multiproc::test]
+fn values_on_one_rlock_change_together_across_processes() {
+    let lock = RLock::new();
+    let a = Value::new_with_lock(1000i64, lock.clone());
+    let b = Value::new_with_lock(0i64, lock.clone());
+    let kids: Vec<_> = (0..3)
+        .map(|i| {
+            let (from, to) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
+            multiproc::spawn(transfer, (from.clone(), to.clone(), 2000))
+        })
+        .collect();
+    let mut seen_broken = 0;
+    for _ in 0..200 {
+        let _both = lock.acquire().unwrap();
+        seen_broken += u32::from(a.get() + b.get() != 1000);
+    }
+    for k in kids {
+        assert_eq!(k.join().unwrap(), 0, "a child saw a half-done move");
+    }
+    assert_eq!(seen_broken, 0, "the parent saw a half-done move");
+    // Two children moved 2000 each from a to b, one 2000 back.
+    assert_eq!((a.get(), b.get()), (-1000, 2000));
 }

@@ -133,6 +133,11 @@ impl WordSink for Counts {
     fn short_words(&mut self, words: &[ShortWord]) {
         self.short.add_each_once(words);
     }
+
+    #[inline]
+    fn prefetch_short_words(&mut self, words: &[ShortWord]) {
+        self.short.prefetch(words);
+    }
 }
 
 impl PartialEq for Counts {

@@ -137,6 +137,11 @@ fn main() -> ExitCode {
     // First: in a worker process this runs the worker and never returns.
     multiproc::init();
     let cli = Cli::parse();
+    // A tokenizer path forced by the environment must exist before any worker counts.
+    if let Err(e) = wordcount::tokenize::Simd::from_env() {
+        eprintln!("wordcount: error: {e}");
+        return ExitCode::FAILURE;
+    }
     #[cfg(feature = "mpi")]
     if cli.executor == Executor::Mpi {
         // Before anything else: on worker ranks this serves and never returns.

@@ -16,11 +16,20 @@
 //! [`Tokenizer`] reproduces this with Python 3 semantics over text that
 //! arrives in pieces of any size, so that a file never has to be held in
 //! memory: lines end at `\n`, `\r\n` or a lone `\r` (universal newlines),
-//! whitespace and case follow [`crate::unicode`]. Bytes are classified
-//! through a table; a word of ASCII letters, the bulk of most text, is found
-//! and lowercased 16 bytes at a time and handed over packed in a
-//! [`ShortWord`], without allocation; only words with non-ASCII characters
-//! are decoded character by character.
+//! whitespace and case follow [`crate::unicode`].
+//!
+//! ASCII text, the bulk of most input, is classified 64 bytes at a time by
+//! the processor's vector unit ([`Simd`]: AVX-512, AVX2, or a portable
+//! path), and its lines and words are found from the resulting bit masks;
+//! a word of ASCII letters is lowercased 16 bytes at a time and handed over
+//! packed in a [`ShortWord`], without allocation. Only blocks with non-ASCII
+//! characters, and the last bytes of a piece, go through the character by
+//! character path, which decodes words with non-ASCII letters.
+
+mod blocks;
+pub(crate) mod classify;
+
+pub use classify::{SIMD_ENV, Simd, SimdError};
 
 use crate::short_word::ShortWord;
 use crate::unicode;
@@ -64,14 +73,25 @@ static STOP_TABLE: [u32; 32] = {
     table
 };
 
-/// Whether a packed lowercase key (see [`ShortWord`]) is a stop word: one
-/// multiplication and one comparison, no branch (stop words are so frequent
-/// that a branchy test mispredicts often).
+/// Whether a packed lowercase key of `len` bytes (see [`ShortWord`]) is a
+/// stop word: one multiplication and two comparisons, no branch (stop words
+/// are so frequent that a branchy test mispredicts often).
 #[inline]
-fn is_stop_key(key: u128) -> bool {
+fn is_stop_key(key: u128, len: usize) -> bool {
     let low = key as u32;
-    (key >> 32 == 0) & (STOP_TABLE[stop_slot(low)] == low)
+    (len <= 4) & (STOP_TABLE[stop_slot(low)] == low)
 }
+
+/// `KEEP[n]` keeps the first `n` bytes of a packed key.
+static KEEP: [u128; ShortWord::MAX_LEN + 1] = {
+    let mut masks = [0; ShortWord::MAX_LEN + 1];
+    let mut n = 1;
+    while n <= ShortWord::MAX_LEN {
+        masks[n] = u128::MAX >> (128 - 8 * n);
+        n += 1;
+    }
+    masks
+};
 
 /// Whether `word` (already lowercased) is one of the [`STOP_WORDS`].
 #[inline]
@@ -127,6 +147,15 @@ pub trait WordSink {
         for &word in words {
             self.short_word(word);
         }
+    }
+
+    /// Announces short words that [`short_words`](Self::short_words) will
+    /// receive next, after about as many more have been tokenized, so that a
+    /// table can start loading their slots into the cache (by default, does
+    /// nothing).
+    #[inline]
+    fn prefetch_short_words(&mut self, words: &[ShortWord]) {
+        let _ = words;
     }
 }
 
@@ -231,8 +260,10 @@ enum Line {
 ///
 /// Memory is bounded by the longest word kept: a run of non-separator
 /// characters that cannot be a word is skipped without being stored.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Tokenizer {
+    /// How bytes are classified.
+    simd: Simd,
     line: Line,
     /// Inside a word cut by the end of the previous piece.
     in_token: bool,
@@ -247,20 +278,34 @@ pub struct Tokenizer {
 const BATCH: usize = 32;
 
 /// Lowercases, filters and hands words to a sink, short ones in batches.
+///
+/// Short words are collected in two alternating batches. When one is full,
+/// the sink is told which words are coming
+/// ([`WordSink::prefetch_short_words`]) but receives the *other*, older
+/// batch: a count table gets the time of a whole batch of tokenizing to
+/// bring the slots of the new words into the cache.
 #[derive(Debug, Clone)]
 struct Emitter {
     /// Lowercasing buffer.
     scratch: String,
-    batch: [ShortWord; BATCH],
-    batch_len: usize,
+    /// The two batches, `batch[..BATCH]` and `batch[BATCH..]`.
+    batch: [ShortWord; 2 * BATCH],
+    /// Where the next word goes, in the batch being filled.
+    next: usize,
+    /// The end of the batch being filled (`BATCH` or `2 * BATCH`).
+    end: usize,
+    /// Whether the other batch is full and announced, not yet handed over.
+    announced: bool,
 }
 
 impl Default for Emitter {
     fn default() -> Self {
         Emitter {
             scratch: String::new(),
-            batch: [ShortWord::NONE; BATCH],
-            batch_len: 0,
+            batch: [ShortWord::NONE; 2 * BATCH],
+            next: 0,
+            end: BATCH,
+            announced: false,
         }
     }
 }
@@ -268,22 +313,48 @@ impl Default for Emitter {
 impl Emitter {
     /// A short word from the fast path, kept if `keep` (written either way,
     /// to spare a hard-to-predict branch).
-    #[inline]
+    #[inline(always)]
     fn short<S: WordSink + ?Sized>(&mut self, word: ShortWord, keep: bool, sink: &mut S) {
-        self.batch[self.batch_len] = word;
-        self.batch_len += usize::from(keep);
-        if self.batch_len == BATCH {
-            sink.short_words(&self.batch);
-            self.batch_len = 0;
+        // The mask spares a bounds check: `next` is below `2 * BATCH`.
+        self.batch[self.next & (2 * BATCH - 1)] = word;
+        self.next += usize::from(keep);
+        if self.next == self.end {
+            self.swap_batches(sink);
         }
     }
 
-    /// Hands the batched words over.
+    /// Announces the full batch, hands over the other one, and starts
+    /// filling that one. Not inlined: the loop that calls [`short`](Self::short)
+    /// stays small.
+    #[inline(never)]
+    fn swap_batches<S: WordSink + ?Sized>(&mut self, sink: &mut S) {
+        let (full, other) = self.batch.split_at(BATCH);
+        let (full, other) = if self.end == BATCH {
+            (full, other)
+        } else {
+            (other, full)
+        };
+        sink.prefetch_short_words(full);
+        if self.announced {
+            sink.short_words(other);
+        }
+        self.announced = true;
+        self.next = self.end % (2 * BATCH);
+        self.end = self.next + BATCH;
+    }
+
+    /// Hands all batched words over, in order.
     #[inline]
     fn flush<S: WordSink + ?Sized>(&mut self, sink: &mut S) {
-        if self.batch_len > 0 {
-            sink.short_words(&self.batch[..self.batch_len]);
-            self.batch_len = 0;
+        let start = self.end - BATCH;
+        if self.announced {
+            let other = BATCH - start;
+            sink.short_words(&self.batch[other..other + BATCH]);
+            self.announced = false;
+        }
+        if self.next > start {
+            sink.short_words(&self.batch[start..self.next]);
+            self.next = start;
         }
     }
 
@@ -325,10 +396,44 @@ impl Emitter {
     }
 }
 
+impl Default for Tokenizer {
+    fn default() -> Self {
+        Tokenizer {
+            simd: Simd::selected(),
+            line: Line::default(),
+            in_token: false,
+            poisoned: false,
+            pending: String::new(),
+            out: Emitter::default(),
+        }
+    }
+}
+
 impl Tokenizer {
-    /// A tokenizer at the start of its input.
+    /// A tokenizer at the start of its input, on the path of
+    /// [`Simd::selected`].
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A tokenizer on the given path (all paths give the same words).
+    ///
+    /// # Errors
+    ///
+    /// [`SimdError::Unavailable`] when this processor cannot run it.
+    pub fn with_simd(simd: Simd) -> Result<Self, SimdError> {
+        if !simd.is_available() {
+            return Err(SimdError::Unavailable(simd));
+        }
+        Ok(Tokenizer {
+            simd,
+            ..Self::default()
+        })
+    }
+
+    /// The path this tokenizer classifies bytes with.
+    pub fn simd(&self) -> Simd {
+        self.simd
     }
 
     /// Tokenizes the next piece of the input.
@@ -348,9 +453,29 @@ impl Tokenizer {
                 return;
             }
         }
+        // The block loop runs wherever it can; after it stops at a non-ASCII
+        // byte, this path goes on to `scalar_until`.
+        let mut scalar_until = 0;
         while i < n {
+            if i >= scalar_until && self.line != Line::StartDot {
+                if n - i < blocks::MIN_RUN {
+                    scalar_until = n;
+                    continue;
+                }
+                let stop = self.simd.dispatch(blocks::Blocks {
+                    text,
+                    at: i,
+                    line: self.line,
+                    out: &mut self.out,
+                    sink,
+                });
+                i = stop.at;
+                self.line = stop.line;
+                scalar_until = stop.resume_after;
+                continue;
+            }
             match self.line {
-                Line::Body => i = self.body(text, i, sink),
+                Line::Body => i = self.body(text, i, scalar_until, sink),
                 Line::Start => {
                     // `line.lstrip()`: skip Python whitespace.
                     let byte = b[i];
@@ -409,13 +534,23 @@ impl Tokenizer {
     }
 
     /// The words of a line body, from byte `i` up to and including the end of
-    /// the line (then the line state is [`Line::Start`]) or of the piece.
-    /// Returns where it stopped.
+    /// the line (then the line state is [`Line::Start`]) or of the piece, or
+    /// up to the first token boundary at or after `limit`. Returns where it
+    /// stopped.
     #[inline]
-    fn body<S: WordSink + ?Sized>(&mut self, text: &str, mut i: usize, sink: &mut S) -> usize {
+    fn body<S: WordSink + ?Sized>(
+        &mut self,
+        text: &str,
+        mut i: usize,
+        limit: usize,
+        sink: &mut S,
+    ) -> usize {
         let b = text.as_bytes();
         let n = b.len();
         loop {
+            if i >= limit {
+                return i;
+            }
             let mut c;
             loop {
                 if i >= n {
@@ -442,9 +577,9 @@ impl Tokenizer {
                     let end = start + len;
                     let next = CLASS[usize::from(b[end])];
                     if next <= EOL {
-                        let key = (v | CASE_BIT) & ((1 << (8 * len)) - 1);
-                        self.out
-                            .short(ShortWord::from_ascii_key(key), !is_stop_key(key), sink);
+                        let key = (v | CASE_BIT) & KEEP[len];
+                        let keep = !is_stop_key(key, len);
+                        self.out.short(ShortWord::from_ascii_key(key), keep, sink);
                         if next == EOL {
                             self.line = Line::Start;
                             return end + 1;
@@ -600,11 +735,14 @@ mod tests {
     fn stop_keys_are_the_stop_words() {
         let key = |w: &str| ShortWord::new(w).expect("short").key();
         for w in STOP_WORDS {
-            assert!(is_stop_key(key(w)), "{w}");
+            assert!(is_stop_key(key(w), w.len()), "{w}");
         }
         for w in ["b", "ab", "th", "thee", "withs", "pyr", "aaaa", "the the"] {
-            assert!(!is_stop_key(key(w)), "{w:?}");
+            assert!(!is_stop_key(key(w), w.len()), "{w:?}");
         }
+        assert_eq!(KEEP[0], 0);
+        assert_eq!(KEEP[1], 0xff);
+        assert_eq!(KEEP[16], u128::MAX);
     }
 
     #[test]
@@ -690,6 +828,54 @@ mod tests {
                 let rest = ["then", "padding", "beyond", "sixteen", "bytes"].map(String::from);
                 let expected: Vec<String> = first.into_iter().chain(x).chain(rest).collect();
                 assert_eq!(fast, expected, "{text:?}");
+            }
+        }
+    }
+
+    /// The words of `text` on `simd`, fed whole.
+    fn words_on(simd: Simd, text: &str) -> Vec<String> {
+        let mut got = Vec::new();
+        let mut sink = |w: &str| got.push(w.to_owned());
+        let mut tokenizer = Tokenizer::with_simd(simd).expect("available");
+        tokenizer.feed(text, &mut sink);
+        tokenizer.finish(&mut sink);
+        got
+    }
+
+    #[test]
+    fn block_edges_on_every_path() {
+        // Each case is shifted across two block boundaries, and padded so that
+        // the block loop sees it.
+        let long_blank = format!("\n{}..skipped\nkept", " ".repeat(70));
+        let long_skip = format!("..{}\nkept", " skipped".repeat(20));
+        let long_poison = format!("x{}1 kept", "a".repeat(70));
+        let long_word = format!("{} kept", "Abc".repeat(30));
+        let cases = [
+            "word kept",
+            "\n..skipped\nkept",
+            "\n  ..skipped\r\nkept",
+            "\r\n.x kept",
+            "\n. .kept",
+            "\n.\n..skipped\rkept",
+            long_blank.as_str(),
+            long_skip.as_str(),
+            long_poison.as_str(),
+            long_word.as_str(),
+            "sixteenletterswd seventeenletters kept",
+            "ab1 a\u{1}b é kept",
+            "\n\u{3000}..skipped\nkept",
+            "\n \u{a0}x kept",
+            "café kept",
+            "x\u{85}..kept",
+        ];
+        for case in cases {
+            for shift in 0..150 {
+                let text = format!("{}{case} {}", "a ".repeat(shift / 2), "z".repeat(shift % 2));
+                let text = format!("{text}{}", " pad".repeat(40));
+                let expected = words_char_by_char(&text);
+                for simd in Simd::available() {
+                    assert_eq!(words_on(simd, &text), expected, "{simd}: {text:?}");
+                }
             }
         }
     }

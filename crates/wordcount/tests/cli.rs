@@ -255,3 +255,32 @@ fn progress_flags_do_not_change_the_output() {
     assert!(out.status.success());
     assert_eq!(String::from_utf8(out.stdout).expect("UTF-8"), plain);
 }
+
+#[test]
+fn bad_simd_path_is_an_error_before_counting() {
+    let run = |value: &str| {
+        Command::new(env!("CARGO_BIN_EXE_wordcount"))
+            .env("WORDCOUNT_SIMD", value)
+            .output()
+            .expect("run wordcount")
+    };
+    let out = run("sse9");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("WORDCOUNT_SIMD: unknown path `sse9`"),
+        "{stderr}"
+    );
+    for simd in wordcount::tokenize::Simd::ALL {
+        let out = run(simd.name());
+        if simd.is_available() {
+            assert!(out.status.success(), "{simd}");
+            assert_eq!(out.stdout, wordcount(["--top", "20"]).stdout, "{simd}");
+        } else {
+            assert_eq!(out.status.code(), Some(1), "{simd}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains("cannot run the"), "{stderr}");
+        }
+    }
+}

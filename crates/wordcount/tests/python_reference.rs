@@ -7,22 +7,32 @@ use std::fs;
 use std::path::Path;
 
 use common::{
-    Rng, assert_same_tsv, crate_dir, python_unicode_version, reference_tsv, wordcount_tsv,
+    Rng, assert_same_tsv, crate_dir, python_unicode_version, reference_tsv, wordcount_tsv_on,
 };
+use wordcount::tokenize::Simd;
 
-/// Compares wordcount (default chunks, and tiny chunks on two workers) with
-/// the reference on `paths`.
+/// Compares wordcount with the reference on `paths`, on every tokenizer path
+/// of this processor: with default chunks, with tiny chunks on two workers
+/// (which the block loop never sees whole), and with chunks of a few blocks.
 fn check(paths: &[&Path], lossy: bool, what: &str) {
     let reference = reference_tsv(paths, lossy);
     let lossy_flag: &[&str] = if lossy { &["--lossy"] } else { &[] };
-    assert_same_tsv(&wordcount_tsv(paths, lossy_flag), &reference, what);
-    let mut small = vec!["--chunk-size", "61", "--workers", "2"];
-    small.extend_from_slice(lossy_flag);
-    assert_same_tsv(
-        &wordcount_tsv(paths, &small),
-        &reference,
-        &format!("{what} (61-byte chunks)"),
-    );
+    for simd in Simd::available() {
+        assert_same_tsv(
+            &wordcount_tsv_on(simd, paths, lossy_flag),
+            &reference,
+            &format!("{what} ({simd})"),
+        );
+        for size in ["61", "997"] {
+            let mut small = vec!["--chunk-size", size, "--workers", "2"];
+            small.extend_from_slice(lossy_flag);
+            assert_same_tsv(
+                &wordcount_tsv_on(simd, paths, &small),
+                &reference,
+                &format!("{what} ({simd}, {size}-byte chunks)"),
+            );
+        }
+    }
 }
 
 #[test]
@@ -44,9 +54,10 @@ fn chapter_corpus_matches_python() {
         .collect();
     let paths: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
     let reference = reference_tsv(&paths, false);
-    let out = common::wordcount(["--format", "tsv"]);
-    assert!(out.status.success());
-    assert_same_tsv(&out.stdout, &reference, "embedded corpus");
+    for simd in Simd::available() {
+        let tsv = wordcount_tsv_on(simd, &[], &[]);
+        assert_same_tsv(&tsv, &reference, &format!("embedded corpus ({simd})"));
+    }
 }
 
 /// Hand-picked cases: scripts, casing, separators and directive lines.
@@ -199,6 +210,99 @@ fn every_code_point_matches_python() {
     let path = dir.path().join("all.txt");
     fs::write(&path, text).expect("write");
     let reference = reference_tsv(&[&path], false);
-    let ours = wordcount_tsv(&[&path], &["--workers", "2"]);
-    assert_same_tsv(&ours, &reference, "every code point");
+    for simd in Simd::available() {
+        let ours = wordcount_tsv_on(simd, &[&path], &["--workers", "2"]);
+        assert_same_tsv(&ours, &reference, &format!("every code point ({simd})"));
+    }
+}
+
+/// Mostly ASCII text, as most input is: what the block loop handles, with
+/// the cases at the edges of its blocks (words, line starts, `..` lines and
+/// `\r\n` cut by a block boundary, long words, stray non-ASCII characters).
+const ASCII_PIECES: &[&str] = &[
+    "a",
+    "e",
+    "t",
+    "x",
+    "Q",
+    "Z",
+    "word",
+    "Words",
+    "THE",
+    "the",
+    "and",
+    "With",
+    "py",
+    "rst",
+    "sixteenletterswd",
+    "SeventeenLetterss",
+    "supercalifragilisticexpialidocious",
+    " ",
+    " ",
+    " ",
+    "  ",
+    "\t",
+    ",",
+    ".",
+    ":",
+    "()",
+    "``",
+    "'",
+    "_",
+    "-",
+    "\n",
+    "\n",
+    "\r",
+    "\r\n",
+    "\n..",
+    "\n  ..",
+    "\n.",
+    "\r\n\t..",
+    "\u{b}",
+    "\u{c}",
+    "\u{1c}",
+    "\u{1f}",
+    "0",
+    "42",
+    "\0",
+    "\u{7f}",
+    "\u{1}",
+    "é",
+    "Σ",
+    "\u{a0}",
+    "\u{3000}",
+    "\u{85}",
+    "中",
+    "İ",
+];
+
+fn ascii_text(rng: &mut Rng, len: usize) -> String {
+    let mut s = String::with_capacity(len + 64);
+    while s.len() < len {
+        let piece = rng.pick(ASCII_PIECES);
+        // Non-ASCII pieces (the last eight) are rarer.
+        if !piece.is_ascii() && rng.below(8) != 0 {
+            continue;
+        }
+        s.push_str(piece);
+        if rng.below(3) == 0 {
+            s.push(' ');
+        }
+    }
+    s
+}
+
+#[test]
+fn ascii_text_matches_python() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut rng = Rng::new(0xa5c11);
+    let files: Vec<_> = (0..3)
+        .map(|i| {
+            let path = dir.path().join(format!("ascii{i}.txt"));
+            fs::write(&path, ascii_text(&mut rng, 300_000)).expect("write");
+            path
+        })
+        .collect();
+    let paths: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
+    check(&paths, false, "ASCII text");
 }

@@ -1,12 +1,15 @@
 //! Properties: the streaming tokenizer equals a plain char-by-char reading of
-//! the chapter's rules built on the same Unicode tables, and counting a file
-//! in chunks equals counting it whole.
+//! the chapter's rules built on the same Unicode tables, on every tokenizer
+//! path of this processor, and counting a file in chunks equals counting it
+//! whole.
 
 use std::fs;
 use std::num::NonZeroUsize;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
-use wordcount::tokenize::{STOP_WORDS, Tokenizer, words};
+use wordcount::tokenize::{SIMD_ENV, STOP_WORDS, Simd, Tokenizer};
 use wordcount::unicode::{is_alpha, is_punctuation, is_space, lower};
 use wordcount::{
     Chunk, Counts, PlanOptions, count_bytes, count_chunk, count_chunks, merge, plan_with,
@@ -70,6 +73,103 @@ fn mixed_bytes() -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(piece, 0..200).prop_map(|v| v.concat())
 }
 
+/// Mostly ASCII text, the block loop's diet: letters, separators, line
+/// ends, `..` lines, digits and control characters, long words, and now and
+/// then a non-ASCII character (which hands a block to the char-by-char path).
+const ASCII: &[&str] = &[
+    "a",
+    "b",
+    "z",
+    "A",
+    "Q",
+    "Z",
+    "t",
+    "h",
+    "e",
+    "T",
+    "H",
+    "E",
+    "the",
+    "and",
+    "AN",
+    "rst",
+    "py",
+    "word",
+    "Words",
+    "abcdefghijklmnop",
+    "ABCDEFGHIJKLMNOPQ",
+    "abcdefghijklmnopqrstuvwxyzabcdefg",
+    " ",
+    " ",
+    " ",
+    " ",
+    "  ",
+    "\t",
+    ",",
+    ".",
+    ".",
+    "..",
+    ":",
+    "(",
+    "`",
+    "'",
+    "_",
+    "-",
+    "\n",
+    "\n",
+    "\r",
+    "\r\n",
+    "\u{b}",
+    "\u{c}",
+    "\u{1c}",
+    "\u{1f}",
+    "0",
+    "9",
+    "\0",
+    "\u{7f}",
+    "\u{1}",
+];
+
+/// The non-ASCII characters mixed into [`ASCII`] text.
+const SPRINKLE: &[&str] = &[
+    "é", "Σ", "ς", "\u{a0}", "\u{3000}", "\u{85}", "\u{2028}", "中", "İ",
+];
+
+fn ascii_text() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        40 => prop::sample::select(ASCII),
+        1 => prop::sample::select(SPRINKLE),
+    ];
+    prop::collection::vec(piece, 0..1500).prop_map(|v| v.concat())
+}
+
+/// The words of `text`, fed whole, on `simd`.
+fn words_on(simd: Simd, text: &str) -> Vec<String> {
+    words_in_pieces(simd, text, &[])
+}
+
+/// The words of `text` fed in pieces cut at `cuts` (where those are char
+/// boundaries), on `simd`.
+fn words_in_pieces(simd: Simd, text: &str, cuts: &[usize]) -> Vec<String> {
+    let mut got = Vec::new();
+    let mut sink = |w: &str| got.push(w.to_owned());
+    let mut tokenizer = Tokenizer::with_simd(simd).expect("an available path");
+    assert_eq!(tokenizer.simd(), simd);
+    let mut cuts: Vec<usize> = cuts
+        .iter()
+        .map(|&c| c.min(text.len()))
+        .filter(|&c| text.is_char_boundary(c))
+        .collect();
+    cuts.sort_unstable();
+    let mut at = 0;
+    for cut in cuts.into_iter().chain([text.len()]) {
+        tokenizer.feed(&text[at..cut], &mut sink);
+        at = cut;
+    }
+    tokenizer.finish(&mut sink);
+    got
+}
+
 fn count_words(words: &[String]) -> Counts {
     words.iter().map(|w| (w.clone(), 1)).collect()
 }
@@ -79,27 +179,37 @@ proptest! {
 
     #[test]
     fn tokenizer_equals_reference(text in mixed_text()) {
-        prop_assert_eq!(words(&text), reference_words(&text));
+        let expected = reference_words(&text);
+        for simd in Simd::available() {
+            prop_assert_eq!(&words_on(simd, &text), &expected, "{}", simd);
+        }
     }
 
     #[test]
     fn pieces_do_not_matter(text in mixed_text(), cuts in prop::collection::vec(0usize..400, 0..8)) {
-        let mut got = Vec::new();
-        let mut sink = |w: &str| got.push(w.to_owned());
-        let mut tokenizer = Tokenizer::new();
-        let mut cuts: Vec<usize> = cuts
-            .into_iter()
-            .map(|c| c.min(text.len()))
-            .filter(|&c| text.is_char_boundary(c))
-            .collect();
-        cuts.sort_unstable();
-        let mut at = 0;
-        for cut in cuts.into_iter().chain([text.len()]) {
-            tokenizer.feed(&text[at..cut], &mut sink);
-            at = cut;
+        let expected = reference_words(&text);
+        for simd in Simd::available() {
+            prop_assert_eq!(&words_in_pieces(simd, &text, &cuts), &expected, "{}", simd);
         }
-        tokenizer.finish(&mut sink);
-        prop_assert_eq!(got, words(&text));
+    }
+
+    #[test]
+    fn ascii_tokenizer_equals_reference(text in ascii_text()) {
+        let expected = reference_words(&text);
+        for simd in Simd::available() {
+            prop_assert_eq!(&words_on(simd, &text), &expected, "{}", simd);
+        }
+    }
+
+    #[test]
+    fn ascii_pieces_do_not_matter(
+        text in ascii_text(),
+        cuts in prop::collection::vec(0usize..3000, 0..12),
+    ) {
+        let expected = reference_words(&text);
+        for simd in Simd::available() {
+            prop_assert_eq!(&words_in_pieces(simd, &text, &cuts), &expected, "{}", simd);
+        }
     }
 }
 
@@ -146,6 +256,63 @@ proptest! {
 #[test]
 fn reference_agrees_on_known_cases() {
     assert_eq!(reference_words("ΟΔΟΣ 'ΣΑΣ.' Σ"), ["οδος", "σας", "σ"]);
-    assert_eq!(words("ΟΔΟΣ 'ΣΑΣ.' Σ"), ["οδος", "σας", "σ"]);
     assert_eq!(reference_words(" ..x\nİ Ⅻ ok\u{1c}go"), ["ok", "go"]);
+    for simd in Simd::available() {
+        assert_eq!(words_on(simd, "ΟΔΟΣ 'ΣΑΣ.' Σ"), ["οδος", "σας", "σ"]);
+    }
+}
+
+/// When `WORDCOUNT_SIMD` names a path, `Tokenizer::new` (which the chunked
+/// properties count with) uses it.
+#[test]
+fn forced_path_is_used() {
+    if let Ok(name) = std::env::var(SIMD_ENV) {
+        assert_eq!(Tokenizer::new().simd().name(), name);
+    }
+}
+
+/// The chunked properties count through `Tokenizer::new`, whose path is
+/// chosen once per process: this runs them again, in a fresh process of this
+/// test binary, on every other path.
+#[test]
+fn chunked_properties_hold_on_every_path() {
+    const TESTS: [&str; 3] = [
+        "chunked_counts_equal_whole_counts",
+        "chunked_lossy_counts_equal_whole_counts",
+        "forced_path_is_used",
+    ];
+    let exe = std::env::current_exe().expect("the test binary");
+    for simd in Simd::available() {
+        if simd == Simd::selected() {
+            continue;
+        }
+        let mut child = Command::new(&exe)
+            .args(TESTS)
+            .args(["--exact", "--test-threads", "2"])
+            .env(SIMD_ENV, simd.name())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("re-run the test binary");
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while child.try_wait().expect("wait").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{simd}: the re-run took more than 600 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().expect("output");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{simd}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains(&format!("{} passed", TESTS.len())),
+            "{simd}: not every test ran: {stdout}"
+        );
+    }
 }

@@ -4,7 +4,6 @@
 mod import_worker;
 
 fn main() {
-    multiproc::init();
     let jobs: Vec<_> = (0..5)
         .map(|_| {
             multiproc::Process::new(import_worker::worker, ())

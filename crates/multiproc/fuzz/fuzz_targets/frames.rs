@@ -1,6 +1,7 @@
-//! Arbitrary bytes, cut into reads of a size chosen by the first byte, through a connection's
-//! frame decoder and typed-message decoding: errors are fine, panics and over-allocation are
-//! not.
+//! Arbitrary bytes, cut into reads the way an exact reader or a reader that reads ahead would
+//! (the first byte chooses which, and the read size), through a connection's frame decoder and
+//! typed-message decoding: errors are fine; panics, memory past the growth rule, and an exact
+//! reader holding a byte past its frame are not.
 
 #![no_main]
 

@@ -58,6 +58,9 @@ impl FromStr for Address {
         if s.is_empty() {
             return Err(fail("empty"));
         }
+        if is_windows_pipe(s) {
+            return Err(fail(WINDOWS_PIPE));
+        }
         if let Some(name) = s.strip_prefix('@').or_else(|| s.strip_prefix('\0')) {
             return Ok(Address::Abstract(name.as_bytes().to_vec()));
         }
@@ -81,6 +84,33 @@ impl FromStr for Address {
             }
         }
         Ok(Address::Unix(PathBuf::from(s)))
+    }
+}
+
+/// Why a Windows named pipe address is refused.
+const WINDOWS_PIPE: &str = "a Windows named pipe (\\\\.\\pipe\\name) does not exist on this platform; \
+     use a path, an @abstract name or HOST:PORT";
+
+/// Whether `s` is what Python takes for a Windows named pipe (`AF_PIPE`): it starts with two
+/// backslashes.
+fn is_windows_pipe(s: &str) -> bool {
+    s.starts_with("\\\\")
+}
+
+impl Address {
+    /// Refuses what this platform cannot listen on or connect to: a path that names a Windows
+    /// named pipe (`\\.\pipe\name`), which Python refuses too instead of making a socket file
+    /// of that name.
+    pub(crate) fn check_supported(&self) -> std::io::Result<()> {
+        match self {
+            Address::Unix(path) if path.to_str().is_some_and(is_windows_pipe) => {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("{}: {WINDOWS_PIPE}", path.display()),
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -149,6 +179,13 @@ mod tests {
             Address::Unix("sock".into())
         );
         assert!("".parse::<Address>().is_err());
+        let pipe = r"\\.\pipe\echo".parse::<Address>().unwrap_err();
+        assert!(pipe.reason.contains("Windows named pipe"), "{pipe}");
+        let err = Address::Unix(r"\\.\pipe\echo".into())
+            .check_supported()
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(Address::Unix("/tmp/x".into()).check_supported().is_ok());
         assert!(":80".parse::<Address>().is_err());
         assert_eq!("@x".parse::<Address>().unwrap().to_string(), "@x");
     }

@@ -21,6 +21,7 @@ use hmac::{Hmac, Mac};
 use subtle::ConstantTimeEq;
 
 use super::{Connection, Error};
+use crate::deadline::Deadline;
 
 /// The first bytes of a challenge frame.
 pub(crate) const CHALLENGE: &[u8] = b"#CHALLENGE#";
@@ -170,34 +171,76 @@ pub(crate) fn verify(
 }
 
 /// Runs the whole handshake on `conn`: as the listener (challenge first) or as the client
-/// (answer first). Frames over [`MAX_HANDSHAKE_FRAME`] are refused while it runs.
+/// (answer first), by `deadline`. Frames over [`MAX_HANDSHAKE_FRAME`] are refused while it
+/// runs.
 pub(crate) fn handshake(
-    conn: &mut Connection,
-    key: &[u8],
-    strict: bool,
-    listener: bool,
-    deadline: Option<Instant>,
-) -> Result<(), Error> {
-    let max = conn.max_frame_size();
-    conn.set_max_frame_size(MAX_HANDSHAKE_FRAME);
-    let result = if listener {
-        deliver_challenge(conn, key, strict, deadline)
-            .and_then(|()| answer_challenge(conn, key, strict, deadline))
-    } else {
-        answer_challenge(conn, key, strict, deadline)
-            .and_then(|()| deliver_challenge(conn, key, strict, deadline))
-    };
-    conn.set_max_frame_size(max);
-    result
-}
-
-/// Challenges the peer and checks its answer.
-pub(crate) fn deliver_challenge(
     conn: &Connection,
     key: &[u8],
     strict: bool,
-    deadline: Option<Instant>,
+    listener: bool,
+    deadline: impl Into<Deadline>,
 ) -> Result<(), Error> {
+    let deadline = deadline.into();
+    if listener {
+        deliver(conn, key, strict, deadline)?;
+        answer(conn, key, strict, deadline)
+    } else {
+        answer(conn, key, strict, deadline)?;
+        deliver(conn, key, strict, deadline)
+    }
+}
+
+/// Challenges the peer to prove that it knows `authkey`, and checks its answer by `deadline`
+/// (CPython's `multiprocessing.connection.deliver_challenge`).
+///
+/// The challenge is modern (`{sha256}` and 40 random bytes); the answer may be modern or the
+/// HMAC-MD5 of Python 3.11 and older. A right answer gets `#WELCOME#`, a wrong one
+/// `#FAILURE#` and [`Error::Authentication`]. Messages over 256 bytes are refused, so a peer
+/// cannot make the handshake hold more memory than that, and a peer that stops answering is an
+/// [`Error::Timeout`] at `deadline`.
+///
+/// With [`answer_challenge`], this is the handshake of [`Listener`](super::Listener) and
+/// [`Client`](super::Client), in pieces, for servers that run it on a thread of their own (see
+/// [`Listener::accept_unauthenticated`](super::Listener::accept_unauthenticated)) or on
+/// connections made another way. A server challenges first, then answers; a client does the
+/// reverse:
+///
+/// ```
+/// use multiproc::connection::{answer_challenge, deliver_challenge, pipe};
+/// use std::time::{Duration, Instant};
+///
+/// let (server, client) = pipe(true);
+/// let deadline = Instant::now() + Duration::from_secs(10);
+/// let peer = std::thread::spawn(move || {
+///     answer_challenge(&client, b"key", deadline)?;
+///     deliver_challenge(&client, b"key", deadline)
+/// });
+/// deliver_challenge(&server, b"key", deadline).unwrap();
+/// answer_challenge(&server, b"key", deadline).unwrap();
+/// peer.join().unwrap().unwrap();
+/// ```
+///
+/// An empty `authkey` proves nothing: anyone can compute its digests.
+pub fn deliver_challenge(
+    conn: &Connection,
+    authkey: &[u8],
+    deadline: Instant,
+) -> Result<(), Error> {
+    deliver(conn, authkey, false, Deadline::at(deadline))
+}
+
+/// Answers the peer's challenge with the digest of `authkey`, and reads its verdict by
+/// `deadline` (CPython's `multiprocessing.connection.answer_challenge`).
+///
+/// Both the modern challenge and the legacy one of Python 3.11 and older are answered. A
+/// verdict of `#FAILURE#` is an [`Error::Authentication`]. See [`deliver_challenge`] for the
+/// whole handshake.
+pub fn answer_challenge(conn: &Connection, authkey: &[u8], deadline: Instant) -> Result<(), Error> {
+    answer(conn, authkey, false, Deadline::at(deadline))
+}
+
+/// Challenges the peer and checks its answer.
+fn deliver(conn: &Connection, key: &[u8], strict: bool, deadline: Deadline) -> Result<(), Error> {
     let message = new_challenge()?;
     send(conn, &[CHALLENGE, &message].concat(), deadline)?;
     let answer = recv(conn, deadline)?;
@@ -211,12 +254,7 @@ pub(crate) fn deliver_challenge(
 }
 
 /// Answers the peer's challenge and reads its verdict.
-pub(crate) fn answer_challenge(
-    conn: &Connection,
-    key: &[u8],
-    strict: bool,
-    deadline: Option<Instant>,
-) -> Result<(), Error> {
+fn answer(conn: &Connection, key: &[u8], strict: bool, deadline: Deadline) -> Result<(), Error> {
     let frame = recv(conn, deadline)?;
     let Some(message) = frame.strip_prefix(CHALLENGE) else {
         return Err(Error::Authentication(format!(
@@ -241,25 +279,19 @@ pub(crate) fn answer_challenge(
     }
 }
 
-fn send(conn: &Connection, frame: &[u8], deadline: Option<Instant>) -> Result<(), Error> {
-    match deadline {
-        Some(d) => conn.send_bytes_deadline(frame, d),
-        None => conn.send_bytes(frame),
-    }
+fn send(conn: &Connection, frame: &[u8], deadline: Deadline) -> Result<(), Error> {
+    conn.send_bytes_inner(frame, deadline)
 }
 
-fn recv(conn: &Connection, deadline: Option<Instant>) -> Result<Vec<u8>, Error> {
-    let result = match deadline {
-        Some(d) => conn.recv_bytes_deadline(d),
-        None => conn.recv_bytes(),
-    };
-    result.map_err(|e| match e {
-        Error::FrameTooLarge { size, max } => Error::Authentication(format!(
-            "handshake message of {size} bytes exceeds the limit of {max}"
-        )),
-        Error::Corrupt(why) => Error::Authentication(why),
-        e => e,
-    })
+fn recv(conn: &Connection, deadline: Deadline) -> Result<Vec<u8>, Error> {
+    conn.recv_bytes_inner(deadline, MAX_HANDSHAKE_FRAME)
+        .map_err(|e| match e {
+            Error::FrameTooLarge { size, max } => Error::Authentication(format!(
+                "handshake message of {size} bytes exceeds the limit of {max}"
+            )),
+            Error::Corrupt(why) => Error::Authentication(why),
+            e => e,
+        })
 }
 
 /// Feeds arbitrary peer input to the handshake's parsers, which must reject it or accept it

@@ -3,12 +3,12 @@
 use std::io;
 use std::net::TcpStream;
 use std::os::fd::OwnedFd;
-use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use super::listener::{Auth, DEFAULT_HANDSHAKE_TIMEOUT, Key, authenticate};
 use super::{Address, Connection, DEFAULT_MAX_FRAME, Error};
-use crate::sys::fd::deadline_after;
+use crate::deadline::Deadline;
+use crate::sys::fd as sysfd;
 
 /// Connects to a listener and returns a [`Connection`] (Python's
 /// `multiprocessing.connection.Client`).
@@ -38,7 +38,8 @@ impl Client {
         }
     }
 
-    /// Authenticates with `key` (the listener must use the same key).
+    /// Authenticates with `key` (the listener must use the same key). An empty key proves
+    /// nothing, and is logged as a warning when connecting.
     pub fn authkey(mut self, key: impl AsRef<[u8]>) -> Self {
         self.key = Some(Key(key.as_ref().to_vec()));
         self
@@ -50,8 +51,9 @@ impl Client {
         self
     }
 
-    /// How long [`connect`](Client::connect) waits for the handshake (default 30 s): a
-    /// listener that never answers cannot hold it longer.
+    /// How long [`connect`](Client::connect) waits for the listener to take the connection
+    /// and complete the handshake (default 30 s): a listener that never answers, or whose
+    /// backlog is full, cannot hold it longer.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
         self
@@ -63,59 +65,58 @@ impl Client {
         self
     }
 
-    /// Connects, then runs the handshake if there is an authkey (bounded by the handshake
-    /// timeout). A wrong key is an [`Error::Authentication`].
+    /// Connects, then runs the handshake if there is an authkey, both within the handshake
+    /// timeout ([`Error::Timeout`] after it). A wrong key is an [`Error::Authentication`].
     pub fn connect(self) -> Result<Connection, Error> {
-        let deadline = deadline_after(self.handshake_timeout);
-        self.connect_inner(None, deadline)
+        self.connect_inner(Deadline::NEVER)
     }
 
     /// Connects and authenticates, within `timeout` in all.
     pub fn connect_timeout(self, timeout: Duration) -> Result<Connection, Error> {
-        self.connect_deadline(deadline_after(timeout))
+        self.connect_inner(Deadline::after(timeout))
     }
 
     /// Connects and authenticates, by `deadline` at most.
     pub fn connect_deadline(self, deadline: Instant) -> Result<Connection, Error> {
-        let limit = deadline.min(deadline_after(self.handshake_timeout));
-        self.connect_inner(Some(deadline), limit)
+        self.connect_inner(Deadline::at(deadline))
     }
 
-    fn connect_inner(
-        self,
-        deadline: Option<Instant>,
-        handshake_deadline: Instant,
-    ) -> Result<Connection, Error> {
+    fn connect_inner(self, deadline: Deadline) -> Result<Connection, Error> {
+        // A listener that never takes the connection (its backlog full) or never answers
+        // cannot hold us past the handshake timeout either.
+        let deadline = deadline.earlier(Deadline::after(self.handshake_timeout));
+        self.address.check_supported().map_err(Error::Io)?;
         let fd = connect_socket(&self.address, deadline).map_err(|e| match e.kind() {
             io::ErrorKind::TimedOut => Error::Timeout,
             _ => Error::Io(e),
         })?;
         let mut conn = Connection::from_socket(fd, true, true);
         conn.set_max_frame_size(self.max_frame);
+        if self.key.as_ref().is_some_and(|k| k.0.is_empty()) {
+            log::warn!(
+                target: "multiproc",
+                "connecting to {} with an empty authkey, which proves nothing",
+                self.address
+            );
+        }
         let auth = Auth::new(self.key, self.strict);
-        authenticate(&mut conn, auth.as_ref(), false, handshake_deadline)?;
+        authenticate(&conn, auth.as_ref(), false, deadline)?;
         Ok(conn)
     }
 }
 
-fn connect_socket(address: &Address, deadline: Option<Instant>) -> io::Result<OwnedFd> {
+fn connect_socket(address: &Address, deadline: Deadline) -> io::Result<OwnedFd> {
     match address {
-        Address::Unix(path) => UnixStream::connect(path).map(OwnedFd::from),
-        Address::Abstract(name) => {
-            use std::os::linux::net::SocketAddrExt;
-            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
-            UnixStream::connect_addr(&addr).map(OwnedFd::from)
+        Address::Unix(path) => {
+            use std::os::unix::ffi::OsStrExt;
+            sysfd::connect_unix(path.as_os_str().as_bytes(), false, deadline.instant())
         }
+        Address::Abstract(name) => sysfd::connect_unix(name, true, deadline.instant()),
         Address::Tcp(addr) => {
-            let stream = match deadline {
+            let stream = match deadline.remaining() {
                 None => TcpStream::connect(addr)?,
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(io::ErrorKind::TimedOut.into());
-                    }
-                    TcpStream::connect_timeout(addr, left)?
-                }
+                Some(left) if left.is_zero() => return Err(io::ErrorKind::TimedOut.into()),
+                Some(left) => TcpStream::connect_timeout(addr, left)?,
             };
             stream.set_nodelay(true)?;
             Ok(stream.into())

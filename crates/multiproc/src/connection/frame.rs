@@ -3,8 +3,16 @@
 //!
 //! A frame is a 4-byte big-endian signed length and that many bytes. A length of `-1` is
 //! followed by an 8-byte big-endian unsigned length, for bodies over `i32::MAX` bytes. Any other
-//! negative length is corrupt. The decoder never allocates more than a frame's real size: a
-//! header that claims more than the connection's limit is refused before anything is reserved.
+//! negative length is corrupt.
+//!
+//! The decoder's memory grows with the bytes actually received, never with what a header
+//! announces: a frame's buffer starts at [`EAGER`] bytes at most and at most doubles with each
+//! read, so a peer that announces 4 GiB and sends 12 bytes costs a megabyte, not 4 GiB. A header
+//! that claims more than the connection's limit is refused outright.
+//!
+//! How much to read next is the reader's choice ([`Decoder::missing`]): a stream that other
+//! processes may also read is read exactly frame by frame, so that no process ever holds bytes
+//! of a message it does not return; a stream with a single reader may read ahead.
 
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -15,8 +23,12 @@ use super::Error;
 /// The longest header: `-1` and a u64.
 pub(crate) const MAX_HEADER: usize = 12;
 
-/// The smallest read we ask the kernel for.
-const READ_CHUNK: usize = 64 * 1024;
+/// How much a frame's buffer may hold before any of its body has arrived; past this, the buffer
+/// grows by at most what it already holds with each read.
+pub(crate) const EAGER: usize = 1 << 20;
+
+/// The smallest buffer allocated, so that small frames of varied sizes do not each reallocate.
+const MIN_BUFFER: usize = 4096;
 
 /// A buffer larger than this is given back once it is empty.
 const KEEP_BUFFER: usize = 4 << 20;
@@ -55,6 +67,18 @@ pub(crate) fn parse_header(buf: &[u8]) -> Result<Option<(usize, u64)>, String> {
     }
 }
 
+/// How many bytes the frame that starts `buf` still needs: the rest of its header, or the rest
+/// of its body (0 once it is whole). A corrupt header needs nothing more: it is refused as soon
+/// as it is looked at.
+pub(crate) fn missing(buf: &[u8]) -> u64 {
+    match parse_header(buf) {
+        Ok(Some((header, body))) => (header as u64 + body).saturating_sub(buf.len() as u64),
+        Ok(None) if buf.len() >= 4 => (MAX_HEADER - buf.len()) as u64,
+        Ok(None) => (4 - buf.len()) as u64,
+        Err(_) => 0,
+    }
+}
+
 /// What the decoder holds at its front.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Next {
@@ -76,10 +100,10 @@ pub(crate) enum Next {
 /// Bytes and descriptors received but not consumed yet.
 #[derive(Debug, Default)]
 pub(crate) struct Decoder {
-    /// Initialized storage; unconsumed bytes are `buf[start..end]`.
+    /// Received bytes; the unconsumed ones are `buf[start..]`. Only ever appended to, through
+    /// [`receive_into`](Decoder::receive_into) or [`feed`](Decoder::feed).
     buf: Vec<u8>,
     start: usize,
-    end: usize,
     fds: VecDeque<OwnedFd>,
     eof: bool,
     broken: Option<String>,
@@ -92,7 +116,7 @@ impl Decoder {
         if let Some(why) = &self.broken {
             return Err(Error::Broken(why.clone()));
         }
-        let (header, body) = match parse_header(&self.buf[self.start..self.end]) {
+        let (header, body) = match parse_header(self.pending()) {
             Ok(Some(h)) => h,
             Ok(None) => return Ok(Next::Nothing),
             Err(why) => {
@@ -109,8 +133,11 @@ impl Decoder {
                 max: max_frame,
             });
         }
-        let body = body as usize;
-        let have = self.end - self.start - header;
+        let body = usize::try_from(body).map_err(|_| Error::FrameTooLarge {
+            size: body,
+            max: usize::MAX as u64,
+        })?;
+        let have = self.pending().len() - header;
         if have >= body {
             let s = self.start + header;
             Ok(Next::Frame(s..s + body))
@@ -120,16 +147,11 @@ impl Decoder {
     }
 
     /// The next frame if it is whole, else why not: end of stream (`Disconnected` or
-    /// `Truncated`) or `Ok(None)` when more bytes are needed. Makes room for the whole frame.
+    /// `Truncated`) or `Ok(None)` when more bytes are needed.
     pub(crate) fn next_frame(&mut self, max_frame: u64) -> Result<Option<Range<usize>>, Error> {
         match self.next(max_frame)? {
             Next::Frame(r) => Ok(Some(r)),
-            Next::Partial { header, body, .. } => {
-                self.end_of_stream()?;
-                self.reserve(header + body);
-                Ok(None)
-            }
-            Next::Nothing => {
+            Next::Partial { .. } | Next::Nothing => {
                 self.end_of_stream()?;
                 Ok(None)
             }
@@ -145,8 +167,10 @@ impl Decoder {
             )
     }
 
-    fn end_of_stream(&self) -> Result<(), Error> {
-        match (self.eof, self.start == self.end) {
+    /// At the end of the stream, the error that ends the receive: `Disconnected` between
+    /// frames, `Truncated` inside one.
+    pub(crate) fn end_of_stream(&self) -> Result<(), Error> {
+        match (self.eof, self.pending().is_empty()) {
             (true, true) => Err(Error::Disconnected),
             (true, false) => Err(Error::Truncated),
             _ => Ok(()),
@@ -157,8 +181,12 @@ impl Decoder {
         self.broken = Some(why);
         self.buf = Vec::new();
         self.start = 0;
-        self.end = 0;
         self.fds.clear();
+    }
+
+    /// Whether an earlier error broke the stream.
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken.is_some()
     }
 
     /// The buffered bytes `range` (from [`Next::Frame`]).
@@ -168,25 +196,31 @@ impl Decoder {
 
     /// The unconsumed bytes.
     pub(crate) fn pending(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
+        &self.buf[self.start..]
+    }
+
+    /// How many bytes the frame at the front still needs (see [`missing`]).
+    pub(crate) fn missing(&self) -> usize {
+        usize::try_from(missing(self.pending())).unwrap_or(usize::MAX)
     }
 
     /// Marks everything before `end` (an index into the buffer) as consumed.
     pub(crate) fn consume_to(&mut self, end: usize) {
-        debug_assert!(end >= self.start && end <= self.end);
+        debug_assert!(end >= self.start && end <= self.buf.len());
         self.start = end;
-        if self.start == self.end {
+        if self.start == self.buf.len() {
             self.start = 0;
-            self.end = 0;
-            if self.buf.len() > KEEP_BUFFER {
+            if self.buf.capacity() > KEEP_BUFFER {
                 self.buf = Vec::new();
+            } else {
+                self.buf.clear();
             }
         }
     }
 
     /// Drops every unconsumed byte (they were copied elsewhere).
     pub(crate) fn discard_pending(&mut self) {
-        self.consume_to(self.end);
+        self.consume_to(self.buf.len());
     }
 
     /// Takes the `n` descriptors that came with the frame just consumed.
@@ -202,7 +236,7 @@ impl Decoder {
 
     /// Whether anything (bytes or descriptors) is buffered.
     pub(crate) fn has_buffered(&self) -> bool {
-        self.end > self.start || !self.fds.is_empty()
+        !self.pending().is_empty() || !self.fds.is_empty()
     }
 
     /// Whether the stream has ended.
@@ -210,50 +244,37 @@ impl Decoder {
         self.eof
     }
 
-    /// Makes room for `total` unconsumed bytes in one piece.
-    fn reserve(&mut self, total: usize) {
-        if self.buf.len() - self.start >= total {
-            return;
-        }
-        if self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
+    /// Makes room to receive up to `want` more bytes and returns how many may be received now:
+    /// `want`, but no more than [`EAGER`] or what is already held, whichever is larger, so that
+    /// the buffer at most doubles with each read.
+    pub(crate) fn make_room(&mut self, want: usize) -> usize {
+        if self.start == self.buf.len() {
             self.start = 0;
+            self.buf.clear();
         }
-        if self.buf.len() < total {
-            self.buf.resize(total, 0);
-        }
-    }
-
-    /// Free space to receive into (at least [`READ_CHUNK`] bytes).
-    pub(crate) fn spare(&mut self) -> &mut [u8] {
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        }
-        if self.buf.len() - self.end < READ_CHUNK {
+        let n = want.min(EAGER.max(self.pending().len()));
+        if self.buf.capacity() - self.buf.len() < n {
             if self.start > 0 {
-                self.buf.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
+                self.buf.drain(..self.start);
                 self.start = 0;
             }
-            if self.buf.len() - self.end < READ_CHUNK {
-                self.buf.resize(self.end + READ_CHUNK, 0);
-            }
+            let target = (self.buf.len() + n).max(MIN_BUFFER);
+            self.buf.reserve_exact(target - self.buf.len());
         }
-        &mut self.buf[self.end..]
+        n
     }
 
-    /// Records that `n` bytes were received into [`spare`](Self::spare) (0: end of stream).
-    pub(crate) fn filled(&mut self, n: usize) {
-        if n == 0 {
-            self.eof = true;
-        } else {
-            self.end += n;
-        }
+    /// The buffer, for a receive to append up to [`make_room`](Self::make_room)'s count to.
+    pub(crate) fn receive_into(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
     }
 
-    /// Records descriptors received outside [`spare`](Self::spare).
+    /// The bytes the buffer holds room for (to check the growth rule).
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Records descriptors that arrived with received bytes.
     pub(crate) fn add_fds(&mut self, fds: Vec<OwnedFd>) {
         self.fds.extend(fds);
     }
@@ -266,36 +287,62 @@ impl Decoder {
     /// Appends `data` as if received (for bytes put back after a failed direct read, tests and
     /// fuzzing).
     pub(crate) fn feed(&mut self, data: &[u8]) {
-        let mut data = data;
-        while !data.is_empty() {
-            let spare = self.spare();
-            let n = spare.len().min(data.len());
-            spare[..n].copy_from_slice(&data[..n]);
-            self.filled(n);
-            data = &data[n..];
+        if self.start == self.buf.len() {
+            self.start = 0;
+            self.buf.clear();
         }
+        self.buf.extend_from_slice(data);
     }
 }
 
-/// Feeds arbitrary bytes to a decoder in pieces and takes every frame it yields, decoding each
-/// as a typed message: whatever the input, the decoder reports errors and never panics or
-/// allocates past its limit (the fuzz target and the property tests).
+/// Feeds arbitrary bytes to a decoder as reads of a size chosen by the first byte, the way
+/// both kinds of reader do (exact reads, and read-ahead), and takes every frame it yields,
+/// decoding each as a typed message. Whatever the input, the decoder reports errors and never
+/// panics, its memory stays within the growth rule, and an exact reader never holds a byte past
+/// the frame at its front (the fuzz target and the property tests).
 pub(crate) fn exercise(data: &[u8]) {
     const MAX: u64 = 1 << 16;
     let Some((&cut, data)) = data.split_first() else {
         return;
     };
-    let step = usize::from(cut).max(1);
+    let step = usize::from(cut >> 1).max(1);
+    let exact = cut & 1 == 0;
     let mut d = Decoder::default();
-    for chunk in data.chunks(step).map(Some).chain([None]) {
-        match chunk {
-            Some(c) => d.feed(c),
-            None => d.set_eof(),
-        }
+    let mut input = data;
+    loop {
         while let Ok(Some(body)) = d.next_frame(MAX) {
-            let _ = super::decode_typed::<(u32, String, Vec<u8>)>(&mut d, body);
+            let _ = super::typed::decode::<(u32, String, Vec<u8>)>(&mut d, body);
         }
-        assert!(d.buf.len() as u64 <= MAX + (MAX_HEADER + READ_CHUNK) as u64);
+        if d.is_broken() || d.at_eof() {
+            break;
+        }
+        if input.is_empty() {
+            d.set_eof();
+            continue;
+        }
+        let want = if exact {
+            d.missing()
+        } else {
+            d.missing().max(step)
+        };
+        let n = d.make_room(want).min(step).min(input.len());
+        assert!(d.capacity() - d.buf.len() >= n);
+        let held = d.pending().len();
+        d.receive_into().extend_from_slice(&input[..n]);
+        input = &input[n..];
+        assert!(
+            d.capacity() <= (2 * held + EAGER).max(MIN_BUFFER),
+            "a buffer of {} for {held} bytes held",
+            d.capacity()
+        );
+        if exact {
+            // Never a byte past the frame in front.
+            let held = d.pending();
+            match parse_header(held) {
+                Ok(Some((header, body))) => assert!(held.len() as u64 <= header as u64 + body),
+                _ => assert!(held.len() <= MAX_HEADER),
+            }
+        }
     }
 }
 
@@ -350,6 +397,47 @@ mod tests {
         ));
         assert!(d.buf.capacity() < 1 << 20);
         assert!(matches!(d.next_frame(1024), Err(Error::Broken(_))));
+    }
+
+    #[test]
+    fn memory_grows_with_the_bytes_not_the_header() {
+        let mut d = Decoder::default();
+        // A 4 GiB frame, and the bytes that really come, read as an exact reader would.
+        d.feed(&(-1i32).to_be_bytes());
+        d.feed(&(4u64 << 30).to_be_bytes());
+        assert!(matches!(
+            d.next(u64::MAX),
+            Ok(Next::Partial { have: 0, .. })
+        ));
+        let mut received = 0usize;
+        for _ in 0..5 {
+            let want = d.missing();
+            assert_eq!(want as u64, (4 << 30) - received as u64);
+            let n = d.make_room(want);
+            assert!(n <= EAGER.max(received + MAX_HEADER));
+            let buf = d.receive_into();
+            buf.resize(buf.len() + n, 7);
+            received += n;
+            assert!(d.capacity() <= 2 * (received + MAX_HEADER) + MIN_BUFFER);
+        }
+        // Five reads: 1 MiB, then doubling.
+        assert_eq!(received + MAX_HEADER, 16 * (EAGER + MAX_HEADER));
+        d.set_eof();
+        assert!(matches!(d.next_frame(u64::MAX), Err(Error::Truncated)));
+    }
+
+    #[test]
+    fn missing_counts_header_then_body() {
+        assert_eq!(missing(&[]), 4);
+        assert_eq!(missing(&[0, 0]), 2);
+        assert_eq!(missing(&[0, 0, 0, 3]), 3);
+        assert_eq!(missing(&[0, 0, 0, 3, 1, 2, 3]), 0);
+        assert_eq!(missing(&[0xff, 0xff, 0xff, 0xff]), 8);
+        assert_eq!(
+            missing(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 9]),
+            9
+        );
+        assert_eq!(missing(&[0xff, 0xff, 0xff, 0xfe]), 0);
     }
 
     #[test]
@@ -439,7 +527,7 @@ mod tests {
             d.feed(&len.to_be_bytes());
             let refused = matches!(d.next_frame(1024), Err(Error::FrameTooLarge { .. }));
             prop_assert!(refused);
-            prop_assert!(d.buf.len() <= READ_CHUNK + MAX_HEADER);
+            prop_assert!(d.capacity() <= MIN_BUFFER);
         }
     }
 }

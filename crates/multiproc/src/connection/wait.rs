@@ -3,7 +3,9 @@
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
+use super::stream::PARTIAL_PAUSE;
 use super::{Connection, Listener};
+use crate::deadline::Deadline;
 use crate::process::Handle;
 use crate::sys::fd::{self as sysfd, Interest};
 
@@ -29,7 +31,8 @@ impl Waitable for Connection {
         std::os::fd::AsFd::as_fd(self)
     }
 
-    /// A whole message is buffered or readable now, or the stream has ended.
+    /// A message can be received now: it has arrived (whole, or its first 64 KiB for a
+    /// larger one), or the stream has ended. See [`Connection::poll`].
     fn is_ready(&self) -> bool {
         self.ready_now()
     }
@@ -120,26 +123,35 @@ where
         // Nothing can ever become ready; Python would block forever here.
         return Ok(Vec::new());
     }
+    let deadline = Deadline::from(deadline);
+    let mut pause = PARTIAL_PAUSE.0;
     loop {
         let ready: Vec<&'a W> = objects.iter().copied().filter(|o| o.is_ready()).collect();
-        if !ready.is_empty() || deadline.is_some_and(|d| Instant::now() >= d) {
+        if !ready.is_empty() || deadline.has_passed() {
             return Ok(ready);
         }
         let set: Vec<(BorrowedFd<'_>, Interest)> = objects
             .iter()
             .map(|o| (o.wait_fd(), Interest::Read))
             .collect();
-        let readable = sysfd::poll(&set, deadline)?;
+        let readable = sysfd::poll(&set, deadline.instant())?;
         // A readable descriptor may still hold only part of a message: check again.
         let ready: Vec<&'a W> = objects
             .iter()
             .copied()
-            .zip(readable)
-            .filter(|(o, r)| *r && o.is_ready())
+            .zip(&readable)
+            .filter(|(o, r)| **r && o.is_ready())
             .map(|(o, _)| o)
             .collect();
-        if !ready.is_empty() || deadline.is_some_and(|d| Instant::now() >= d) {
+        if !ready.is_empty() || deadline.has_passed() {
             return Ok(ready);
+        }
+        if readable.contains(&true) {
+            // Part of a message is here and the rest is on its way (or a receive holds the
+            // connection): a readable descriptor would wake poll at once, so sleep a little.
+            let left = deadline.remaining().unwrap_or(pause);
+            std::thread::sleep(pause.min(left));
+            pause = (pause * 2).min(PARTIAL_PAUSE.1);
         }
     }
 }

@@ -167,6 +167,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::Bytes;
+use crate::deadline::Deadline;
 use crate::process::{Handle, Process};
 use crate::start::StartMethod;
 use crate::sys::fd::deadline_after;
@@ -700,8 +701,8 @@ impl<R: Types> ManagerBuilder<R> {
             p = p.start_method(m);
         }
         let handle = p.start().map_err(ManagerError::Start)?;
-        let started = mine
-            .recv_inner::<Started>(Some(deadline_after(START_TIMEOUT)), Some(handle.sentinel()));
+        let started =
+            mine.recv_inner::<Started>(Deadline::after(START_TIMEOUT), Some(handle.sentinel()));
         let (id, address) = match started {
             Ok(Started::Ready { id, address }) => (id, address),
             Ok(Started::Failed(msg)) => {

@@ -5,7 +5,9 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use super::Identity;
 use crate::connection::{self, Connection};
+use crate::deadline::Deadline;
 use crate::start::Outcome;
 use crate::sys;
 use crate::sys::fd::Interest;
@@ -16,10 +18,7 @@ use crate::sys::proc::WaitStatus;
 pub(crate) struct Child {
     pub(crate) pid: i32,
     pub(crate) pidfd: OwnedFd,
-    pub(crate) name: String,
-    pub(crate) kind: String,
-    pub(crate) daemon: bool,
-    pub(crate) identity: Vec<u32>,
+    pub(crate) identity: Identity,
     pub(crate) conn: Connection,
     state: Mutex<State>,
 }
@@ -40,21 +39,10 @@ pub(crate) fn exitcode(status: WaitStatus) -> i32 {
 }
 
 impl Child {
-    pub(crate) fn new(
-        pid: i32,
-        pidfd: OwnedFd,
-        sock: OwnedFd,
-        name: String,
-        kind: String,
-        daemon: bool,
-        identity: Vec<u32>,
-    ) -> Child {
+    pub(crate) fn new(pid: i32, pidfd: OwnedFd, sock: OwnedFd, identity: Identity) -> Child {
         Child {
             pid,
             pidfd,
-            name,
-            kind,
-            daemon,
             identity,
             conn: Connection::from_socket(sock, true, true),
             state: Mutex::new(State::default()),
@@ -99,7 +87,7 @@ impl Child {
 
     fn drain(&self, st: &mut State) {
         while !st.conn_done {
-            match self.conn.recv_inner::<Outcome>(Some(Instant::now()), None) {
+            match self.conn.recv_inner::<Outcome>(Deadline::now(), None) {
                 Ok(o) => st.outcome = Some(o),
                 Err(connection::Error::Timeout) => break,
                 Err(_) => st.conn_done = true,
@@ -134,11 +122,25 @@ impl Child {
     }
 
     pub(crate) fn info(&self) -> super::ProcessInfo {
-        super::ProcessInfo {
-            name: self.name.clone(),
-            pid: self.pid as u32,
-            daemon: self.daemon,
-            identity: self.identity.clone(),
+        self.identity.info(self.pid as u32)
+    }
+
+    /// Whether the child has been reaped (checks without a system call).
+    pub(crate) fn is_reaped(&self) -> bool {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .status
+            .is_some()
+    }
+
+    /// Waits until the child has ended or `deadline` passes; if it has not ended by then, kills
+    /// it with SIGKILL and waits for that.
+    pub(crate) fn wait_or_kill(&self, deadline: Instant) {
+        if matches!(self.wait(Some(deadline)), Ok(None)) {
+            log::info!(target: "multiproc", "killing {} which did not end within the grace period", self.identity.name);
+            let _ = self.signal(sys::proc::signal::KILL);
+            let _ = self.wait(None);
         }
     }
 }

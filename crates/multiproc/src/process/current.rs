@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::start::Boot;
+use crate::child::Boot;
 
 struct Me {
     name: Cow<'static, str>,
@@ -60,7 +60,6 @@ impl ProcessInfo {
 /// The process this code runs in (Python's `multiprocessing.current_process()`).
 ///
 /// ```
-/// multiproc::init();
 /// assert_eq!(multiproc::current_process().name(), "MainProcess");
 /// assert_eq!(multiproc::current_process().pid(), std::process::id());
 /// ```
@@ -152,9 +151,9 @@ fn random_key() -> Vec<u8> {
 pub(crate) fn become_child(boot: &Boot) {
     let mut me = ME.write().unwrap_or_else(|e| e.into_inner());
     *me = Me {
-        name: Cow::Owned(boot.name.clone()),
-        identity: boot.identity.clone(),
-        daemon: boot.daemon,
+        name: Cow::Owned(boot.identity.name.clone()),
+        identity: boot.identity.position.clone(),
+        daemon: boot.identity.daemon,
         parent: Some((boot.parent_pid, boot.parent_name.clone())),
         authkey: Some(boot.authkey.0.clone()),
     };

@@ -62,6 +62,12 @@ pub enum ProcessError {
         /// Its Python-style exit code (negative for a signal).
         exitcode: i32,
     },
+    /// Children cannot be started from this program: multiproc's process constructor, which
+    /// catches a child before `main`, did not run, or runs in a shared library rather than in
+    /// the executable that children run. The message says which, and what to do. Nothing was
+    /// started.
+    #[error("cannot start a process: {0}")]
+    EntryNotLinked(&'static str),
     /// An operating-system call failed while starting or waiting for the process.
     #[error("cannot start or wait for a process")]
     Io(#[from] std::io::Error),

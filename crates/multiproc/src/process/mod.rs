@@ -3,21 +3,23 @@
 #![forbid(unsafe_code)]
 
 mod child;
-pub(crate) mod current;
+mod current;
 mod error;
-pub(crate) mod exit;
-pub(crate) mod registry;
+mod identity;
+mod reaper;
+mod registry;
 mod run;
 
 pub use current::{
     ProcessInfo, authkey, cpu_count, current_process, parent_process, set_current_name,
 };
 pub use error::ProcessError;
-pub use exit::exit;
 pub use registry::active_children;
 pub use run::Run;
 
-pub(crate) use current::name as current_name;
+pub(crate) use current::{become_child, name as current_name};
+pub(crate) use identity::Identity;
+pub(crate) use registry::stop_children;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -28,8 +30,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::child::Boot;
 use crate::codec::{self, Bytes, Fd};
-use crate::start::{self, Boot, Entry, Outcome, StartMethod};
+use crate::deadline::Deadline;
+use crate::start::{self, Entry, Outcome, StartMethod};
 use crate::sys;
 use crate::sys::proc::WaitStatus;
 use child::{Child, exitcode};
@@ -46,6 +50,16 @@ use child::{Child, exitcode};
 /// ```compile_fail
 /// let base = 10u32;
 /// let p = multiproc::Process::new(move |x: u32| x + base, 1);
+/// ```
+///
+/// Nor does a `fn` pointer, which is data too (name the function itself instead):
+///
+/// ```compile_fail
+/// fn double(x: u32) -> u32 {
+///     x * 2
+/// }
+/// let f: fn(u32) -> u32 = double;
+/// let p = multiproc::Process::new(f, 1);
 /// ```
 ///
 /// A `Process` cannot be started twice: `start` consumes it.
@@ -67,10 +81,7 @@ pub struct Process<A, R> {
     entry: Entry,
     tag: u64,
     args: A,
-    identity: Vec<u32>,
-    name: String,
-    kind: String,
-    daemon: bool,
+    identity: Identity,
     method: Option<StartMethod>,
     _result: PhantomData<fn() -> R>,
 }
@@ -83,24 +94,15 @@ where
     /// A process that will call `target(args)` (Python's `Process(target=..., args=...)`).
     pub fn new<F>(target: F, args: A) -> Self
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
+        F: crate::start::Target<A, R>,
     {
         let _ = target;
-        const {
-            assert!(
-                std::mem::size_of::<F>() == 0,
-                "a process target must not capture state: pass what it needs as its argument"
-            )
-        };
-        let (identity, name) = current::next_child("Process");
+        start::assert_target::<F>();
         Process {
             entry: start::fn_entry::<F, A, R>,
             tag: start::tag_of::<(F, A, R)>(),
             args,
-            identity,
-            name,
-            kind: "Process".to_owned(),
-            daemon: false,
+            identity: new_identity("Process".to_owned()),
             method: None,
             _result: PhantomData,
         }
@@ -111,19 +113,26 @@ impl<T: Run> Process<T, T::Output> {
     /// A process that will call `job.run()` (Python's subclass of `Process`). Its default name
     /// is `<TypeName>-k`.
     pub fn from_run(job: T) -> Self {
-        let kind = short_type_name::<T>();
-        let (identity, name) = current::next_child(&kind);
         Process {
             entry: start::run_entry::<T>,
             tag: start::tag_of::<(T, T::Output)>(),
             args: job,
-            identity,
-            name,
-            kind,
-            daemon: false,
+            identity: new_identity(short_type_name::<T>()),
             method: None,
             _result: PhantomData,
         }
+    }
+}
+
+/// The identity of a new child of kind `kind`, with its default name `<kind>-<position>`.
+fn new_identity(kind: String) -> Identity {
+    let (position, name) = current::next_child(&kind);
+    Identity {
+        name,
+        kind,
+        daemon: false,
+        outlives_parent: false,
+        position,
     }
 }
 
@@ -137,13 +146,27 @@ impl<A: Serialize, R> Process<A, R> {
     /// Names the process (the default is `Process-k`). The child sees it in
     /// [`current_process()`], and `ps` shows it.
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
+        self.identity.name = name.into();
         self
     }
 
-    /// Makes the process a daemon: it is terminated when its parent exits, instead of joined.
+    /// Makes the process a daemon: when its parent exits, it is sent SIGTERM (and SIGKILL if
+    /// it is still running [`DAEMON_GRACE`](crate::DAEMON_GRACE) later), instead of being
+    /// joined.
     pub fn daemon(mut self, daemon: bool) -> Self {
-        self.daemon = daemon;
+        self.identity.daemon = daemon;
+        self
+    }
+
+    /// Lets the process outlive its parent on purpose (Python's default for non-daemons).
+    ///
+    /// By default a child is killed (SIGKILL, its parent-death signal) when its parent dies
+    /// without running its exit sequence, for example killed by a signal, so that no child is
+    /// ever left behind. With `true`, it gets no parent-death signal, and its parent's exit
+    /// sequence neither joins nor terminates it: it keeps running, and is adopted by the
+    /// system (or the nearest subreaper) when its parent ends.
+    pub fn outlives_parent(mut self, outlives: bool) -> Self {
+        self.identity.outlives_parent = outlives;
         self
     }
 
@@ -155,7 +178,7 @@ impl<A: Serialize, R> Process<A, R> {
 
     /// The name the process will have.
     pub fn get_name(&self) -> &str {
-        &self.name
+        &self.identity.name
     }
 
     /// Always `false`: a process that has not started is not alive.
@@ -173,32 +196,30 @@ impl<A: Serialize, R> Process<A, R> {
     /// Errors come here, not later at `join`: arguments that cannot be encoded, an operating
     /// system that refuses a process, or a child that dies before it receives its bootstrap.
     pub fn start(self) -> Result<Handle<R>, ProcessError> {
-        if !start::initialized() {
-            return Err(ProcessError::Io(std::io::Error::other(
-                "multiproc::init() was not called at the start of main (or the test is not a #[multiproc::test])",
-            )));
+        if let Some(problem) = start::entry_problem() {
+            return Err(ProcessError::EntryNotLinked(problem));
+        }
+        if !crate::child::is_child() {
+            crate::child::exit::install();
         }
         registry::reap_finished();
         let encoded = codec::encode(&self.args).map_err(ProcessError::Encode)?;
         let me = current_process();
         let stdio = [0, 1, 2].map(|i| sys::fd::dup(sys::fd::stdio(i)).ok().map(Fd::from));
+        let method = self.method.unwrap_or_else(start::get_start_method);
         let boot = Boot {
             entry: sys::target::offset_of(self.entry),
             tag: self.tag,
-            name: self.name.clone(),
-            kind: self.kind.clone(),
-            identity: self.identity.clone(),
-            daemon: self.daemon,
+            identity: self.identity,
             parent_pid: me.pid,
             parent_name: me.name,
             authkey: Bytes(authkey()),
-            log_level: crate::logging::inherited_level(),
-            default_method: start::default_method_wire(),
+            log: crate::logging::inherited(),
+            start_method: method.to_wire(),
             stdio,
             args: Bytes(encoded.bytes),
             arg_fds: encoded.fds.into_iter().map(Fd::from).collect(),
         };
-        let method = self.method.unwrap_or_else(start::get_start_method);
         let (pid, sock) = start::launch(method)?;
         let pidfd = match sys::proc::pidfd_open(pid) {
             Ok(fd) => fd,
@@ -207,24 +228,16 @@ impl<A: Serialize, R> Process<A, R> {
                 return Err(e.into());
             }
         };
-        let child = Arc::new(Child::new(
-            pid,
-            pidfd,
-            sock,
-            self.name,
-            self.kind,
-            self.daemon,
-            self.identity,
-        ));
+        let child = Arc::new(Child::new(pid, pidfd, sock, boot.identity.clone()));
         registry::add(child.clone());
         if child
             .conn
-            .send_deadline_inner(&boot, None, Some(child.pidfd.as_fd()))
+            .send_inner(&boot, Deadline::NEVER, Some(child.pidfd.as_fd()))
             .is_err()
         {
             let status = child.wait(None)?.unwrap_or(WaitStatus::Exited(1));
             return Err(ProcessError::Bootstrap {
-                name: child.name.clone(),
+                name: child.identity.name.clone(),
                 exitcode: exitcode(status),
             });
         }
@@ -241,9 +254,9 @@ impl<A, R> fmt::Debug for Process<A, R> {
         write!(
             f,
             "<{}({}, initial{})>",
-            self.kind,
-            self.name,
-            if self.daemon { " daemon" } else { "" }
+            self.identity.kind,
+            self.identity.name,
+            if self.identity.daemon { " daemon" } else { "" }
         )
     }
 }
@@ -254,7 +267,7 @@ impl<A, R> fmt::Debug for Process<A, R> {
 /// If the process cannot be started; use [`Process::start`] to handle that.
 pub fn spawn<F, A, R>(target: F, args: A) -> Handle<R>
 where
-    F: Fn(A) -> R + Copy + Send + 'static,
+    F: crate::start::Target<A, R>,
     A: Serialize + DeserializeOwned + 'static,
     R: Serialize + DeserializeOwned + 'static,
 {
@@ -266,8 +279,9 @@ where
 /// An owned permission to join a started process and get its return value.
 ///
 /// Dropping a `Handle` detaches the process, as dropping a `JoinHandle` detaches a thread: it
-/// keeps running, and it is still reaped (never left a zombie), joined at exit if it is not a
-/// daemon, and terminated at exit if it is.
+/// keeps running, its return value is discarded, and it is still reaped as soon as it ends
+/// (never left a zombie, even if the program makes no further multiproc call), joined at exit
+/// if it is not a daemon, and terminated at exit if it is.
 pub struct Handle<R> {
     child: Arc<Child>,
     _result: PhantomData<fn() -> R>,
@@ -281,12 +295,12 @@ impl<R: DeserializeOwned> Handle<R> {
 
     /// The child's name.
     pub fn name(&self) -> &str {
-        &self.child.name
+        &self.child.identity.name
     }
 
     /// Whether the child is a daemon.
     pub fn daemon(&self) -> bool {
-        self.child.daemon
+        self.child.identity.daemon
     }
 
     /// A description of the child.
@@ -308,7 +322,7 @@ impl<R: DeserializeOwned> Handle<R> {
     /// Waits for the child to end and returns what its target returned.
     pub fn join(self) -> Result<R, ProcessError> {
         let status = self.child.wait(None)?.unwrap_or(WaitStatus::Exited(1));
-        let name = self.child.name.clone();
+        let name = self.child.identity.name.clone();
         match (self.child.take_outcome(), status) {
             (Some(Outcome::Returned { value, fds }), WaitStatus::Exited(0)) => {
                 let fds: Vec<OwnedFd> = fds.into_iter().map(OwnedFd::from).collect();
@@ -355,6 +369,12 @@ impl<R: DeserializeOwned> Handle<R> {
         self.child.signal(sys::proc::signal::KILL)
     }
 
+    /// Interrupts the child with SIGINT, as Ctrl-C would (Python 3.14's `interrupt()`). Unless
+    /// the child handles SIGINT, its exit code becomes -2.
+    pub fn interrupt(&self) -> std::io::Result<()> {
+        self.child.signal(sys::proc::signal::INT)
+    }
+
     /// A descriptor that becomes readable when the child ends (its pidfd; Python's `sentinel`).
     pub fn sentinel(&self) -> BorrowedFd<'_> {
         self.child.pidfd.as_fd()
@@ -370,11 +390,35 @@ impl<R> fmt::Debug for Handle<R> {
             Some(WaitStatus::Exited(c)) => format!("stopped[{c}]"),
             Some(WaitStatus::Signaled(s)) => format!("stopped[{}]", sys::proc::signal_name(s)),
         };
-        let daemon = if self.child.daemon { " daemon" } else { "" };
+        let daemon = if self.child.identity.daemon {
+            " daemon"
+        } else {
+            ""
+        };
         write!(
             f,
             "<{}({}, {status}{daemon})>",
-            self.child.kind, self.child.name
+            self.child.identity.kind, self.child.identity.name
         )
     }
+}
+
+impl<R> Drop for Handle<R> {
+    /// Detaches a child that is still running: nobody will read its return value, and the
+    /// reaper thread reaps it as soon as it ends.
+    fn drop(&mut self) {
+        if self.child.is_reaped() {
+            return;
+        }
+        let _ = sys::fd::shutdown(self.child.conn.as_fd());
+        if self.child.poll().is_none() {
+            reaper::detach(self.child.clone());
+        }
+    }
+}
+
+/// In a `fork` copy: the parent's children and detached children are not ours.
+pub(crate) fn forget_parents_children() {
+    registry::reset_after_fork();
+    reaper::forget();
 }

@@ -1,7 +1,9 @@
 //! The children of this process that have not been reaped yet (Python's `_children`).
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use crate::sys;
 
 use super::child::Child;
 
@@ -38,6 +40,32 @@ pub(crate) fn reap_finished() {
 pub(crate) fn reset_after_fork() {
     if let Ok(mut g) = CHILDREN.try_lock() {
         g.clear();
+    }
+}
+
+/// The children's part of the exit sequence, as Python's: daemons get SIGTERM, and those still
+/// running after `grace` get SIGKILL; every other child is joined (without a bound, as Python
+/// joins them). Children that outlive their parent are left alone.
+pub(crate) fn stop_children(grace: Duration) {
+    let children: Vec<Arc<Child>> = snapshot()
+        .into_iter()
+        .filter(|c| !c.identity.outlives_parent)
+        .collect();
+    let (daemons, others): (Vec<_>, Vec<_>) = children.into_iter().partition(|c| c.identity.daemon);
+    let daemons: Vec<_> = daemons.into_iter().filter(|c| c.poll().is_none()).collect();
+    for c in &daemons {
+        log::info!(target: "multiproc", "calling terminate() for daemon {}", c.identity.name);
+        let _ = c.signal(sys::proc::signal::TERM);
+    }
+    let deadline = Instant::now() + grace;
+    for c in &daemons {
+        c.wait_or_kill(deadline);
+    }
+    for c in &others {
+        if c.poll().is_none() {
+            log::info!(target: "multiproc", "calling join() for process {}", c.identity.name);
+        }
+        let _ = c.wait(None);
     }
 }
 

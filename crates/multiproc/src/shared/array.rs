@@ -10,12 +10,11 @@ use std::time::{Duration, Instant};
 use bytemuck::Pod;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::locking::{self, Held, SharedLock};
 use super::mapping::{self, Mapping};
 use super::value::data_offset;
-use crate::sync::raw_lock::{self};
 use crate::sync::{AcquireResult, AcquireTimeoutError, HolderDied, TryAcquireError};
 use crate::sys::fd::deadline_after;
-use crate::sys::owner;
 
 const MAGIC: u32 = mapping::magic(b"ARRY");
 const RAW_MAGIC: u32 = mapping::magic(b"ARRR");
@@ -83,13 +82,17 @@ fn receive<T: Pod, E: serde::de::Error>(
 /// Element access copies under the lock; a `&mut [T]` into the memory exists only in an
 /// [`ArrayGuard`] or [`with_lock`](Array::with_lock), while the lock is held.
 ///
+/// The lock is the array's own, held by a thread; [`new_with_lock`](Array::new_with_lock) and
+/// [`from_slice_with_lock`](Array::from_slice_with_lock) add a [`Lock`](crate::Lock) or an
+/// [`RLock`](crate::RLock) that the array shares with other values (Python's `lock=`
+/// argument), taken first (see [`SharedLock`]).
+///
 /// ```rust,standalone_crate
 /// fn square(a: multiproc::Array<i32>) {
 ///     a.with_lock(|xs| xs.iter_mut().for_each(|x| *x *= *x));
 /// }
 ///
 /// fn main() {
-///     multiproc::init();
 ///     let a = multiproc::Array::from_slice(&[1, 2, 3]);
 ///     multiproc::spawn(square, a.clone()).join().unwrap();
 ///     assert_eq!(a.to_vec(), [1, 4, 9]);
@@ -98,6 +101,7 @@ fn receive<T: Pod, E: serde::de::Error>(
 pub struct Array<T: Pod> {
     map: Arc<Mapping>,
     len: usize,
+    shared: Option<SharedLock>,
     _t: PhantomData<T>,
 }
 
@@ -115,6 +119,7 @@ impl<T: Pod> Array<T> {
         Ok(Array {
             map: Arc::new(create::<T>(MAGIC, len, None, "multiproc-array")?),
             len,
+            shared: None,
             _t: PhantomData,
         })
     }
@@ -137,8 +142,57 @@ impl<T: Pod> Array<T> {
                 "multiproc-array",
             )?),
             len: values.len(),
+            shared: None,
             _t: PhantomData,
         })
+    }
+
+    /// A zero-filled shared array of `len` elements that also takes `lock` (a
+    /// [`Lock`](crate::Lock) or an [`RLock`](crate::RLock), shared with other values) to be
+    /// locked (Python's `Array(typecode, len, lock=lock)`). See [`SharedLock`].
+    ///
+    /// # Panics
+    /// If the operating system refuses the shared memory; see [`Array::try_new_with_lock`].
+    pub fn new_with_lock(len: usize, lock: impl Into<SharedLock>) -> Array<T> {
+        Array::try_new_with_lock(len, lock).expect("cannot create the shared memory of an Array")
+    }
+
+    /// A zero-filled shared array that also takes `lock` to be locked, or the operating
+    /// system's refusal.
+    pub fn try_new_with_lock(len: usize, lock: impl Into<SharedLock>) -> std::io::Result<Array<T>> {
+        Ok(Array {
+            shared: Some(lock.into()),
+            ..Array::try_new(len)?
+        })
+    }
+
+    /// A shared array holding a copy of `values` that also takes `lock` to be locked
+    /// (Python's `Array(typecode, sequence, lock=lock)`).
+    ///
+    /// # Panics
+    /// If the operating system refuses the shared memory; see
+    /// [`Array::try_from_slice_with_lock`].
+    pub fn from_slice_with_lock(values: &[T], lock: impl Into<SharedLock>) -> Array<T> {
+        Array::try_from_slice_with_lock(values, lock)
+            .expect("cannot create the shared memory of an Array")
+    }
+
+    /// A shared array holding a copy of `values` that also takes `lock` to be locked, or the
+    /// operating system's refusal.
+    pub fn try_from_slice_with_lock(
+        values: &[T],
+        lock: impl Into<SharedLock>,
+    ) -> std::io::Result<Array<T>> {
+        Ok(Array {
+            shared: Some(lock.into()),
+            ..Array::try_from_slice(values)?
+        })
+    }
+
+    /// The lock this array shares with others, if it was made with one (Python's
+    /// `get_lock()`, for such an array).
+    pub fn shared_lock(&self) -> Option<&SharedLock> {
+        self.shared.as_ref()
     }
 
     /// The number of elements.
@@ -155,29 +209,26 @@ impl<T: Pod> Array<T> {
         self.map.u32_at(LOCK)
     }
 
-    fn guard(&self, me: u32) -> ArrayGuard<'_, T> {
-        // SAFETY: the lock at LOCK is held by this process (just taken); every safe access to
-        // the elements takes it first, and the guard that owns this slice releases it only
-        // when dropped, after the slice is gone.
+    fn guard<'a>(&'a self, held: Held<'a>) -> ArrayGuard<'a, T> {
+        // SAFETY: the array's own lock at LOCK is held by this thread (`held`, just taken);
+        // every safe access to the elements, in every process, takes it first; and the guard
+        // that owns this slice releases it only when dropped, after the slice is gone.
         let items = unsafe { self.map.slice_mut::<T>(data_offset::<T>(HEADER), self.len) };
-        ArrayGuard {
-            map: &self.map,
-            me,
-            items,
-        }
+        ArrayGuard { items, _held: held }
     }
 
     /// Locks the array and gives access to its elements (Python's `with a.get_lock():`).
+    ///
+    /// # Panics
+    /// If this thread holds the array already (a second guard would alias the first).
     #[doc(alias = "get_lock")]
     pub fn lock(&self) -> AcquireResult<ArrayGuard<'_, T>> {
-        let me = owner::process_word();
-        raw_lock::acquire(self.word(), me, || self.guard(me))
+        locking::acquire(self.word(), self.shared.as_ref(), |h| self.guard(h))
     }
 
-    /// Locks the array if its lock is free.
+    /// Locks the array if its lock is free (and not held by this thread).
     pub fn try_lock(&self) -> Result<ArrayGuard<'_, T>, TryAcquireError<ArrayGuard<'_, T>>> {
-        let me = owner::process_word();
-        raw_lock::try_acquire(self.word(), me, || self.guard(me))
+        locking::try_acquire(self.word(), self.shared.as_ref(), |h| self.guard(h))
     }
 
     /// Waits at most `timeout` to lock the array.
@@ -189,16 +240,23 @@ impl<T: Pod> Array<T> {
     }
 
     /// Waits until `deadline` at most to lock the array.
+    ///
+    /// # Panics
+    /// If this thread holds the array already.
     pub fn lock_deadline(
         &self,
         deadline: Instant,
     ) -> Result<ArrayGuard<'_, T>, AcquireTimeoutError<ArrayGuard<'_, T>>> {
-        let me = owner::process_word();
-        raw_lock::acquire_deadline(self.word(), me, deadline, || self.guard(me))
+        locking::acquire_deadline(self.word(), self.shared.as_ref(), deadline, |h| {
+            self.guard(h)
+        })
     }
 
     /// Runs `f` on the elements with the lock held. A holder that died is ignored: plain data
     /// is always valid, if perhaps half updated.
+    ///
+    /// # Panics
+    /// If this thread holds the array already (`f` must not lock it again).
     pub fn with_lock<R>(&self, f: impl FnOnce(&mut [T]) -> R) -> R {
         let mut g = self.lock().unwrap_or_else(HolderDied::into_inner);
         f(&mut g)
@@ -248,6 +306,7 @@ impl<T: Pod> Clone for Array<T> {
         Array {
             map: self.map.clone(),
             len: self.len,
+            shared: self.shared.clone(),
             _t: PhantomData,
         }
     }
@@ -265,29 +324,32 @@ impl<T: Pod + fmt::Debug> fmt::Debug for Array<T> {
     }
 }
 
+/// An array travels with the lock it shares, if any.
 impl<T: Pod> Serialize for Array<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.map.serialize(s)
+        (&*self.map, &self.shared).serialize(s)
     }
 }
 
 impl<'de, T: Pod> Deserialize<'de> for Array<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let (map, len) = receive::<T, D::Error>(Mapping::deserialize(d)?, "Array", MAGIC)?;
+        let (map, shared) = <(Mapping, Option<SharedLock>)>::deserialize(d)?;
+        let (map, len) = receive::<T, D::Error>(map, "Array", MAGIC)?;
         Ok(Array {
             map: Arc::new(map),
             len,
+            shared,
             _t: PhantomData,
         })
     }
 }
 
-/// A locked [`Array`]: dereferences to its elements; dropping it unlocks.
+/// A locked [`Array`]: dereferences to its elements; dropping it unlocks. It stays on the
+/// thread that locked it (it is not `Send`).
 #[must_use = "the array is unlocked as soon as the guard is dropped"]
 pub struct ArrayGuard<'a, T: Pod> {
-    map: &'a Mapping,
-    me: u32,
     items: &'a mut [T],
+    _held: Held<'a>,
 }
 
 impl<T: Pod> Deref for ArrayGuard<'_, T> {
@@ -300,12 +362,6 @@ impl<T: Pod> Deref for ArrayGuard<'_, T> {
 impl<T: Pod> DerefMut for ArrayGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut [T] {
         self.items
-    }
-}
-
-impl<T: Pod> Drop for ArrayGuard<'_, T> {
-    fn drop(&mut self) {
-        raw_lock::unlock_mine(self.map.u32_at(LOCK), self.me);
     }
 }
 

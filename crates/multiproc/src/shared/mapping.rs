@@ -1,11 +1,13 @@
 //! [`Mapping`]: a `MAP_SHARED` mapping of a memfd or a named segment, and the only code that
 //! turns its addresses into references.
 //!
-//! Every synchronization primitive and shared value is a small header in one of these. Other
-//! processes map the same file and write to it at any time, so this module hands out only what
-//! tolerates that: atomics (`&AtomicU32`, `&AtomicU64`), and volatile copies of plain data. A
-//! `&mut [T]` into the memory exists only inside a lock, through the `unsafe fn`
-//! [`Mapping::slice_mut`] whose callers promise that the lock is held.
+//! Every synchronization primitive and shared value is a small header in one of these; queues
+//! and the shared-memory tracker use *growable* ones, whose file grows under a mapping made
+//! once at the largest size. Other processes map the same file and write to it at any time, so
+//! this module hands out only what tolerates that: atomics (`&AtomicU32`, `&AtomicU64`), and
+//! volatile copies of plain data. A `&mut [T]` or `&[u8]` into the memory exists only where
+//! the caller excludes writers, through the `unsafe fn`s [`Mapping::slice_mut`] and
+//! [`Mapping::bytes`] whose callers promise it.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -55,7 +57,7 @@ impl Mapping {
     /// Maps a memfd received from another process. It must be size-sealed (so nobody can shrink
     /// it under us) and at least `min_len` bytes long.
     pub(crate) fn from_sealed(fd: OwnedFd, min_len: usize) -> io::Result<Mapping> {
-        if !mman::size_sealed(fd.as_fd()) {
+        if !mman::shrink_sealed(fd.as_fd()) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "descriptor is not a sealed multiproc memfd",
@@ -70,6 +72,53 @@ impl Mapping {
         }
         let ptr = mman::map_shared(fd.as_fd(), len)?;
         Ok(Mapping { ptr, len, fd })
+    }
+
+    /// A zero-filled mapping of `map_len` bytes over a memfd that holds `file_len` bytes now and
+    /// may grow up to `map_len` ([`set_file_len`](Mapping::set_file_len)), but never shrink.
+    /// Only the bytes inside the file may be touched: past its end, an access faults (SIGBUS).
+    pub(crate) fn growable(name: &str, file_len: usize, map_len: usize) -> io::Result<Mapping> {
+        let fd = mman::memfd_growable(name, file_len)?;
+        Mapping::attach_growable(fd, map_len)
+    }
+
+    /// Maps `map_len` bytes of a growable memfd received from another process (see
+    /// [`growable`](Mapping::growable)). It must be sealed against shrinking.
+    pub(crate) fn attach_growable(fd: OwnedFd, map_len: usize) -> io::Result<Mapping> {
+        if !mman::shrink_sealed(fd.as_fd()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "descriptor is not a growable multiproc memfd",
+            ));
+        }
+        let ptr = mman::map_shared(fd.as_fd(), map_len)?;
+        Ok(Mapping {
+            ptr,
+            len: map_len,
+            fd,
+        })
+    }
+
+    /// The size of the file now (at most [`len`](Mapping::len) for a growable mapping).
+    pub(crate) fn file_len(&self) -> io::Result<usize> {
+        mman::file_id(self.fd.as_fd()).map(|(len, _, _)| len)
+    }
+
+    /// Grows the file of a growable mapping to `len` bytes, which must not pass the mapping.
+    pub(crate) fn set_file_len(&self, len: usize) -> io::Result<()> {
+        if len > self.len {
+            return Err(io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                format!("shared memory cannot grow past {} bytes", self.len),
+            ));
+        }
+        mman::ftruncate(self.fd.as_fd(), len)
+    }
+
+    /// Gives the memory of `[offset, offset + len)` back to the system (page-aligned; it reads
+    /// as zeros afterwards). Best effort: memory that cannot be given back stays as it was.
+    pub(crate) fn discard(&self, offset: usize, len: usize) {
+        let _ = mman::punch_hole(self.fd.as_fd(), offset, len);
     }
 
     /// Maps the whole of a named segment's file (`len` bytes, its size).
@@ -157,6 +206,30 @@ impl Mapping {
             // SAFETY: element `i < values.len()` is in bounds (checked for the whole run).
             unsafe { p.add(i).write_volatile(*v) };
         }
+    }
+
+    /// The bytes `[offset, offset + len)`, borrowed in place.
+    ///
+    /// # Safety
+    /// The range must lie inside the file, and nothing (in this process or another) may write
+    /// to it while the slice lives.
+    pub(crate) unsafe fn bytes(&self, offset: usize, len: usize) -> &[u8] {
+        let p = self.check::<u8>(offset, len);
+        // SAFETY: in bounds (checked); inside the file and not written meanwhile, as the caller
+        // promises.
+        unsafe { std::slice::from_raw_parts(p, len) }
+    }
+
+    /// Copies `src` to `offset` (a plain copy, as fast as `memcpy`).
+    ///
+    /// # Safety
+    /// The range must lie inside the file, and nothing else may read or write it during the
+    /// call.
+    pub(crate) unsafe fn copy_in(&self, offset: usize, src: &[u8]) {
+        let p = self.check::<u8>(offset, src.len());
+        // SAFETY: in bounds (checked); inside the file and exclusively ours, as the caller
+        // promises; `src` is caller memory, so the two cannot overlap.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), p, src.len()) }
     }
 
     /// The `count` values of type `T` at `offset`, as a mutable slice.

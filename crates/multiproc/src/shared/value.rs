@@ -10,11 +10,10 @@ use std::time::{Duration, Instant};
 use bytemuck::Pod;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::locking::{self, Held, SharedLock};
 use super::mapping::{self, Mapping};
-use crate::sync::raw_lock::{self};
 use crate::sync::{AcquireResult, AcquireTimeoutError, HolderDied, TryAcquireError};
 use crate::sys::fd::deadline_after;
-use crate::sys::owner;
 
 const MAGIC: u32 = mapping::magic(b"VALU");
 const RAW_MAGIC: u32 = mapping::magic(b"VALR");
@@ -27,9 +26,11 @@ const HEADER: usize = 16;
 /// Where the data starts for a `T`, after a header of `header` bytes.
 pub(super) fn data_offset<T>(header: usize) -> usize {
     let align = std::mem::align_of::<T>();
+    // Mappings start on a page, and pages are 4096 bytes or more: a constant check, where
+    // asking the system for the page size cost a call on every access.
     assert!(
-        align <= crate::sys::mman::page_size(),
-        "shared values cannot be aligned to more than a page"
+        align <= 4096,
+        "shared values cannot be aligned to more than 4096 bytes"
     );
     header.div_ceil(align) * align
 }
@@ -71,13 +72,16 @@ fn receive<T: Pod, E: serde::de::Error>(
 /// [`get`](Value::get) and [`set`](Value::set) copy under the lock, and `&mut T` exists only
 /// inside a [`ValueGuard`] or [`with_lock`](Value::with_lock), while the lock is held.
 ///
+/// The lock is the value's own, held by a thread; [`new_with_lock`](Value::new_with_lock)
+/// adds a [`Lock`](crate::Lock) or an [`RLock`](crate::RLock) that the value shares with
+/// others (Python's `lock=` argument), taken first (see [`SharedLock`]).
+///
 /// ```rust,standalone_crate
 /// fn add_one(v: multiproc::Value<u64>) {
 ///     v.with_lock(|x| *x += 1);
 /// }
 ///
 /// fn main() {
-///     multiproc::init();
 ///     let v = multiproc::Value::new(41u64);
 ///     multiproc::spawn(add_one, v.clone()).join().unwrap();
 ///     assert_eq!(v.get(), 42);
@@ -85,6 +89,7 @@ fn receive<T: Pod, E: serde::de::Error>(
 /// ```
 pub struct Value<T: Pod> {
     map: Arc<Mapping>,
+    shared: Option<SharedLock>,
     _t: PhantomData<T>,
 }
 
@@ -101,8 +106,33 @@ impl<T: Pod> Value<T> {
     pub fn try_new(value: T) -> std::io::Result<Value<T>> {
         Ok(Value {
             map: Arc::new(create(MAGIC, value, "multiproc-value")?),
+            shared: None,
             _t: PhantomData,
         })
+    }
+
+    /// A shared value, initially `value`, that also takes `lock` (a [`Lock`](crate::Lock) or
+    /// an [`RLock`](crate::RLock), shared with other values) to be locked (Python's
+    /// `Value(typecode, value, lock=lock)`). See [`SharedLock`].
+    ///
+    /// # Panics
+    /// If the operating system refuses the shared memory; see [`Value::try_new_with_lock`].
+    pub fn new_with_lock(value: T, lock: impl Into<SharedLock>) -> Value<T> {
+        Value::try_new_with_lock(value, lock).expect("cannot create the shared memory of a Value")
+    }
+
+    /// A shared value that also takes `lock` to be locked, or the operating system's refusal.
+    pub fn try_new_with_lock(value: T, lock: impl Into<SharedLock>) -> std::io::Result<Value<T>> {
+        Ok(Value {
+            shared: Some(lock.into()),
+            ..Value::try_new(value)?
+        })
+    }
+
+    /// The lock this value shares with others, if it was made with one (Python's
+    /// `get_lock()`, for such a value).
+    pub fn shared_lock(&self) -> Option<&SharedLock> {
+        self.shared.as_ref()
     }
 
     fn data(&self) -> usize {
@@ -113,29 +143,26 @@ impl<T: Pod> Value<T> {
         self.map.u32_at(LOCK)
     }
 
-    fn guard(&self, me: u32) -> ValueGuard<'_, T> {
-        // SAFETY: the lock at LOCK is held by this process (just taken); every safe access to
-        // the data takes it first, and the guard that owns this reference releases it only
-        // when dropped, after the reference is gone.
+    fn guard<'a>(&'a self, held: Held<'a>) -> ValueGuard<'a, T> {
+        // SAFETY: the value's own lock at LOCK is held by this thread (`held`, just taken);
+        // every safe access to the data, in every process, takes it first; and the guard that
+        // owns this reference releases it only when dropped, after the reference is gone.
         let value = unsafe { &mut self.map.slice_mut::<T>(self.data(), 1)[0] };
-        ValueGuard {
-            map: &self.map,
-            me,
-            value,
-        }
+        ValueGuard { value, _held: held }
     }
 
     /// Locks the value and gives access to it (Python's `with v.get_lock():`).
+    ///
+    /// # Panics
+    /// If this thread holds the value already (a second guard would alias the first).
     #[doc(alias = "get_lock")]
     pub fn lock(&self) -> AcquireResult<ValueGuard<'_, T>> {
-        let me = owner::process_word();
-        raw_lock::acquire(self.word(), me, || self.guard(me))
+        locking::acquire(self.word(), self.shared.as_ref(), |h| self.guard(h))
     }
 
-    /// Locks the value if its lock is free.
+    /// Locks the value if its lock is free (and not held by this thread).
     pub fn try_lock(&self) -> Result<ValueGuard<'_, T>, TryAcquireError<ValueGuard<'_, T>>> {
-        let me = owner::process_word();
-        raw_lock::try_acquire(self.word(), me, || self.guard(me))
+        locking::try_acquire(self.word(), self.shared.as_ref(), |h| self.guard(h))
     }
 
     /// Waits at most `timeout` to lock the value.
@@ -147,16 +174,23 @@ impl<T: Pod> Value<T> {
     }
 
     /// Waits until `deadline` at most to lock the value.
+    ///
+    /// # Panics
+    /// If this thread holds the value already.
     pub fn lock_deadline(
         &self,
         deadline: Instant,
     ) -> Result<ValueGuard<'_, T>, AcquireTimeoutError<ValueGuard<'_, T>>> {
-        let me = owner::process_word();
-        raw_lock::acquire_deadline(self.word(), me, deadline, || self.guard(me))
+        locking::acquire_deadline(self.word(), self.shared.as_ref(), deadline, |h| {
+            self.guard(h)
+        })
     }
 
     /// Runs `f` on the value with the lock held, and returns what it returns. A holder that
     /// died is ignored: plain data is always valid, if perhaps half updated.
+    ///
+    /// # Panics
+    /// If this thread holds the value already (`f` must not lock it again).
     pub fn with_lock<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         let mut g = self.lock().unwrap_or_else(HolderDied::into_inner);
         f(&mut g)
@@ -178,6 +212,7 @@ impl<T: Pod> Clone for Value<T> {
     fn clone(&self) -> Self {
         Value {
             map: self.map.clone(),
+            shared: self.shared.clone(),
             _t: PhantomData,
         }
     }
@@ -201,28 +236,31 @@ impl<T: Pod + fmt::Debug> fmt::Debug for Value<T> {
     }
 }
 
+/// A value travels with the lock it shares, if any.
 impl<T: Pod> Serialize for Value<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.map.serialize(s)
+        (&*self.map, &self.shared).serialize(s)
     }
 }
 
 impl<'de, T: Pod> Deserialize<'de> for Value<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let map = receive::<T, D::Error>(Mapping::deserialize(d)?, "Value", MAGIC)?;
+        let (map, shared) = <(Mapping, Option<SharedLock>)>::deserialize(d)?;
+        let map = receive::<T, D::Error>(map, "Value", MAGIC)?;
         Ok(Value {
             map: Arc::new(map),
+            shared,
             _t: PhantomData,
         })
     }
 }
 
-/// A locked [`Value`]: dereferences to the value; dropping it unlocks.
+/// A locked [`Value`]: dereferences to the value; dropping it unlocks. It stays on the thread
+/// that locked it (it is not `Send`).
 #[must_use = "the value is unlocked as soon as the guard is dropped"]
 pub struct ValueGuard<'a, T: Pod> {
-    map: &'a Mapping,
-    me: u32,
     value: &'a mut T,
+    _held: Held<'a>,
 }
 
 impl<T: Pod> Deref for ValueGuard<'_, T> {
@@ -235,12 +273,6 @@ impl<T: Pod> Deref for ValueGuard<'_, T> {
 impl<T: Pod> DerefMut for ValueGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         self.value
-    }
-}
-
-impl<T: Pod> Drop for ValueGuard<'_, T> {
-    fn drop(&mut self) {
-        raw_lock::unlock_mine(self.map.u32_at(LOCK), self.me);
     }
 }
 
@@ -379,6 +411,55 @@ mod tests {
             t.join().unwrap();
         }
         assert_eq!(v.get(), 40_000);
+    }
+
+    #[test]
+    #[should_panic(expected = "already holds the lock")]
+    fn relocking_a_value_on_the_same_thread_panics_instead_of_hanging() {
+        let v = Value::new(1u8);
+        v.with_lock(|_| v.get());
+    }
+
+    #[test]
+    fn a_shared_rlock_lets_its_holder_use_each_value() {
+        let lock = crate::RLock::new();
+        let (a, b) = (
+            Value::new_with_lock(1u32, lock.clone()),
+            Value::new_with_lock(2u32, lock.clone()),
+        );
+        let _g = lock.acquire().unwrap();
+        a.with_lock(|x| *x += b.get());
+        assert_eq!(a.get(), 3);
+        // Another thread waits for the RLock, not only for the value.
+        std::thread::scope(|s| {
+            s.spawn(|| assert!(matches!(a.try_lock(), Err(TryAcquireError::WouldBlock))));
+        });
+    }
+
+    #[test]
+    fn a_relock_through_a_shared_rlock_panics_and_releases_everything() {
+        let lock = crate::RLock::new();
+        let v = Value::new_with_lock(0u8, lock.clone());
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            v.with_lock(|_| v.get());
+        }));
+        assert!(caught.is_err());
+        assert!(!lock.locked(), "the shared RLock stayed held");
+        std::thread::scope(|s| {
+            s.spawn(|| v.set(9));
+        });
+        assert_eq!(v.get(), 9);
+    }
+
+    #[test]
+    fn a_value_travels_with_its_lock() {
+        let lock = crate::Lock::new();
+        let v = Value::new_with_lock(5u16, lock.clone());
+        let e = codec::encode(&v).unwrap();
+        let w: Value<u16> = codec::decode(&e.bytes, e.fds).unwrap();
+        let _held = lock.acquire().unwrap();
+        assert!(matches!(w.try_lock(), Err(TryAcquireError::WouldBlock)));
+        assert!(matches!(w.shared_lock(), Some(SharedLock::Lock(_))));
     }
 
     #[test]

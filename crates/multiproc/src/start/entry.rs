@@ -93,3 +93,33 @@ pub(crate) fn run_entry<T: Run>(inv: Invocation) -> Outcome {
     };
     returned(&job.run())
 }
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_owned()
+    }
+}
+
+/// A process target: a function item, or a closure that captures nothing, taking `A` and
+/// returning `R`. Such a type has no data, so the child finds the very same function in its own
+/// copy of the executable. Every `Fn(A) -> R + Copy + Send + 'static` is one by this blanket
+/// implementation; one that has data (a closure with captured state, or a `fn` pointer) is
+/// refused at compile time when it is used as a target.
+pub trait Target<A, R>: Fn(A) -> R + Copy + Send + 'static {}
+
+impl<F, A, R> Target<A, R> for F where F: Fn(A) -> R + Copy + Send + 'static {}
+
+/// Fails the build if `F` is not a data-less target.
+pub(crate) fn assert_target<F>() {
+    const {
+        assert!(
+            std::mem::size_of::<F>() == 0,
+            "a process target must be a function item or a closure that captures nothing; this one holds data (a closure with captured state, or a `fn` pointer such as `f as fn(u32) -> u32`): name the function itself, and pass state as the argument"
+        )
+    };
+}

@@ -13,7 +13,7 @@ pub(crate) fn launch(permit: ForkPermit) -> io::Result<(i32, OwnedFd)> {
     match sys::fork_method::fork(permit)? {
         Forked::Child => {
             drop(ours);
-            super::child::run_forked(theirs)
+            crate::child::run_forked(theirs)
         }
         Forked::Parent(pid) => Ok((pid, ours)),
     }

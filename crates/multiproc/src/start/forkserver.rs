@@ -1,4 +1,5 @@
-//! The `forkserver` start method: a server executed once from `/proc/self/exe` forks children.
+//! The `forkserver` start method, parent side: a server executed once from `/proc/self/exe`
+//! (its loop is in `child::server`) forks children on request.
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -52,7 +53,7 @@ pub(crate) fn launch() -> io::Result<(i32, OwnedFd)> {
 
 fn start_server() -> io::Result<Server> {
     let (ctl, server_end) = sys::fd::socketpair()?;
-    let pid = super::spawn::spawn_self(&server_end, super::ENV_FORKSERVER)?;
+    let pid = super::spawn::spawn_self(&server_end, crate::child::ENV_FORKSERVER)?;
     drop(server_end);
     let pidfd = sys::proc::pidfd_open(pid)?;
     log::trace!(target: "multiproc", "started fork server with pid {pid}");
@@ -104,7 +105,11 @@ impl Server {
             }
         }
         let pid = i32::from_le_bytes(reply);
-        if pid < 0 {
+        if pid == -sys::forkserver::MULTI_THREADED {
+            Err(io::Error::other(
+                "the fork server has more than one thread (a constructor of another crate started one), so it cannot fork safely: use StartMethod::Spawn",
+            ))
+        } else if pid < 0 {
             Err(io::Error::from_raw_os_error(-pid))
         } else {
             Ok(pid)
@@ -144,15 +149,4 @@ pub(crate) fn forget() {
     if let Ok(mut g) = SERVER.try_lock() {
         *g = None;
     }
-}
-
-/// The fork server's main loop, entered from `init()` in the server process.
-pub(crate) fn serve(ctl: OwnedFd, expected_parent: i32) -> ! {
-    let _ = sys::proc::set_parent_death_signal(sys::proc::signal::KILL);
-    if sys::proc::getppid() != expected_parent {
-        sys::proc::exit_immediately(0);
-    }
-    sys::proc::set_signal_ignored(sys::proc::signal::INT, true);
-    sys::proc::set_process_name("mp-forkserver");
-    sys::forkserver::serve(ctl, super::child::run_forked_from_server)
 }

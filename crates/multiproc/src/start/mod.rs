@@ -1,4 +1,4 @@
-//! How children come to life: start methods, the entry point, and the child bootstrap.
+//! How children are launched: start methods and contexts.
 //!
 //! Every child runs the very same executable as its parent. With **forkserver** (the default on
 //! Linux) a small server process, executed once from `/proc/self/exe`, forks each child on
@@ -6,47 +6,37 @@
 //! caller, which reaps it through a pidfd. With **spawn** each child is a fresh `posix_spawn` of
 //! `/proc/self/exe`. With **fork** (opt-in, `unsafe`) the child is a `fork(2)` of the caller.
 //!
-//! Whichever way it starts, the child receives a bootstrap message over a private socket: the
-//! target (an offset from a fixed anchor in the executable), its arguments, its name and
-//! identity, and the parent's standard streams. Every blocking step of the bootstrap also
-//! watches the child's pidfd, so a child that dies early is an error, never a hang.
+//! A child executed from `/proc/self/exe` (the fork server, or a child started with spawn) is
+//! caught before `main` by multiproc's process constructor, so no code of `main` runs in it;
+//! it sees the parent's `std::env::args()`. Whichever way it starts, the child receives a
+//! bootstrap message over a private socket: the target (an offset from a fixed anchor in the
+//! executable), its arguments, its identity, and the parent's standard streams. Every blocking
+//! step of the bootstrap also watches the child's pidfd, so a child that dies early is an
+//! error, never a hang.
 
 #![forbid(unsafe_code)]
 
-mod child;
 mod entry;
 mod fork;
-pub(crate) mod forkserver;
+mod forkserver;
 mod long_lived;
 mod spawn;
 
-pub(crate) use child::{Boot, finish, is_child, panic_message};
-pub(crate) use entry::{Entry, Invocation, Outcome, fn_entry, run_entry, tag_of};
+pub use entry::Target;
+pub(crate) use entry::{
+    Entry, Invocation, Outcome, assert_target, fn_entry, panic_message, run_entry, tag_of,
+};
+pub(crate) use forkserver::{forget as forget_fork_server, shutdown as shutdown_fork_server};
 
-pub use crate::sys::fork_method::ForkPermit;
+pub use crate::sys::fork_method::{ForkPermit, StartMethod};
 
-use std::ffi::{CString, OsString};
+use std::ffi::CString;
 use std::fmt;
-use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::str::FromStr;
 use std::sync::{Mutex, OnceLock};
 
 use crate::sys;
-
-/// How a child process is created. See the [module docs](crate::start) for what each does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum StartMethod {
-    /// A fork server started once from `/proc/self/exe` forks each child. The default on Linux.
-    #[doc(alias = "forkserver")]
-    ForkServer,
-    /// Each child is a fresh `posix_spawn` of `/proc/self/exe`. Slower, always available.
-    Spawn,
-    /// The child is a `fork(2)` of the caller. Made only by the `unsafe`
-    /// [`StartMethod::fork`], because forking a threaded process is unsound.
-    Fork(ForkPermit),
-}
 
 impl StartMethod {
     /// Python's name of the method: `"forkserver"`, `"spawn"` or `"fork"`.
@@ -55,22 +45,6 @@ impl StartMethod {
             StartMethod::ForkServer => "forkserver",
             StartMethod::Spawn => "spawn",
             StartMethod::Fork(_) => "fork",
-        }
-    }
-
-    fn to_wire(self) -> u8 {
-        match self {
-            StartMethod::ForkServer => 0,
-            StartMethod::Spawn => 1,
-            StartMethod::Fork(_) => 2,
-        }
-    }
-
-    fn from_wire(b: u8, permit: Option<ForkPermit>) -> StartMethod {
-        match (b, permit) {
-            (1, _) => StartMethod::Spawn,
-            (2, Some(p)) => StartMethod::Fork(p),
-            _ => StartMethod::ForkServer,
         }
     }
 }
@@ -138,7 +112,7 @@ impl Context {
     /// A process to be started with this context's method.
     pub fn process<F, A, R>(&self, target: F, args: A) -> crate::Process<A, R>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
+        F: crate::start::Target<A, R>,
         A: serde::Serialize + serde::de::DeserializeOwned + 'static,
         R: serde::Serialize + serde::de::DeserializeOwned + 'static,
     {
@@ -146,108 +120,96 @@ impl Context {
     }
 }
 
-/// A context for `method` (Python's `multiprocessing.get_context`).
+/// A context for `method` (Python's `multiprocessing.get_context`). A child started from it
+/// reports `method` from [`get_start_method`] and uses it for its own children.
 pub fn get_context(method: StartMethod) -> Context {
     Context { method }
 }
 
-/// How this process re-executes itself to start a child or the fork server.
-#[derive(Debug)]
-pub(crate) struct Reexec {
-    pub(crate) argv: Vec<CString>,
-    /// Under a test harness: the harness prints on stdout before the test body runs, so the
-    /// child starts with stdout on /dev/null and gets the real one in its bootstrap message.
-    pub(crate) quiet_stdout: bool,
+/// The names of the start methods this platform offers, the default first (Python's
+/// `multiprocessing.get_all_start_methods()`): `["forkserver", "spawn", "fork"]` unless
+/// [`set_start_method`] chose another default.
+///
+/// ```
+/// assert_eq!(multiproc::get_all_start_methods(), ["forkserver", "spawn", "fork"]);
+/// ```
+pub fn get_all_start_methods() -> Vec<&'static str> {
+    let default = get_start_method().name();
+    let mut names = vec![default];
+    names.extend(
+        ["forkserver", "spawn", "fork"]
+            .into_iter()
+            .filter(|n| *n != default),
+    );
+    names
 }
 
-static REEXEC: OnceLock<Reexec> = OnceLock::new();
-
-pub(crate) fn reexec() -> Option<&'static Reexec> {
-    REEXEC.get()
-}
-
-const ENV_BOOT: &str = "MULTIPROC_BOOT";
-const ENV_FORKSERVER: &str = "MULTIPROC_FORKSERVER";
-
-/// Enters multiproc. Call it first thing in `main` (or use `#[multiproc::main]`).
+/// Prepares this program to start processes. Calling it is optional and harmless.
 ///
-/// In the main program it prepares the process to start children and registers the exit hook
-/// that joins non-daemon children and terminates daemons, as Python does at interpreter exit.
-/// In a child, it runs the child's target and **never returns**: the child exits with the
-/// target's exit code. It does the same in the fork server.
-///
-/// Calling it more than once is harmless. Code before it runs in every child too, so keep it
-/// first.
+/// Children are caught before `main` by multiproc's process constructor, so a program needs no
+/// call at all: `main` runs once, in the parent only. `init` remains for programs written for
+/// earlier versions: it registers the exit hook that joins non-daemon children and terminates
+/// daemons (the first start does this too), and refers to the constructor, which keeps it
+/// linked. Whether the constructor ran is checked at the first start, which fails with
+/// [`ProcessError::EntryNotLinked`](crate::ProcessError::EntryNotLinked) if it did not.
 pub fn init() {
-    let argv0 = std::env::args_os()
-        .next()
-        .unwrap_or_else(|| OsString::from("multiproc-child"));
-    enter(Reexec {
-        argv: vec![cstring(&argv0)],
-        quiet_stdout: false,
-    });
-}
-
-/// Entry for `#[multiproc::test]`: `module_path` is the test's module path (crate first).
-pub(crate) fn enter_test(module_path: &str, name: &str) {
-    let test_name = match module_path.split_once("::") {
-        Some((_, rest)) => format!("{rest}::{name}"),
-        None => name.to_owned(),
-    };
-    let argv0 = std::env::args_os()
-        .next()
-        .unwrap_or_else(|| OsString::from("multiproc-test"));
-    let mut argv = vec![cstring(&argv0), cstring(test_name.as_ref())];
-    for flag in ["--exact", "--nocapture", "--test-threads=1", "-q"] {
-        argv.push(cstring(flag.as_ref()));
+    if !crate::child::is_child() {
+        let _ = sys::entry::constructor_ran();
+        crate::child::exit::install();
     }
-    enter(Reexec {
-        argv,
-        quiet_stdout: true,
-    });
 }
 
-fn enter(reexec: Reexec) {
-    let _ = REEXEC.set(reexec);
-    if let Some((fd, _)) = inherited(ENV_BOOT) {
-        sys::fd::close_inherited_except(fd.as_fd());
-        child::run_spawned(fd);
+/// Entry for `#[multiproc::test]`: the same as [`init`].
+pub(crate) fn enter_test(_module_path: &str, _name: &str) {
+    init();
+}
+
+/// Why children cannot be started from this program, if they cannot (checked once).
+pub(crate) fn entry_problem() -> Option<&'static str> {
+    static PROBLEM: OnceLock<Option<&'static str>> = OnceLock::new();
+    *PROBLEM.get_or_init(|| {
+        let ran = sys::entry::constructor_ran();
+        entry_problem_of(ran, ran && sys::entry::in_main_executable())
+    })
+}
+
+/// What is wrong, given whether the process constructor ran and whether it is part of the
+/// main executable.
+fn entry_problem_of(ran: bool, in_main_executable: bool) -> Option<&'static str> {
+    if !ran {
+        Some(
+            "multiproc's process constructor did not run in this program, so a child would run `main` instead of its target: this platform does not run `.init_array` constructors (multiproc needs Linux)",
+        )
+    } else if !in_main_executable {
+        Some(
+            "multiproc is part of a shared library, but children run the program's main executable (/proc/self/exe), which does not contain it: link multiproc into the executable itself",
+        )
+    } else {
+        None
     }
-    if let Some((fd, ppid)) = inherited(ENV_FORKSERVER) {
-        sys::fd::close_inherited_except(fd.as_fd());
-        forkserver::serve(fd, ppid);
+}
+
+/// The program's arguments, which every child executed from `/proc/self/exe` gets too.
+fn child_argv() -> Vec<CString> {
+    let mut argv: Vec<CString> = std::env::args_os().map(|a| cstring(&a)).collect();
+    if argv.is_empty() {
+        argv.push(c"multiproc-child".to_owned());
     }
-    crate::process::exit::install();
+    argv
 }
 
-/// Whether [`init`] (or a test entry) has run in this process.
-pub(crate) fn initialized() -> bool {
-    REEXEC.get().is_some()
-}
-
-/// The descriptor named by environment variable `var` as `fd,ppid`, if it was meant for us.
-fn inherited(var: &str) -> Option<(OwnedFd, i32)> {
-    let value = std::env::var(var).ok()?;
-    let (fd, ppid) = value.split_once(',')?;
-    let (fd, ppid): (i32, i32) = (fd.parse().ok()?, ppid.parse().ok()?);
-    if sys::proc::getppid() != ppid {
-        return None;
-    }
-    sys::fd::take_inherited(fd).map(|fd| (fd, ppid))
-}
-
-/// The environment for a re-executed child: ours without multiproc's variables, plus `extra`.
-fn child_env(extra: (&str, String)) -> Vec<CString> {
+/// The environment for a re-executed child: ours without multiproc's markers, plus `marker`.
+fn child_env(marker: (&str, String)) -> Vec<CString> {
     let mut env: Vec<CString> = std::env::vars_os()
-        .filter(|(k, _)| k != ENV_BOOT && k != ENV_FORKSERVER)
+        .filter(|(k, _)| k != crate::child::ENV_BOOT && k != crate::child::ENV_FORKSERVER)
         .map(|(k, v)| {
             let mut kv = k.as_bytes().to_vec();
             kv.push(b'=');
             kv.extend_from_slice(v.as_bytes());
-            CString::new(kv).unwrap_or_default()
+            cstring(std::ffi::OsStr::from_bytes(&kv))
         })
         .collect();
-    env.push(CString::new(format!("{}={}", extra.0, extra.1)).expect("no NUL"));
+    env.push(CString::new(format!("{}={}", marker.0, marker.1)).expect("no NUL"));
     env
 }
 
@@ -264,7 +226,7 @@ fn cstring(s: &std::ffi::OsStr) -> CString {
 
 /// Starts a child with `method`. Returns the child's pid and our end of its bootstrap socket;
 /// the child is a child of this process whatever the method.
-pub(crate) fn launch(method: StartMethod) -> std::io::Result<(i32, OwnedFd)> {
+pub(crate) fn launch(method: StartMethod) -> std::io::Result<(i32, std::os::fd::OwnedFd)> {
     match method {
         StartMethod::ForkServer => forkserver::launch(),
         StartMethod::Spawn => spawn::launch(),
@@ -272,18 +234,39 @@ pub(crate) fn launch(method: StartMethod) -> std::io::Result<(i32, OwnedFd)> {
     }
 }
 
-/// Wire form of the default start method, for children to inherit.
-pub(crate) fn default_method_wire() -> u8 {
-    get_start_method().to_wire()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Restores an inherited default start method in a child.
-pub(crate) fn inherit_default_method(b: u8) {
-    let permit = match get_start_method() {
-        StartMethod::Fork(p) => Some(p),
-        _ => None,
-    };
-    if b != 0 {
-        set_start_method(StartMethod::from_wire(b, permit));
+    #[test]
+    fn entry_problems_say_what_is_wrong() {
+        assert_eq!(entry_problem_of(true, true), None);
+        assert!(
+            entry_problem_of(false, false)
+                .unwrap()
+                .contains("did not run")
+        );
+        assert!(
+            entry_problem_of(true, false)
+                .unwrap()
+                .contains("shared library")
+        );
+        // In this test binary, the constructor ran in the main executable.
+        assert_eq!(entry_problem(), None);
+    }
+
+    #[test]
+    fn entry_problem_is_a_dedicated_error() {
+        let e = crate::ProcessError::EntryNotLinked(entry_problem_of(false, false).unwrap());
+        assert!(
+            e.to_string()
+                .starts_with("cannot start a process: multiproc's process constructor did not run")
+        );
+        assert!(e.exitcode().is_none());
+    }
+
+    #[test]
+    fn all_start_methods_put_the_default_first() {
+        assert_eq!(get_all_start_methods(), ["forkserver", "spawn", "fork"]);
     }
 }

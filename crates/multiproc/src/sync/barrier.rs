@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::owner;
 use super::raw_lock::CHECK_INTERVAL;
 use super::spin;
 use crate::shared::mapping::{self, Mapping};
 use crate::sys::fd::deadline_after;
 use crate::sys::futex;
-use crate::sys::owner;
 
 const MAGIC: u32 = mapping::magic(b"BARR");
 /// Bumped after every change waiters must see: the futex word.

@@ -43,7 +43,8 @@ impl<G> HolderDied<G> {
         &mut self.inner
     }
 
-    /// The id of the holder that died: a process id, or a thread id for an `RLock`.
+    /// The id of the holder that died: a process id for a `Lock`, a thread id for an `RLock`
+    /// and for the own lock of a `Value` or an `Array` (the main thread's id is its process's).
     pub fn holder(&self) -> u32 {
         self.holder
     }

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::error::{AcquireResult, AcquireTimeoutError, ReleaseError, TryAcquireError};
+use super::owner;
 use super::raw_lock::{self, Taken};
 use crate::shared::mapping::{self, Mapping};
 use crate::sys::fd::deadline_after;
-use crate::sys::owner;
 
 const MAGIC: u32 = mapping::magic(b"LOCK");
 const STATE: usize = 4;
@@ -26,7 +26,7 @@ const LEN: usize = 8;
 /// thread or process with [`Lock::release`] (after `std::mem::forget` of the guard).
 ///
 /// Unlike Python's, a lock whose holder **died** is not held forever: the next acquirer takes it
-/// and gets [`HolderDied`], which holds the guard.
+/// and gets [`HolderDied`](super::HolderDied), which holds the guard.
 ///
 /// ```rust,standalone_crate
 /// fn worker(lock: multiproc::Lock) {
@@ -73,7 +73,7 @@ impl Lock {
     /// Blocks until the lock is acquired (Python's `acquire()`).
     ///
     /// It cannot wait forever on a dead holder: when the holder's process has ended, the
-    /// lock is taken over and the guard comes back inside [`HolderDied`].
+    /// lock is taken over and the guard comes back inside [`HolderDied`](super::HolderDied).
     #[inline]
     pub fn acquire(&self) -> AcquireResult<LockGuard<'_>> {
         let me = owner::process_word();
@@ -114,6 +114,12 @@ impl Lock {
         } else {
             Err(ReleaseError::NotHeld)
         }
+    }
+
+    /// Releases the lock if this process holds it: what dropping a guard does, for a caller
+    /// that forgot its guard to keep a smaller one of its own.
+    pub(crate) fn release_mine(&self) {
+        raw_lock::unlock_mine(self.word(), owner::process_word());
     }
 
     /// Whether the lock is held, by any process.

@@ -36,13 +36,12 @@
 //! }
 //! ```
 
-#![forbid(unsafe_code)]
-
 mod barrier;
 mod condition;
 mod error;
 mod event;
 mod lock;
+pub(crate) mod owner;
 pub(crate) mod raw_lock;
 mod rlock;
 mod semaphore;

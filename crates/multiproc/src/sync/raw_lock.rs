@@ -2,7 +2,7 @@
 //! shared values.
 //!
 //! The lock is one 32-bit word in shared memory: 0 when free, otherwise the holder's owner word
-//! (a pid or tid with a start-time tag, see `sys::owner`) with bit 31 set when some waiter may
+//! (a pid or tid with a start-time tag, see `owner`) with bit 31 set when some waiter may
 //! sleep. Taking a free lock is one compare-and-swap; releasing is one more. A waiter sleeps on
 //! the word with a futex, waking every [`CHECK_INTERVAL`] to ask whether the holder still lives;
 //! if it died, the waiter takes the lock over and reports the death.
@@ -11,9 +11,9 @@ use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::time::{Duration, Instant};
 
+use super::owner::{self, FLAG_BIT, OWNER_MASK};
 use super::{AcquireResult, AcquireTimeoutError, HolderDied, TryAcquireError};
 use crate::sys::futex;
-use crate::sys::owner::{self, FLAG_BIT, OWNER_MASK};
 
 /// Set in the lock word while some waiter may be asleep on it.
 const WAITERS: u32 = FLAG_BIT;
@@ -75,10 +75,17 @@ pub(crate) fn acquire_deadline<G>(
     }
 }
 
+/// Takes the lock for `me` if it is free, in one compare-and-swap: the fast path of a caller
+/// that has a slow path of its own. `false` if anyone holds it.
+#[inline]
+pub(crate) fn lock_if_free(word: &AtomicU32, me: u32) -> bool {
+    word.compare_exchange(0, me, Acquire, Relaxed).is_ok()
+}
+
 /// Takes the lock for `me` if it is free, or if its holder is dead. `None` if a live holder has it.
 #[inline]
 pub(crate) fn try_lock(word: &AtomicU32, me: u32) -> Option<Taken> {
-    if word.compare_exchange(0, me, Acquire, Relaxed).is_ok() {
+    if lock_if_free(word, me) {
         return Some(Taken::Clean);
     }
     try_lock_cold(word, me)
@@ -116,6 +123,39 @@ pub(crate) fn lock(word: &AtomicU32, me: u32, deadline: Option<Instant>) -> Opti
     }
     lock_slow(word, me, deadline)
 }
+
+/// Like [`lock`], for a lock held by threads (whose `me` is a thread word): `Err(Reentered)`
+/// at once if `me` holds it already, instead of waiting for itself forever.
+#[inline]
+pub(crate) fn lock_not_reentered(
+    word: &AtomicU32,
+    me: u32,
+    deadline: Option<Instant>,
+) -> Result<Option<Taken>, Reentered> {
+    if lock_if_free(word, me) {
+        return Ok(Some(Taken::Clean));
+    }
+    lock_contended_not_reentered(word, me, deadline)
+}
+
+/// The rest of [`lock_not_reentered`] after its compare-and-swap failed: for a caller that
+/// made that attempt itself. No second compare-and-swap before the spin: each one would take
+/// the lock's cache line from its holder.
+#[cold]
+pub(crate) fn lock_contended_not_reentered(
+    word: &AtomicU32,
+    me: u32,
+    deadline: Option<Instant>,
+) -> Result<Option<Taken>, Reentered> {
+    if holder(word) == me {
+        return Err(Reentered);
+    }
+    Ok(lock_slow(word, me, deadline))
+}
+
+/// The caller asked for a lock that it holds already.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Reentered;
 
 #[cold]
 fn lock_slow(word: &AtomicU32, me: u32, deadline: Option<Instant>) -> Option<Taken> {

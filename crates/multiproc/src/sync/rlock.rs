@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::error::{AcquireResult, AcquireTimeoutError, ReleaseError, TryAcquireError};
+use super::owner;
 use super::raw_lock::{self, Taken};
 use crate::shared::mapping::{self, Mapping};
 use crate::sys::fd::deadline_after;
-use crate::sys::owner;
 
 const MAGIC: u32 = mapping::magic(b"RLCK");
 const STATE: usize = 4;
@@ -27,7 +27,7 @@ const LEN: usize = 12;
 /// guards therefore stay on their thread (they are not `Send`).
 ///
 /// If the owning thread exits, or its process dies, while holding the lock, the next acquirer
-/// takes it over and gets [`HolderDied`] instead of waiting forever.
+/// takes it over and gets [`HolderDied`](super::HolderDied) instead of waiting forever.
 ///
 /// ```
 /// # fn main() -> std::io::Result<()> {

@@ -47,6 +47,87 @@ pub(crate) fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok((owned(fds[0]), owned(fds[1])))
 }
 
+/// Connects a new close-on-exec Unix stream socket to `name`: a path, or with `abstract_name`
+/// a Linux abstract socket name (no leading NUL byte). A listener whose backlog is full makes
+/// the connect wait until `deadline` at most (then [`io::ErrorKind::TimedOut`]): the kernel
+/// bounds it by the socket's send timeout, which is set for the connect only.
+pub(crate) fn connect_unix(
+    name: &[u8],
+    abstract_name: bool,
+    deadline: Option<Instant>,
+) -> io::Result<OwnedFd> {
+    // SAFETY: an all-zero sockaddr_un is a valid empty address.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let start = usize::from(abstract_name);
+    // A path needs a terminating NUL; an abstract name is counted by the length alone.
+    let end = start + name.len() + usize::from(!abstract_name);
+    if end > addr.sun_path.len() || (!abstract_name && name.contains(&0)) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a Unix socket address (too long, or a path with a NUL byte)",
+        ));
+    }
+    for (slot, b) in addr.sun_path[start..].iter_mut().zip(name) {
+        *slot = *b as libc::c_char;
+    }
+    let len = (std::mem::offset_of!(libc::sockaddr_un, sun_path) + end) as libc::socklen_t;
+    // SAFETY: plain socket creation; the descriptor is owned at once below.
+    let sock = owned(cvt(unsafe {
+        libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0)
+    })?);
+    let set_send_timeout = |t: Duration| {
+        let tv = libc::timeval {
+            tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
+            tv_usec: t.subsec_micros() as libc::suseconds_t,
+        };
+        // SAFETY: SO_SNDTIMEO reads one timeval through the pointer, which points at `tv`.
+        cvt(unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_SNDTIMEO,
+                (&tv as *const libc::timeval).cast(),
+                size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        })
+    };
+    if let Some(d) = deadline {
+        let left = d.saturating_duration_since(Instant::now());
+        // A zero timeout means none at all.
+        if left < Duration::from_micros(1) {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        set_send_timeout(left)?;
+    }
+    loop {
+        // SAFETY: `addr` is a valid sockaddr_un and `len` stays within it.
+        let r = unsafe {
+            libc::connect(
+                sock.as_raw_fd(),
+                (&addr as *const libc::sockaddr_un).cast(),
+                len,
+            )
+        };
+        match cvt(r) {
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && deadline.is_some() => {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if deadline.is_some() {
+        set_send_timeout(Duration::ZERO)?;
+    }
+    Ok(sock)
+}
+
 /// Duplicates a descriptor (close-on-exec).
 pub(crate) fn dup(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     fd.try_clone_to_owned()
@@ -60,15 +141,6 @@ pub(crate) fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
     // SAFETY: dup3 only changes the descriptor table; replacing `target` is what the caller asked
     // for, and callers use it only on the standard streams, which std does not hold as OwnedFd.
     cvt(unsafe { libc::dup3(fd.as_raw_fd(), target, 0) }).map(drop)
-}
-
-/// Opens `/dev/null` for reading and writing.
-pub(crate) fn dev_null() -> io::Result<OwnedFd> {
-    Ok(std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")?
-        .into())
 }
 
 /// Borrows one of the standard streams (0, 1, 2), which live as long as the process.
@@ -246,6 +318,43 @@ unsafe fn recv_raw(
     Ok(n)
 }
 
+/// Copies up to `buf.len()` bytes from the front of a stream socket's queue without taking
+/// them and without waiting. Descriptors riding on those bytes stay queued (no control buffer
+/// is given, so none are installed). Returns 0 at end of stream.
+pub(crate) fn peek(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of its length.
+    let r = unsafe {
+        libc::recv(
+            sock.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    cvt_size(r)
+}
+
+/// Whether the peer of a stream socket has closed its sending side (or the socket failed),
+/// checked without waiting.
+pub(crate) fn peer_closed(sock: BorrowedFd<'_>) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd: sock.as_raw_fd(),
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: `pfd` is one valid pollfd; a zero timeout does not wait.
+    cvt(unsafe { libc::poll(&mut pfd, 1, 0) })?;
+    Ok(pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0)
+}
+
+/// How many bytes wait in a socket's receive queue (`FIONREAD`).
+pub(crate) fn bytes_queued(sock: BorrowedFd<'_>) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer, which points at `n`.
+    cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::FIONREAD, &mut n) })?;
+    Ok(n.max(0) as usize)
+}
+
 /// Closes `fd`, reporting the error that dropping an `OwnedFd` would ignore.
 pub(crate) fn close(fd: OwnedFd) -> io::Result<()> {
     // SAFETY: `into_raw_fd` gives up ownership, so the descriptor is closed exactly once, here.
@@ -334,24 +443,6 @@ pub(crate) fn listen(sock: BorrowedFd<'_>, backlog: u32) -> io::Result<()> {
     let backlog = backlog.min(libc::c_int::MAX as u32) as libc::c_int;
     // SAFETY: listen only changes the state of the socket behind the descriptor.
     cvt(unsafe { libc::listen(sock.as_raw_fd(), backlog) }).map(drop)
-}
-
-/// Closes every descriptor of this process except the standard streams and `keep`: what a
-/// re-executed child inherited without asking (descriptors its parent's libraries opened
-/// without close-on-exec), as Python's `close_fds` does.
-///
-/// Called at the very start of a child that was started by executing this binary, from
-/// `init()`, before any code of the program has run, so nothing in the process owns them.
-pub(crate) fn close_inherited_except(keep: BorrowedFd<'_>) {
-    let keep = keep.as_raw_fd() as libc::c_uint;
-    let ranges = [(3, keep.saturating_sub(1)), (keep + 1, libc::c_uint::MAX)];
-    for (first, last) in ranges {
-        if first <= last && first >= 3 {
-            // SAFETY: close_range only closes descriptors; at this point no object of this
-            // process owns any of them (see above), so no OwnedFd is left dangling.
-            unsafe { libc::syscall(libc::SYS_close_range, first, last, 0 as libc::c_uint) };
-        }
-    }
 }
 
 /// A connected pair of close-on-exec Unix sequenced-packet sockets: message boundaries are kept

@@ -6,13 +6,18 @@ use std::os::fd::{AsFd, OwnedFd};
 use super::fd::{self, Interest};
 use super::proc::{self, Forked};
 
+/// The error (an errno) with which a server that has other threads refuses to fork.
+pub(crate) const MULTI_THREADED: i32 = libc::EDEADLK;
+
 /// Serves fork requests on `ctl` until the other end closes it, then exits the process.
 ///
 /// A request is one byte carrying one descriptor (the child's bootstrap socket). For each, the
 /// server forks a child whose parent is the server's parent, calls `child(ctl, boot)` in it
 /// (which must not return), and replies with the child's pid as 4 little-endian bytes, or
-/// `-errno` if the fork failed.
+/// `-errno` if the fork failed. A server that is not single-threaded never forks: it answers
+/// every request with `-EDEADLK` ([`MULTI_THREADED`]).
 pub(crate) fn serve(ctl: OwnedFd, child: fn(OwnedFd, OwnedFd) -> !) -> ! {
+    let single_threaded = proc::thread_count() == 1;
     loop {
         let mut byte = [0u8; 1];
         let mut fds = Vec::new();
@@ -29,11 +34,17 @@ pub(crate) fn serve(ctl: OwnedFd, child: fn(OwnedFd, OwnedFd) -> !) -> ! {
             Err(_) => proc::exit_immediately(1),
         }
         for boot in fds {
-            // SAFETY: the fork server is single-threaded: `start::forkserver` enters this loop
-            // from `init()`, the first statement of `main`, before anything can start a thread.
-            // Under a test harness the only other thread is the harness's own, parked waiting
-            // for this test to end, holding no lock. The child only runs the bootstrap, which
-            // reinitialises multiproc's state.
+            if !single_threaded {
+                drop(boot);
+                if write_all_blocking(ctl.as_fd(), &(-MULTI_THREADED).to_le_bytes()).is_err() {
+                    proc::exit_immediately(1);
+                }
+                continue;
+            }
+            // SAFETY: the fork server is single-threaded (checked above, when this loop began):
+            // it enters this loop from the process constructor, before `main`, and the loop
+            // starts no thread. The child only runs the bootstrap, which reinitialises
+            // multiproc's state.
             let reply = match unsafe { proc::fork_sibling() } {
                 Ok(Forked::Child) => child(ctl, boot),
                 Ok(Forked::Parent(pid)) => pid,

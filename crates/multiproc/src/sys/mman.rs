@@ -33,9 +33,16 @@ pub(crate) fn memfd_sealed(name: &str, len: usize) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
-/// Creates an anonymous, zero-filled memfd of `len` bytes (close-on-exec) whose size may
-/// still change (and be sealed later).
-pub(crate) fn memfd(name: &str, len: usize) -> io::Result<OwnedFd> {
+/// Creates an anonymous, zero-filled memfd of `len` bytes (close-on-exec) that may grow but
+/// never shrink: a mapping longer than the file stays valid wherever the file has reached.
+pub(crate) fn memfd_growable(name: &str, len: usize) -> io::Result<OwnedFd> {
+    let fd = memfd(name, len)?;
+    // SAFETY: F_ADD_SEALS takes an int of seal bits.
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, libc::F_SEAL_SHRINK) })?;
+    Ok(fd)
+}
+
+fn memfd(name: &str, len: usize) -> io::Result<OwnedFd> {
     let cname = CString::new(name.replace('\0', "")).expect("NULs removed");
     // SAFETY: `cname` is a valid NUL-terminated string for the call.
     let fd = cvt(unsafe {
@@ -47,11 +54,30 @@ pub(crate) fn memfd(name: &str, len: usize) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
-/// Whether `fd` is a memfd whose size is sealed (cannot shrink or grow).
-pub(crate) fn size_sealed(fd: BorrowedFd<'_>) -> bool {
+/// Whether `fd` is a memfd sealed against shrinking (so no mapping of it can lose its pages).
+pub(crate) fn shrink_sealed(fd: BorrowedFd<'_>) -> bool {
     // SAFETY: F_GET_SEALS only reads the descriptor's seals.
     let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
-    seals >= 0 && seals & (libc::F_SEAL_SHRINK | libc::F_SEAL_GROW) != 0
+    seals >= 0 && seals & libc::F_SEAL_SHRINK != 0
+}
+
+/// Gives the memory of bytes `[off, off + len)` of the file behind `fd` back to the system;
+/// they read as zeros afterwards, and the file keeps its size.
+pub(crate) fn punch_hole(fd: BorrowedFd<'_>, off: usize, len: usize) -> io::Result<()> {
+    let off =
+        libc::off_t::try_from(off).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let len =
+        libc::off_t::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: fallocate only changes the file's backing store.
+    cvt(unsafe {
+        libc::fallocate(
+            fd.as_raw_fd(),
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            off,
+            len,
+        )
+    })
+    .map(drop)
 }
 
 /// Sets the size of the file behind `fd`.
@@ -112,7 +138,7 @@ mod tests {
     #[test]
     fn memfd_is_sealed_and_sized() {
         let fd = memfd_sealed("multiproc-test", 8192).unwrap();
-        assert!(size_sealed(fd.as_fd()));
+        assert!(shrink_sealed(fd.as_fd()));
         assert_eq!(file_id(fd.as_fd()).unwrap().0, 8192);
         assert!(
             ftruncate(fd.as_fd(), 4096).is_err(),
@@ -127,8 +153,19 @@ mod tests {
     }
 
     #[test]
+    fn growable_memfd_grows_never_shrinks_and_gives_memory_back() {
+        let fd = memfd_growable("multiproc-test", 4096).unwrap();
+        assert!(shrink_sealed(fd.as_fd()));
+        ftruncate(fd.as_fd(), 3 * 4096).unwrap();
+        assert_eq!(file_id(fd.as_fd()).unwrap().0, 3 * 4096);
+        assert!(ftruncate(fd.as_fd(), 4096).is_err());
+        punch_hole(fd.as_fd(), 4096, 4096).unwrap();
+        assert_eq!(file_id(fd.as_fd()).unwrap().0, 3 * 4096);
+    }
+
+    #[test]
     fn plain_files_are_not_sealed() {
         let f = tempfile::tempfile().unwrap();
-        assert!(!size_sealed(f.as_fd()));
+        assert!(!shrink_sealed(f.as_fd()));
     }
 }

@@ -99,15 +99,19 @@ pub(crate) fn waitpid(pid: i32) -> io::Result<WaitStatus> {
     }
 }
 
-/// `posix_spawn`s `path` with `argv` and `envp`. `keep` are descriptors to be inherited under
-/// the same numbers (their close-on-exec flag is cleared in the child only); `redirect` maps a
-/// descriptor onto a standard stream in the child.
+/// The descriptor number under which [`spawn`] hands its `pass` descriptor to the child.
+pub(crate) const PASSED_FD: i32 = 3;
+
+/// `posix_spawn`s `path` with `argv` and `envp`. The child gets its standard streams, `pass`
+/// as descriptor [`PASSED_FD`], and no other descriptor: whatever this process has open without
+/// close-on-exec (a library's, a test harness's) is closed in the child before it executes,
+/// as Python's `close_fds` does. SIGTERM and SIGINT start with their default action; ignored
+/// signals (SIGPIPE in a Rust program) stay ignored.
 pub(crate) fn spawn(
     path: &CStr,
     argv: &[CString],
     envp: &[CString],
-    keep: &[BorrowedFd<'_>],
-    redirect: &[(BorrowedFd<'_>, i32)],
+    pass: BorrowedFd<'_>,
 ) -> io::Result<i32> {
     let mut argv_ptrs: Vec<*mut libc::c_char> =
         argv.iter().map(|a| a.as_ptr().cast_mut()).collect();
@@ -140,29 +144,24 @@ pub(crate) fn spawn(
         spawn_err(libc::posix_spawnattr_init(&mut t))?;
         (actions, Attr(t))
     };
-    // SAFETY: the structures are initialised; the descriptors are borrowed and open for the call.
+    // SAFETY: the structures are initialised; the descriptor is borrowed and open for the call.
     unsafe {
-        for (fd, target) in redirect {
-            spawn_err(libc::posix_spawn_file_actions_adddup2(
-                &mut actions.0,
-                fd.as_raw_fd(),
-                *target,
-            ))?;
-        }
-        for fd in keep {
-            // dup2 onto itself clears FD_CLOEXEC in the child (glibc >= 2.29).
-            spawn_err(libc::posix_spawn_file_actions_adddup2(
-                &mut actions.0,
-                fd.as_raw_fd(),
-                fd.as_raw_fd(),
-            ))?;
-        }
+        // dup2 onto a different number clears FD_CLOEXEC on the copy; onto itself, glibc
+        // (>= 2.29) clears it too.
+        spawn_err(libc::posix_spawn_file_actions_adddup2(
+            &mut actions.0,
+            pass.as_raw_fd(),
+            PASSED_FD,
+        ))?;
+        spawn_err(libc::posix_spawn_file_actions_addclosefrom_np(
+            &mut actions.0,
+            PASSED_FD + 1,
+        ))?;
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         spawn_err(libc::posix_spawnattr_setsigmask(&mut attr.0, &empty))?;
         let mut defaults: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut defaults);
-        libc::sigaddset(&mut defaults, libc::SIGPIPE);
         libc::sigaddset(&mut defaults, libc::SIGTERM);
         libc::sigaddset(&mut defaults, libc::SIGINT);
         spawn_err(libc::posix_spawnattr_setsigdefault(&mut attr.0, &defaults))?;
@@ -252,6 +251,11 @@ pub(crate) fn getppid() -> i32 {
     unsafe { libc::getppid() }
 }
 
+/// The number of threads of this process (from `/proc/self/task`; 1 if it cannot be read).
+pub(crate) fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(1, |d| d.count().max(1))
+}
+
 /// The calling thread's id.
 pub(crate) fn gettid() -> i32 {
     // SAFETY: gettid cannot fail.
@@ -275,6 +279,36 @@ pub(crate) fn set_process_name(name: &str) {
 pub(crate) fn exit_immediately(code: i32) -> ! {
     // SAFETY: _exit never returns and has no preconditions.
     unsafe { libc::_exit(code) }
+}
+
+/// Ends the process with `code` through the C library's `exit`: handlers registered with
+/// `atexit` run and C stdio buffers are flushed (Rust's own buffers must be flushed before).
+pub(crate) fn exit(code: i32) -> ! {
+    // SAFETY: exit never returns; running the process's exit handlers is its purpose.
+    unsafe { libc::exit(code) }
+}
+
+unsafe extern "C" {
+    // glibc's standard streams and its read-only query of a stream's buffer.
+    static stdout: *mut libc::FILE;
+    static stderr: *mut libc::FILE;
+    fn __fpending(stream: *mut libc::FILE) -> libc::size_t;
+}
+
+/// Flushes C's `stdout` and `stderr` if they hold buffered output, for a process about to end
+/// with `_exit`. It only writes to a stream that has something to flush, so that a forked
+/// child whose C streams are empty does not copy the pages they live on.
+pub(crate) fn flush_c_stdio() {
+    // SAFETY: `stdout` and `stderr` are glibc's stream pointers, set before any constructor
+    // runs and never freed; `__fpending` only reads the stream's buffer pointers, and fflush
+    // on a valid stream has no other precondition.
+    unsafe {
+        for stream in [stdout, stderr] {
+            if !stream.is_null() && __fpending(stream) > 0 {
+                libc::fflush(stream);
+            }
+        }
+    }
 }
 
 /// Registers `f` to run when the process calls `exit` (including returning from `main`).
@@ -324,6 +358,26 @@ pub(crate) mod signal {
     pub(crate) const KILL: i32 = libc::SIGKILL;
     /// SIGINT.
     pub(crate) const INT: i32 = libc::SIGINT;
+    /// SIGPIPE.
+    pub(crate) const PIPE: i32 = libc::SIGPIPE;
+}
+
+/// Blocks or unblocks `sig` for the calling thread. A blocked signal stays pending until it is
+/// unblocked; a fork inherits the mask but not the pending signals.
+pub(crate) fn set_signal_blocked(sig: i32, blocked: bool) {
+    // SAFETY: an all-zero sigset_t is valid storage for sigemptyset to initialise.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is valid; pthread_sigmask only changes this thread's signal mask.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        let how = if blocked {
+            libc::SIG_BLOCK
+        } else {
+            libc::SIG_UNBLOCK
+        };
+        libc::pthread_sigmask(how, &set, std::ptr::null_mut());
+    }
 }
 
 /// Sets how this process handles `sig`: `ignore` or the default action.

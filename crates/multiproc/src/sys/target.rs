@@ -16,18 +16,18 @@ mod sealed {
     pub(crate) trait Sealed {}
 }
 
-/// A function-pointer type whose values may be named by offset: the crate's entry types.
+/// A function-pointer type whose values may be named by offset: plain `fn` pointers of the
+/// shapes the crate's entries have (one argument; three with a borrowed byte slice in the
+/// middle; or those three and a borrowed observer, as the pool's task entry). Only `fn` pointer
+/// types implement it, which `offset_of` relies on.
 pub(crate) trait EntryPoint: Copy + sealed::Sealed {}
 
-macro_rules! entry_point {
-    ($t:ty) => {
-        impl sealed::Sealed for $t {}
-        impl EntryPoint for $t {}
-    };
-}
-
-entry_point!(crate::start::Entry);
-entry_point!(crate::pool::TaskEntry);
+impl<A, R> sealed::Sealed for fn(A) -> R {}
+impl<A, R> EntryPoint for fn(A) -> R {}
+impl<A, C, R> sealed::Sealed for for<'a> fn(A, &'a [u8], C) -> R {}
+impl<A, C, R> EntryPoint for for<'a> fn(A, &'a [u8], C) -> R {}
+impl<A, C, W: ?Sized, R> sealed::Sealed for for<'a, 'b> fn(A, &'a [u8], C, &'b mut W) -> R {}
+impl<A, C, W: ?Sized, R> EntryPoint for for<'a, 'b> fn(A, &'a [u8], C, &'b mut W) -> R {}
 
 /// The offset of `entry` from the anchor.
 pub(crate) fn offset_of<E: EntryPoint>(entry: E) -> i64 {
@@ -67,7 +67,7 @@ pub(crate) fn conjure<F: Copy>() -> F {
     const {
         assert!(
             std::mem::size_of::<F>() == 0,
-            "a process target must not capture state: pass what it needs as its argument"
+            "a process target must be a function item or a closure that captures nothing; this one holds data (a closure with captured state, or a `fn` pointer): name the function itself, and pass state as the argument"
         )
     };
     // SAFETY: F is zero-sized (checked at compile time above) and Copy. The only zero-sized Copy

@@ -7,6 +7,8 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use wordcount::tokenize::{SIMD_ENV, Simd};
+
 /// The crate's directory.
 pub fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -82,13 +84,27 @@ pub fn reference_tsv(paths: &[&Path], lossy: bool) -> Vec<u8> {
 
 /// `wordcount --format tsv` of `paths`, which must succeed.
 pub fn wordcount_tsv(paths: &[&Path], extra: &[&str]) -> Vec<u8> {
+    tsv(paths, extra, None)
+}
+
+/// [`wordcount_tsv`] with the tokenizer forced onto `simd` (`WORDCOUNT_SIMD`).
+pub fn wordcount_tsv_on(simd: Simd, paths: &[&Path], extra: &[&str]) -> Vec<u8> {
+    tsv(paths, extra, Some(simd))
+}
+
+fn tsv(paths: &[&Path], extra: &[&str], simd: Option<Simd>) -> Vec<u8> {
     let mut args: Vec<&OsStr> = vec![OsStr::new("--format"), OsStr::new("tsv")];
     args.extend(extra.iter().map(OsStr::new));
     args.extend(paths.iter().map(|p| p.as_os_str()));
-    let out = wordcount(&args);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wordcount"));
+    cmd.args(&args);
+    if let Some(simd) = simd {
+        cmd.env(SIMD_ENV, simd.name());
+    }
+    let out = cmd.output().expect("run the wordcount binary");
     assert!(
         out.status.success(),
-        "wordcount {args:?} failed: {}",
+        "wordcount {args:?} (path {simd:?}) failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout

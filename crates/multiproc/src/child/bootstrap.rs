@@ -1,4 +1,5 @@
-//! The child side of the bootstrap, and how every multiproc process ends.
+//! The child's bootstrap: receive the parent's description of this process, become it, run the
+//! target, report how it ended, and exit.
 
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
@@ -7,60 +8,73 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Invocation, Outcome};
 use crate::codec::{Bytes, Fd};
 use crate::connection::Connection;
+use crate::process::Identity;
+use crate::start::{Entry, Invocation, Outcome, panic_message};
 use crate::sys;
 
 /// Everything a child needs to become the process its parent described.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Boot {
+    /// The entry function, as an offset from the anchor (see `sys::target`).
     pub(crate) entry: i64,
     pub(crate) tag: u64,
-    pub(crate) name: String,
-    pub(crate) kind: String,
-    pub(crate) identity: Vec<u32>,
-    pub(crate) daemon: bool,
+    pub(crate) identity: Identity,
     pub(crate) parent_pid: u32,
     pub(crate) parent_name: String,
     pub(crate) authkey: Bytes,
-    pub(crate) log_level: Option<u8>,
-    pub(crate) default_method: u8,
+    pub(crate) log: crate::logging::Inherited,
+    /// The start method this child was started with, which becomes its own default.
+    pub(crate) start_method: u8,
     pub(crate) stdio: [Option<Fd>; 3],
     pub(crate) args: Bytes,
     pub(crate) arg_fds: Vec<Fd>,
 }
 
 static IS_CHILD: AtomicBool = AtomicBool::new(false);
+/// Whether this child was executed from `/proc/self/exe` (the spawn method), rather than
+/// forked from the fork server or from its parent.
+static EXECUTED: AtomicBool = AtomicBool::new(false);
 
-/// Whether this process is a multiproc child (not the main program).
+/// Whether this process is a multiproc child (or the fork server), not the main program.
 pub(crate) fn is_child() -> bool {
     IS_CHILD.load(Ordering::Relaxed)
 }
 
+pub(super) fn mark_child() {
+    IS_CHILD.store(true, Ordering::Relaxed);
+}
+
+/// Whether this child was executed from `/proc/self/exe` (the spawn method).
+pub(super) fn was_executed() -> bool {
+    EXECUTED.load(Ordering::Relaxed)
+}
+
 /// Runs a child that was started by executing this binary.
-pub(crate) fn run_spawned(boot: OwnedFd) -> ! {
+pub(super) fn run_spawned(boot: OwnedFd) -> ! {
+    EXECUTED.store(true, Ordering::Relaxed);
     run(boot)
 }
 
 /// Runs a child forked from the fork server (`ctl` is the server's control socket).
-pub(crate) fn run_forked_from_server(ctl: OwnedFd, boot: OwnedFd) -> ! {
+pub(super) fn run_forked_from_server(ctl: OwnedFd, boot: OwnedFd) -> ! {
     drop(ctl);
-    sys::proc::set_signal_ignored(sys::proc::signal::INT, false);
+    sys::proc::set_signal_blocked(sys::proc::signal::INT, false);
     run(boot)
 }
 
 /// Runs a child made by the `fork` method, in the copy of the parent's memory.
 pub(crate) fn run_forked(boot: OwnedFd) -> ! {
+    mark_child();
+    // A forked child holds copies of its parent's children, reaper and fork server: not its own.
+    crate::process::forget_parents_children();
+    crate::start::forget_fork_server();
+    super::exit::forget_finalizers();
     run(boot)
 }
 
 fn run(boot_sock: OwnedFd) -> ! {
-    IS_CHILD.store(true, Ordering::Relaxed);
-    // A forked child holds copies of its parent's children and fork server: not its own.
-    crate::process::registry::reset_after_fork();
-    super::forkserver::forget();
-
     let conn = Connection::from_socket(boot_sock, true, true);
     let mut boot: Boot = match conn.recv() {
         Ok(b) => b,
@@ -75,23 +89,26 @@ fn run(boot_sock: OwnedFd) -> ! {
             let _ = sys::fd::dup_onto(fd.as_fd(), i as i32);
         }
     }
-    // Die with the parent. If it already died, our parent is now someone else: stop here.
-    let _ = sys::proc::set_parent_death_signal(sys::proc::signal::TERM);
-    if sys::proc::getppid() as u32 != boot.parent_pid {
-        sys::proc::exit_immediately(1);
+    // Die with the parent, unless asked to outlive it. If it already died, our parent is now
+    // someone else: stop here.
+    if !boot.identity.outlives_parent {
+        let _ = sys::proc::set_parent_death_signal(super::exit::PARENT_DEATH_SIGNAL);
+        if sys::proc::getppid() as u32 != boot.parent_pid {
+            sys::proc::exit_immediately(1);
+        }
     }
-    crate::process::current::become_child(&boot);
-    sys::proc::set_process_name(&boot.name);
-    super::inherit_default_method(boot.default_method);
-    crate::logging::inherit(boot.log_level);
-    crate::process::exit::install();
-    let name = boot.name.clone();
+    crate::process::become_child(&boot);
+    sys::proc::set_process_name(&boot.identity.name);
+    crate::start::set_start_method(sys::fork_method::StartMethod::from_wire(boot.start_method));
+    crate::logging::inherit(boot.log);
+    super::exit::install();
+    let name = boot.identity.name.clone();
     std::panic::set_hook(Box::new(move |info| {
         let _ = writeln!(std::io::stderr(), "Process {name}:\n{info}");
     }));
 
     log::info!(target: "multiproc", "child process calling self.run()");
-    let entry = sys::target::entry_from_parent::<super::Entry>(boot.entry);
+    let entry = sys::target::entry_from_parent::<Entry>(boot.entry);
     let inv = Invocation {
         tag: boot.tag,
         args: boot.args.0,
@@ -105,33 +122,11 @@ fn run(boot_sock: OwnedFd) -> ! {
         Outcome::Returned { .. } => 0,
         Outcome::Panicked(_) => 1,
         Outcome::Failed(msg) => {
-            let _ = writeln!(std::io::stderr(), "Process {}:\n{msg}", boot.name);
+            let _ = writeln!(std::io::stderr(), "Process {}:\n{msg}", boot.identity.name);
             1
         }
     };
     // The parent may have dropped its handle: then nobody wants the result.
     let _ = conn.send(&outcome);
-    finish(code)
-}
-
-/// The text of a panic payload.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "Box<dyn Any>".to_owned()
-    }
-}
-
-/// Ends a child: runs the exit sequence (finalizers, daemons, joins), logs, flushes and exits
-/// with `code` without running the parent's copies of anything else.
-pub(crate) fn finish(code: i32) -> ! {
-    crate::process::exit::shutdown();
-    log::info!(target: "multiproc", "process exiting with exitcode {code}");
-    log::logger().flush();
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
-    sys::proc::exit_immediately(code)
+    super::finish(code)
 }

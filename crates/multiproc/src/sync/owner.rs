@@ -8,12 +8,13 @@
 //! so the owner is still seen as dead.
 //!
 //! This process's and each thread's words are computed once and cached. A `fork` resets the
-//! cache in the child (`pthread_atfork`), whose id differs from its parent's.
+//! cache in the child, whose id differs from its parent's.
 
 use std::cell::Cell;
-use std::io;
 use std::sync::Once;
 use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::sys::task;
 
 /// Bits of an owner word that hold the id.
 pub(crate) const ID_MASK: u32 = (1 << 22) - 1;
@@ -29,6 +30,8 @@ thread_local! {
     static THREAD_WORD: Cell<u32> = const { Cell::new(0) };
 }
 
+/// Runs in the child of a fork: only an atomic store and a thread-local cell, which is safe
+/// there whatever other threads were doing.
 extern "C" fn reset_in_child() {
     PROCESS_WORD.store(0, Ordering::Relaxed);
     // `try_with`: never panic in an atfork handler.
@@ -37,9 +40,11 @@ extern "C" fn reset_in_child() {
 
 fn register_at_fork() {
     AT_FORK.call_once(|| {
-        // SAFETY: `reset_in_child` is a plain function that only stores to an atomic and a
-        // thread-local cell, which is safe in the child of a fork.
-        unsafe { libc::pthread_atfork(None, None, Some(reset_in_child)) };
+        if let Err(e) = task::at_fork_in_child(reset_in_child) {
+            // Without the hook a forked child would lock in its parent's name; the fork start
+            // method is the only way to get one, and it is documented as unsafe.
+            log::warn!(target: "multiproc", "cannot register the lock owner's fork hook: {e}");
+        }
     });
 }
 
@@ -69,7 +74,7 @@ pub(crate) fn thread_word() -> u32 {
 #[cold]
 fn init_thread_word() -> u32 {
     register_at_fork();
-    let tid = super::proc::gettid();
+    let tid = crate::sys::proc::gettid();
     let w = word_for(tid, start_time(tid).unwrap_or(0));
     THREAD_WORD.with(|c| c.set(w));
     w
@@ -90,33 +95,8 @@ fn tag(start: u64) -> u32 {
     (start.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 55) as u32
 }
 
-/// The state letter and start time (field 22, in clock ticks since boot) of process or thread
-/// `id`, from `/proc/<id>/stat`. `Ok(None)` if there is no such process or thread.
-fn stat(id: i32) -> io::Result<Option<(u8, u64)>> {
-    let text = match std::fs::read(format!("/proc/{id}/stat")) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    // "pid (comm) S ppid ...": the command may hold spaces and parentheses, so split after
-    // the last ')'. Field 3 (the state) comes first there; field 22 is the start time.
-    let close = text
-        .iter()
-        .rposition(|b| *b == b')')
-        .ok_or_else(|| io::Error::other("malformed stat"))?;
-    let rest = std::str::from_utf8(&text[close + 1..]).map_err(io::Error::other)?;
-    let mut fields = rest.split_ascii_whitespace();
-    let state = fields.next().and_then(|s| s.bytes().next()).unwrap_or(b'?');
-    let start = fields
-        .nth(18)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| io::Error::other("malformed stat"))?;
-    Ok(Some((state, start)))
-}
-
 fn start_time(id: i32) -> Option<u64> {
-    stat(id).ok().flatten().map(|(_, s)| s)
+    task::stat(id).ok().flatten().map(|s| s.start)
 }
 
 /// Whether the process or thread that wrote `word` (see [`process_word`], [`thread_word`])
@@ -127,17 +107,11 @@ pub(crate) fn is_alive(word: u32) -> bool {
     if id == 0 {
         return false;
     }
-    match stat(id) {
+    match task::stat(id) {
         Ok(None) => false,
-        Ok(Some((state, start))) => {
-            !matches!(state, b'Z' | b'X' | b'x') && word_for(id, start) == word & OWNER_MASK
-        }
+        Ok(Some(s)) => !s.ended() && word_for(id, s.start) == word & OWNER_MASK,
         // No readable /proc: fall back to asking whether the id exists.
-        Err(_) => {
-            // SAFETY: signal 0 only checks that the process exists; nothing is sent.
-            let r = unsafe { libc::kill(id, 0) };
-            !(r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH))
-        }
+        Err(_) => task::exists(id),
     }
 }
 

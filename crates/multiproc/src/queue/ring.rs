@@ -23,19 +23,24 @@
 //!
 //! # Death of a process
 //!
-//! The locks hold their owner's thread id. A waiter that finds the owner dead takes the lock
-//! over and repairs the cursor it guards from the records themselves (the stored indices say
+//! The locks are the crate's robust lock ([`raw_lock`]), held in the name of a thread: its id
+//! tagged with its start time, so that a recycled id does not pass for the dead holder. A
+//! waiter that finds the holder dead (it looks every [`raw_lock::CHECK_INTERVAL`]) takes the
+//! lock over and repairs the cursor it guards from the records themselves (the stored indices say
 //! what was published and what was taken), so a producer or consumer killed at any point does
 //! not wedge the queue. A consumer killed while copying a record out leaves that record for the
 //! next consumer; one killed after `get` returned has the value, which dies with it. A producer
 //! killed before it published a record never put it.
 
 use std::io;
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 use std::time::{Duration, Instant};
 
-use super::queue_shm::{Region, futex_wait, futex_wake, lock, unlock};
+use crate::shared::mapping::Mapping;
+use crate::sync::owner;
+use crate::sync::raw_lock;
+use crate::sys::futex::{self, Wake};
 
 const MAGIC: u64 = u64::from_le_bytes(*b"mpqring1");
 const PAGE: usize = 4096;
@@ -133,7 +138,7 @@ pub(crate) enum PopError {
 /// A queue's shared ring, mapped in this process.
 #[derive(Debug)]
 pub(crate) struct Ring {
-    region: Region,
+    map: Mapping,
     maxsize: u64,
     joinable: bool,
     segment: usize,
@@ -163,11 +168,11 @@ impl Ring {
     /// Creates a ring.
     pub(crate) fn create(config: RingConfig) -> io::Result<Ring> {
         let segment = round_up(config.segment.max(PAGE), PAGE);
-        let name = c"multiproc-queue";
+        let name = "multiproc-queue";
         let first_len = HEADER_LEN + segment;
         let mut map_len = config.map_len.max(first_len + PAGE);
         let region = loop {
-            match Region::create(name, first_len, map_len) {
+            match Mapping::growable(name, first_len, map_len) {
                 Ok(r) => break r,
                 Err(e) if map_len / 2 >= MIN_MAP_LEN.max(first_len + PAGE) => {
                     log::debug!(target: "multiproc", "queue reservation of {map_len} bytes refused ({e}); trying half");
@@ -177,12 +182,12 @@ impl Ring {
             }
         };
         let r = Ring {
-            region,
+            map: region,
             maxsize: config.maxsize,
             joinable: config.joinable,
             segment,
         };
-        let h = |off| r.region.u64_at(off);
+        let h = |off| r.map.u64_at(off);
         h(H_FLAGS).store(
             u64::from(config.joinable) * FLAG_JOINABLE,
             Ordering::Relaxed,
@@ -193,7 +198,7 @@ impl Ring {
         h(H_TAIL).store(pack(HEADER_LEN, 0), Ordering::Relaxed);
         h(H_HEAD).store(pack(HEADER_LEN, 0), Ordering::Relaxed);
         h(H_FILE_END).store(first_len as u64, Ordering::Relaxed);
-        r.region
+        r.map
             .u64_at(HEADER_LEN + S_SIZE)
             .store(segment as u64, Ordering::Relaxed);
         h(H_MAGIC).store(MAGIC, Ordering::Release);
@@ -207,8 +212,8 @@ impl Ring {
         if map_len < HEADER_LEN + PAGE {
             return Err(bad("mapping length too small for a queue"));
         }
-        let region = Region::attach(fd, map_len)?;
-        if region.file_len()? < (HEADER_LEN + PAGE) as u64 {
+        let region = Mapping::attach_growable(fd, map_len)?;
+        if region.file_len()? < HEADER_LEN + PAGE {
             return Err(bad("the descriptor is not a queue"));
         }
         let h = |off| region.u64_at(off).load(Ordering::Acquire);
@@ -221,7 +226,7 @@ impl Ring {
             h(H_SEGMENT) as usize,
         );
         Ok(Ring {
-            region,
+            map: region,
             maxsize,
             joinable,
             segment,
@@ -230,12 +235,12 @@ impl Ring {
 
     /// The memfd, to send to another process.
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        self.region.fd()
+        self.map.as_fd()
     }
 
     /// The mapping length, which another process needs to attach.
     pub(crate) fn map_len(&self) -> u64 {
-        self.region.map_len() as u64
+        self.map.len() as u64
     }
 
     /// The most records it holds (0: no limit).
@@ -244,11 +249,11 @@ impl Ring {
     }
 
     fn h64(&self, off: usize) -> &AtomicU64 {
-        self.region.u64_at(off)
+        self.map.u64_at(off)
     }
 
     fn h32(&self, off: usize) -> &AtomicU32 {
-        self.region.u32_at(off)
+        self.map.u32_at(off)
     }
 
     /// How many records it holds (a snapshot; other processes may change it at once).
@@ -326,11 +331,11 @@ impl Ring {
         self.count_task();
         self.write_record(new + SEG_HEADER, payload, index);
         // The jump: target, kind, then the tag that makes it valid.
-        self.region
+        self.map
             .u64_at(here + 16)
             .store(new as u64, Ordering::Relaxed);
-        self.region.u64_at(here).store(JUMP, Ordering::Relaxed);
-        self.region
+        self.map.u64_at(here).store(JUMP, Ordering::Relaxed);
+        self.map
             .u64_at(here + 8)
             .store(index + 1, Ordering::Release);
         self.h64(H_PUTS).store(index + 1, Ordering::Release);
@@ -345,20 +350,18 @@ impl Ring {
     }
 
     fn seg_size(&self, seg: usize) -> usize {
-        self.region.u64_at(seg + S_SIZE).load(Ordering::Relaxed) as usize
+        self.map.u64_at(seg + S_SIZE).load(Ordering::Relaxed) as usize
     }
 
     fn write_record(&self, at: usize, payload: &[u8], index: u64) {
         // SAFETY: `at` lies in the tail segment, inside the file, past every published record;
         // the producer lock (held by our caller) reserves it, and no consumer reads it before
         // `puts` says it is published.
-        unsafe { self.region.write(at + REC_HEADER, payload) };
-        self.region
+        unsafe { self.map.copy_in(at + REC_HEADER, payload) };
+        self.map
             .u64_at(at)
             .store(payload.len() as u64, Ordering::Relaxed);
-        self.region
-            .u64_at(at + 8)
-            .store(index + 1, Ordering::Release);
+        self.map.u64_at(at + 8).store(index + 1, Ordering::Release);
     }
 
     fn lock_tail(&self, deadline: Option<Instant>) -> Option<Held<'_>> {
@@ -381,19 +384,16 @@ impl Ring {
                 return;
             }
             let at = seg + SEG_HEADER + off;
-            let len = self.region.u64_at(at).load(Ordering::Relaxed);
-            let tag = self.region.u64_at(at + 8).load(Ordering::Acquire);
+            let len = self.map.u64_at(at).load(Ordering::Relaxed);
+            let tag = self.map.u64_at(at + 8).load(Ordering::Acquire);
             if tag == puts + 1 {
                 self.h64(H_PUTS).store(puts + 1, Ordering::Release);
             } else if !(puts > 0 && tag == puts) {
                 return;
             }
             let next = if len == JUMP {
-                let target = self.region.u64_at(at + 16).load(Ordering::Relaxed) as usize;
-                let first = self
-                    .region
-                    .u64_at(target + SEG_HEADER)
-                    .load(Ordering::Relaxed);
+                let target = self.map.u64_at(at + 16).load(Ordering::Relaxed) as usize;
+                let first = self.map.u64_at(target + SEG_HEADER).load(Ordering::Relaxed);
                 pack(target, record_len(first as usize))
             } else {
                 pack(seg, off + record_len(len as usize))
@@ -427,7 +427,7 @@ impl Ring {
                 // SAFETY: the record at `at` was published (puts > gets, loaded with acquire),
                 // lies inside the file, and no producer writes it again until consumers have
                 // moved past it; the consumer lock (in `taken`) keeps other consumers out.
-                let payload = unsafe { self.region.bytes(at + REC_HEADER, len) };
+                let payload = unsafe { self.map.bytes(at + REC_HEADER, len) };
                 let result = f(payload);
                 drop(taken);
                 return Ok(result);
@@ -451,8 +451,8 @@ impl Ring {
         for _ in 0..2 {
             let (seg, off) = unpack(self.h64(H_HEAD).load(Ordering::Relaxed));
             let at = seg + SEG_HEADER + off;
-            let tag = self.region.u64_at(at + 8).load(Ordering::Acquire);
-            let len = self.region.u64_at(at).load(Ordering::Relaxed);
+            let tag = self.map.u64_at(at + 8).load(Ordering::Acquire);
+            let len = self.map.u64_at(at).load(Ordering::Relaxed);
             if tag != gets + 1 {
                 return Err(PopError::Corrupt(format!(
                     "record {gets} expected, found tag {tag}"
@@ -461,7 +461,7 @@ impl Ring {
             if len != JUMP {
                 return Ok((seg, off, len as usize));
             }
-            let target = self.region.u64_at(at + 16).load(Ordering::Relaxed) as usize;
+            let target = self.map.u64_at(at + 16).load(Ordering::Relaxed) as usize;
             // Move first, then free: a death in between leaks the segment, never frees it twice.
             self.h64(H_HEAD).store(pack(target, 0), Ordering::Relaxed);
             self.free(seg);
@@ -485,8 +485,8 @@ impl Ring {
         let gets = self.h64(H_GETS).load(Ordering::Relaxed);
         let (seg, off) = unpack(self.h64(H_HEAD).load(Ordering::Relaxed));
         let at = seg + SEG_HEADER + off;
-        let tag = self.region.u64_at(at + 8).load(Ordering::Acquire);
-        let len = self.region.u64_at(at).load(Ordering::Relaxed);
+        let tag = self.map.u64_at(at + 8).load(Ordering::Acquire);
+        let len = self.map.u64_at(at).load(Ordering::Relaxed);
         if gets > 0 && tag == gets && len != JUMP {
             self.h64(H_HEAD)
                 .store(pack(seg, off + record_len(len as usize)), Ordering::Relaxed);
@@ -513,16 +513,13 @@ impl Ring {
             if cur == 0 {
                 break;
             }
-            let size = self.region.u64_at(cur + S_SIZE).load(Ordering::Relaxed) as usize;
-            let next = self
-                .region
-                .u64_at(cur + S_FREE_NEXT)
-                .load(Ordering::Relaxed);
+            let size = self.map.u64_at(cur + S_SIZE).load(Ordering::Relaxed) as usize;
+            let next = self.map.u64_at(cur + S_FREE_NEXT).load(Ordering::Relaxed);
             if size >= need {
                 match prev {
                     None => self.h64(H_FREE_HEAD).store(next, Ordering::Relaxed),
                     Some(p) => self
-                        .region
+                        .map
                         .u64_at(p + S_FREE_NEXT)
                         .store(next, Ordering::Relaxed),
                 }
@@ -536,9 +533,9 @@ impl Ring {
         }
         let start = self.h64(H_FILE_END).load(Ordering::Relaxed) as usize;
         let end = start + need;
-        self.region.set_file_len(end as u64)?;
+        self.map.set_file_len(end)?;
         self.h64(H_FILE_END).store(end as u64, Ordering::Relaxed);
-        self.region
+        self.map
             .u64_at(start + S_SIZE)
             .store(need as u64, Ordering::Relaxed);
         Ok(start)
@@ -549,15 +546,15 @@ impl Ring {
         let word = self.h32(H_ALLOC_LOCK);
         lock(word, None);
         let _held = Held(word);
-        let size = self.region.u64_at(seg + S_SIZE).load(Ordering::Relaxed);
+        let size = self.map.u64_at(seg + S_SIZE).load(Ordering::Relaxed);
         let kept = self.h64(H_FREE_BYTES).load(Ordering::Relaxed);
         if kept + size > KEEP_FREE {
-            self.region.release(seg + PAGE, size as usize - PAGE);
+            self.map.discard(seg + PAGE, size as usize - PAGE);
         } else {
             self.h64(H_FREE_BYTES).store(kept + size, Ordering::Relaxed);
         }
         let head = self.h64(H_FREE_HEAD).load(Ordering::Relaxed);
-        self.region
+        self.map
             .u64_at(seg + S_FREE_NEXT)
             .store(head, Ordering::Relaxed);
         self.h64(H_FREE_HEAD).store(seg as u64, Ordering::Relaxed);
@@ -579,7 +576,7 @@ impl Ring {
             }
         }
         if n == 1 {
-            notify(self.h32(H_DONE_SEQ), self.h32(H_DONE_SLEEPERS), i32::MAX);
+            notify(self.h32(H_DONE_SEQ), self.h32(H_DONE_SLEEPERS), u32::MAX);
         }
         true
     }
@@ -605,7 +602,7 @@ struct Held<'a>(&'a AtomicU32);
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
-        unlock(self.0);
+        raw_lock::unlock(self.0);
     }
 }
 
@@ -630,15 +627,24 @@ impl Drop for Taken<'_> {
     }
 }
 
+/// Takes a ring lock for the calling thread, waiting until `deadline` at most (`None`: no
+/// limit). `Some(true)` if its holder had died and the lock was taken over from it (the caller
+/// must repair what it protects), `Some(false)` for a plain acquisition, `None` if the deadline
+/// passed first.
+fn lock(word: &AtomicU32, deadline: Option<Instant>) -> Option<bool> {
+    raw_lock::lock(word, owner::thread_word(), deadline)
+        .map(|taken| matches!(taken, raw_lock::Taken::HolderDied(_)))
+}
+
 fn lock_deadline(deadline: Option<Instant>) -> Option<Instant> {
     deadline.map(|d| d.max(Instant::now() + LOCK_GRACE))
 }
 
 /// Wakes up to `n` sleepers on `seq` if there are any.
-fn notify(seq: &AtomicU32, sleepers: &AtomicU32, n: i32) {
+fn notify(seq: &AtomicU32, sleepers: &AtomicU32, n: u32) {
     if sleepers.load(Ordering::SeqCst) > 0 {
         seq.fetch_add(1, Ordering::SeqCst);
-        futex_wake(seq, n);
+        futex::wake(seq, n);
     }
 }
 
@@ -671,7 +677,7 @@ fn wait_until(
             sleepers.fetch_sub(1, Ordering::SeqCst);
             return true;
         }
-        let woke = futex_wait(seq, s, deadline);
+        let woke = futex::wait(seq, s, deadline) != Wake::TimedOut;
         sleepers.fetch_sub(1, Ordering::SeqCst);
         if ready() {
             return true;
@@ -811,8 +817,9 @@ mod tests {
         assert_eq!(all, expected);
     }
 
+    /// The owner word of a thread that has ended.
     fn dead_tid() -> u32 {
-        std::thread::spawn(crate::sys::proc::gettid).join().unwrap() as u32
+        std::thread::spawn(owner::thread_word).join().unwrap()
     }
 
     #[test]
@@ -826,6 +833,24 @@ mod tests {
         let deadline = Some(Instant::now() + Duration::from_secs(5));
         assert_eq!(r.pop(deadline, |b| b.to_vec()).unwrap(), b"b");
         assert!(pop(&r).is_none());
+    }
+
+    /// The ring's lock held a bare thread id: a holder that died while its id went to a new
+    /// thread or process looked alive, and the queue stayed wedged.
+    #[test]
+    fn a_reused_holder_id_does_not_hide_a_death() {
+        let r = ring(0, PAGE);
+        r.push(b"a", None).unwrap();
+        // Our own id, alive, under another start time: a dead holder whose id was reused.
+        let reused = owner::process_word() ^ (1 << 22);
+        r.h32(H_HEAD_LOCK).store(reused, Ordering::SeqCst);
+        r.h32(H_TAIL_LOCK).store(reused, Ordering::SeqCst);
+        let t0 = Instant::now();
+        let deadline = Some(t0 + Duration::from_secs(5));
+        r.push(b"b", deadline).unwrap();
+        assert_eq!(r.pop(deadline, |b| b.to_vec()).unwrap(), b"a");
+        assert_eq!(pop(&r).unwrap(), b"b");
+        assert!(t0.elapsed() < Duration::from_secs(5));
     }
 
     #[test]
