@@ -232,7 +232,7 @@ mod tests {
             RunError::Executor(PoolError::Executor(Box::new(Silent))),
             RunError::Executor(PoolError::Task {
                 index: 3,
-                error: multiproc::TaskError::Panicked("boom".into()),
+                error: multiproc::TaskError::Failed("boom".into()),
             }),
             RunError::Executor(PoolError::Closed),
             RunError::Input(Error::InvalidUtf8 {
