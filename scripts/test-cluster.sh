@@ -438,9 +438,13 @@ fault_run() { # fault_run NAME TIMEOUT ACTION [HEAL-ACTION]: runs the job, break
     done
     if ! grep -q '^workers:' "$state/fault.out"; then
         diag
-        fault_running && kill -TERM "$fault_job" 2>/dev/null
+        local why="ended $(elapsed "$t0") s into the run, before the executor started"
+        if fault_running; then
+            why="had not started its executor 180 s into the run"
+            kill -TERM "$fault_job" 2>/dev/null
+        fi
         fault_wait
-        fail "the job did not start within 180 s (status $fault_rc): $fault_err"
+        fail "the job $why (status $fault_rc): $fault_err"
     fi
     echo "   the executor started $(elapsed "$t0") s into the run: $(grep '^workers:' "$state/fault.out")"
     sleep 1
