@@ -401,9 +401,10 @@ want faults || {
 # working for 1 s. The bounds below are generous, for a loaded machine: what each case shows
 # does not hang on how fast things go.
 fault_job=""
-fault_start() { # fault_start TIMEOUT: starts the job, in the background ($fault_job)
-    on node1 timeout -k 5 300 mpirun --hostfile "$state/hosts3" -np 3 "$examples/mpi_map" \
-        --task-ms 20 --timeout "$1" > "$state/fault.out" 2> "$state/fault.err" &
+fault_start() { # fault_start TIMEOUT: starts the job, in the background: $fault_job is the
+    # process of `timeout` itself (no shell in between), which passes a TERM on to mpirun
+    nsenter -t "${holder[node1]}" -n -u -m -- timeout -k 5 300 mpirun --hostfile "$state/hosts3" \
+        -np 3 "$examples/mpi_map" --task-ms 20 --timeout "$1" > "$state/fault.out" 2> "$state/fault.err" &
     fault_job=$!
 }
 fault_running() { kill -0 "$fault_job" 2>/dev/null; }
