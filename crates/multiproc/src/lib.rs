@@ -123,13 +123,16 @@
 //!
 //! # Managers
 //!
-//! A [`Manager`] keeps dicts, lists, namespaces, queues and locks in a server process, and
-//! hands out proxies to them: serializable, cheap to clone, usable from any process that gets
-//! one, including programs on other machines that [`Manager::connect`] to a manager
+//! A [`Manager`] keeps dicts, lists, arrays, sets, namespaces, queues and locks in a server
+//! process, and hands out proxies to them: serializable, cheap to clone, usable from any process
+//! that gets one, including programs on other machines that [`Manager::connect`] to a manager
 //! [`Manager::serve`]d over TCP with an authkey. Your own types can live there too
-//! ([`manager::Shared`]). See [`manager`].
+//! ([`manager::Shared`]). Every call is bounded by a timeout, so a stopped server is an error,
+//! not a hang; an item taken from a manager queue by a process that dies mid-`get` goes back to
+//! the queue. See [`manager`].
 //!
 //! ```rust,standalone_crate
+//! use std::time::Duration;
 //! use multiproc::manager::{DictProxy, Namespace};
 //!
 //! fn worker((d, ns, key): (DictProxy<u32, u32>, Namespace, u32)) {
@@ -138,7 +141,10 @@
 //! }
 //!
 //! fn main() {
-//!     let manager = multiproc::Manager::start().unwrap();
+//!     let manager = multiproc::Manager::builder()
+//!         .timeout(Duration::from_secs(5)) // no call waits on a silent server longer
+//!         .start()
+//!         .unwrap();
 //!     let (d, ns) = (manager.dict().unwrap(), manager.namespace().unwrap());
 //!     multiproc::spawn(worker, (d.clone(), ns.clone(), 21)).join().unwrap();
 //!     assert_eq!(d.get(&21).unwrap(), Some(42));
