@@ -82,6 +82,10 @@ impl DriverWatch {
 /// Serves the driver over `link` (this process's rank is `rank`), then finalizes MPI and
 /// exits.
 pub(crate) fn serve(universe: Universe, link: Link, rank: mpi::Rank) -> ! {
+    // The fingerprint hashes this executable (tens of MiB for a debug build: a second or more
+    // on a loaded machine). Computed now, while the driver computes its own, the hello
+    // answers the driver's check at once: the driver bounds that wait by its silence timeout.
+    remote::fingerprint();
     let mut outbox = Outbox::default();
     let mut watch = DriverWatch {
         last_heard: Instant::now(),

@@ -98,6 +98,31 @@ impl Run {
             .unwrap_or_else(|| panic!("no line {prefix:?}:\n{}", self.describe()))
     }
 
+    /// The silences reported on stderr ("… sent nothing for 2.3 s …"), in seconds, with the
+    /// text before each on its line.
+    fn silences(&self) -> Vec<(&str, f64)> {
+        self.stderr
+            .lines()
+            .filter_map(|l| {
+                let (before, after) = l.split_once(" sent nothing for ")?;
+                let secs = after.split_once(" s")?.0.parse().ok()?;
+                Some((before, secs))
+            })
+            .collect()
+    }
+
+    /// Some line reports a silence, of at least `timeout` (no upper bound: a loaded machine
+    /// may look later than the timeout), from a speaker whose text contains `who`.
+    fn assert_silence(&self, who: &str, timeout: f64) {
+        assert!(
+            self.silences()
+                .iter()
+                .any(|(before, secs)| before.contains(who) && *secs >= timeout),
+            "no silence of {timeout} s or more from {who:?}:\n{}",
+            self.describe()
+        );
+    }
+
     /// The example succeeded, and its MPI and local results are equal.
     fn assert_equal(&self) {
         assert_eq!(self.code, Some(0), "{}", self.describe());
@@ -226,7 +251,7 @@ fn a_silent_rank_fails_the_run_after_the_timeout() {
     ] {
         let r = run(cmd);
         assert_ne!(r.code, Some(0), "{}", r.describe());
-        assert!(r.stderr.contains("sent nothing for 2."), "{}", r.describe());
+        r.assert_silence("MPI rank ", 2.0);
         assert!(
             r.took >= Duration::from_secs(2) && r.took < Duration::from_secs(20),
             "{}",
@@ -384,10 +409,9 @@ fn worker_ranks_give_up_on_a_driver_that_falls_silent() {
         assert_ne!(r.code, Some(0), "{}", r.describe());
         assert!(r.stdout.contains("mpi:   1000 results"), "{}", r.describe());
         // Each worker names the driver and how long it was silent, then exits.
+        r.assert_silence("): the driver (pid ", 2.0);
         assert!(
-            r.stderr.contains("multiproc-mpi: rank ")
-                && r.stderr.contains("): the driver (pid ")
-                && r.stderr.contains(" sent nothing for 2."),
+            r.stderr.contains("multiproc-mpi: rank "),
             "{}",
             r.describe()
         );
@@ -401,13 +425,14 @@ fn worker_ranks_give_up_on_a_driver_that_falls_silent() {
 
 #[test]
 fn worker_ranks_wait_for_a_driver_busy_between_calls() {
-    // The driver does something else for 3 s, longer than the 1 s silence timeout: its
-    // heartbeat thread keeps the workers waiting, and the second call works.
+    // The driver does something else for 7 s, more than twice the 3 s silence timeout: its
+    // heartbeat thread keeps the workers waiting, and the second call works. (A timeout of
+    // 1 s failed under load: a rank took longer than that to answer the driver's check.)
     for cmd in [
-        mpirun(3, "mpi_map", &["--pause-ms", "3000", "--timeout", "1"]),
+        mpirun(3, "mpi_map", &["--pause-ms", "7000", "--timeout", "3"]),
         singleton(
             "mpi_map",
-            &["--pause-ms", "3000", "--timeout", "1", "--spawn", "2"],
+            &["--pause-ms", "7000", "--timeout", "3", "--spawn", "2"],
         ),
     ] {
         let r = run(cmd);
