@@ -87,11 +87,11 @@ pub(crate) fn run(
         ))
     })?;
     let failed = |e: BoxError| Failure(format!("{figure}: {e}"));
-    if let Some(probe) = probe {
-        if let Availability::Unavailable(why) = probe().map_err(failed)? {
-            println!("{}", serde_json::json!({ "unavailable": why }));
-            return Ok(());
-        }
+    if let Some(probe) = probe
+        && let Availability::Unavailable(why) = probe().map_err(failed)?
+    {
+        println!("{}", serde_json::json!({ "unavailable": why }));
+        return Ok(());
     }
     let (value, unit) = (offer.measure)(mode).map_err(failed)?;
     println!("{}", serde_json::json!({ "value": value, "unit": unit }));

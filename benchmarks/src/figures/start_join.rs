@@ -145,9 +145,9 @@ fn async_many_count(mode: Mode) -> usize {
     mode.pick(200, 50)
 }
 
-/// A child's target: wait for the release.
+/// A child's target: wait for the release (a child never released fails the round).
 fn wait_release(go: Event) {
-    go.wait_timeout(LIMIT);
+    assert!(go.wait_timeout(LIMIT), "never released");
 }
 
 /// Starts `n` children that wait for `go`.

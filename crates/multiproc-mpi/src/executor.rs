@@ -214,10 +214,10 @@ impl MpiExecutor {
         let mut state = self.state.borrow_mut();
         let timeout = timeout.or(state.task_timeout);
         let result = state.map_each::<A, R>(task, &inputs, chunksize, timeout);
-        if let Err(PoolError::Executor(e)) = &result {
-            if state.broken.is_none() {
-                state.broken = Some(e.to_string());
-            }
+        if let Err(PoolError::Executor(e)) = &result
+            && state.broken.is_none()
+        {
+            state.broken = Some(e.to_string());
         }
         result
     }

@@ -26,7 +26,8 @@ fn main() {
         .daemon(false);
     let d = d.start().expect("start");
     let n = n.start().expect("start");
-    d.join_timeout(Duration::from_secs(1));
+    // As in the chapter, the timed join's answer is not printed: is_alive() is, after it.
+    let _ = d.join_timeout(Duration::from_secs(1));
     println!(
         "d.is_alive() {}",
         if d.is_alive() { "True" } else { "False" }

@@ -33,7 +33,8 @@ fn wait_for_event((e, out): (Event, Lock)) {
 
 fn wait_for_event_timeout((e, t, out): (Event, f64, Lock)) {
     say(&out, "wait_for_event_timeout: starting");
-    e.wait_timeout(Duration::from_secs_f64(t));
+    // As in the chapter, what the wait returns is not printed: is_set() is, after it.
+    let _ = e.wait_timeout(Duration::from_secs_f64(t));
     say(
         &out,
         &format!("wait_for_event_timeout: e.is_set()-> {}", py(e.is_set())),

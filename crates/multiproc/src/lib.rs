@@ -1,6 +1,14 @@
 //! Manage operating-system processes the way `std::thread` manages threads: Rust's answer to
 //! Python's `multiprocessing`.
 //!
+//! The tour below follows the multiprocessing chapter of Doug Hellmann's *Python Module of the
+//! Week*, ["multiprocessing – Manage processes like threads"][chapter] (Basics, Communication
+//! Between Processes, MapReduce): *the chapter* in these docs. Each of its scripts has a
+//! counterpart among the crate's examples, under the same name without the `multiprocessing_`
+//! prefix.
+//!
+//! [chapter]: https://pymotw.com/2/multiprocessing/
+//!
 //! # Hello, process
 //!
 //! A process runs a function in a child process, like a thread runs one in a thread, and
@@ -274,6 +282,17 @@
 //! # fn main() {}
 //! ```
 //!
+//! # Features and platform
+//!
+//! - **`progress`** (on by default): `progress(true)` in [`MapOptions`], a progress bar for
+//!   long maps, drawn with `indicatif`. Without it (`default-features = false`) multiproc
+//!   builds without `indicatif` and the console crates under it.
+//! - **`tokio`** (off by default): the async API above.
+//!
+//! multiproc runs on Linux (kernel 5.4 or later, glibc 2.34 or later): it is built on pidfds,
+//! futexes, memfd and Unix sockets. On any other target it does not compile, with one error
+//! that says so.
+//!
 //! # Caveats
 //!
 //! - **What runs where.** In a child, the C runtime and every process constructor of the
@@ -306,56 +325,117 @@
 //!   code -11) without std's "has overflowed its stack" message, and
 //!   `std::thread::current().name()` is `None`. SIGPIPE is ignored, as in `main`.
 
-#![doc(html_no_source)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 // `unsafe` lives in `sys/` and the shared-memory internals only; each module there that needs
 // it allows it by name.
 #![deny(unsafe_code)]
 
+// Linux is the one platform: pidfds, futexes, memfd and the rest have no portable stand-in
+// here yet. On any other target the crate is this one error instead of one per missing libc
+// item: every module below is Linux-only.
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "multiproc supports Linux only (kernel 5.4 or later, glibc 2.34 or later): it is built on \
+     pidfds, futexes and memfd; its system calls live in src/sys/, where a port would start"
+);
+
+#[cfg(target_os = "linux")]
 mod child;
+#[cfg(target_os = "linux")]
 pub mod codec;
+#[cfg(target_os = "linux")]
 pub mod connection;
+#[cfg(target_os = "linux")]
 mod deadline;
+#[cfg(target_os = "linux")]
 mod logging;
+#[cfg(target_os = "linux")]
 pub mod manager;
+#[cfg(target_os = "linux")]
 pub mod mapreduce;
+#[cfg(target_os = "linux")]
 pub mod pool;
+#[cfg(target_os = "linux")]
 mod process;
+#[cfg(target_os = "linux")]
 pub mod queue;
-#[cfg(feature = "tokio")]
+#[cfg(all(target_os = "linux", feature = "tokio"))]
 mod reactor;
+#[cfg(target_os = "linux")]
 pub mod remote;
+#[cfg(target_os = "linux")]
 pub mod shared;
+#[cfg(target_os = "linux")]
 pub mod start;
+#[cfg(target_os = "linux")]
 pub mod sync;
+#[cfg(target_os = "linux")]
 mod sys;
 
+// The crate root's items, by the order of the tour above; each is documented here, with its
+// summary, as well as in its module.
+
+// Processes.
+#[cfg(target_os = "linux")]
+#[doc(inline)]
 pub use child::exit::{DAEMON_GRACE, atexit, exit};
-pub use codec::{Bytes, Fd};
-pub use connection::{Client, Connection, Listener, pipe};
-pub use logging::{Logger, get_logger, log_to_stderr};
-pub use manager::Manager;
-pub use mapreduce::SimpleMapReduce;
-pub use multiproc_macros::{main, test};
-pub use pool::{
-    AsyncResult, Executor, MapOptions, Pool, PoolBuilder, PoolError, TaskError, TaskPanic,
-};
+#[cfg(target_os = "linux")]
+#[doc(inline)]
 pub use process::{
     Handle, Process, ProcessError, ProcessInfo, Run, active_children, authkey, cpu_count,
     current_process, parent_process, set_current_name, spawn,
 };
+// Pipes, connections and queues.
+#[cfg(target_os = "linux")]
+#[doc(inline)]
+pub use codec::{Bytes, Fd};
+#[cfg(target_os = "linux")]
+#[doc(inline)]
+pub use connection::{Client, Connection, Listener, pipe};
+#[cfg(target_os = "linux")]
+#[doc(inline)]
 pub use queue::{JoinableQueue, Queue, SimpleQueue};
+// Locks and events.
+#[cfg(target_os = "linux")]
+#[doc(inline)]
+pub use sync::{Barrier, BoundedSemaphore, Condition, Event, HolderDied, Lock, RLock, Semaphore};
+// Shared memory.
+#[cfg(target_os = "linux")]
+#[doc(inline)]
 pub use shared::{
     Array, RawArray, RawValue, ShareableList, SharedMemory, SharedMemoryManager, ShmError, Value,
 };
+// Managers.
+#[cfg(target_os = "linux")]
+#[doc(inline)]
+pub use manager::Manager;
+// Pools and MapReduce.
+#[cfg(target_os = "linux")]
+#[doc(inline)]
+pub use mapreduce::SimpleMapReduce;
+#[cfg(target_os = "linux")]
+#[doc(inline)]
+pub use pool::{
+    AsyncResult, Executor, MapOptions, Pool, PoolBuilder, PoolError, TaskError, TaskPanic,
+};
+// Start methods and the entry.
+#[doc(inline)]
+pub use multiproc_macros::{main, test};
+#[cfg(target_os = "linux")]
+#[doc(inline)]
 pub use start::{
     Context, StartMethod, Target, get_all_start_methods, get_context, get_start_method, init,
     set_start_method,
 };
-pub use sync::{Barrier, BoundedSemaphore, Condition, Event, HolderDied, Lock, RLock, Semaphore};
-
-/// Re-exported for users of the attribute macros and of log levels.
+// Logging.
+/// The log levels of [`log_to_stderr`] and [`Logger::set_level`] (the `log` crate's).
+#[doc(inline)]
 pub use log::LevelFilter;
+#[cfg(target_os = "linux")]
+#[doc(inline)]
+pub use logging::{Logger, get_logger, log_to_stderr};
 
+#[cfg(target_os = "linux")]
 #[doc(hidden)]
 pub mod __private {
     //! Support for the attribute macros. Not public API.

@@ -1,4 +1,4 @@
-//! [`SimpleMapReduce`]: the chapter's single-server MapReduce, on any [`Executor`].
+//! [`SimpleMapReduce`]: [the chapter](crate)'s single-server MapReduce, on any [`Executor`].
 //!
 //! The design is the chapter's: the inputs are *mapped* in parallel to `(key, value)` pairs,
 //! the pairs are *partitioned* by key in the calling process (keeping, within a key, the order
@@ -106,7 +106,7 @@ where
 /// The function types a [`SimpleMapReduce`] is made of (it holds no values of them).
 type Fns<M, R, C> = fn() -> (M, R, C);
 
-/// The chapter's `SimpleMapReduce`: map, partition, reduce, on an [`Executor`]. See the
+/// [The chapter](crate)'s `SimpleMapReduce`: map, partition, reduce, on an [`Executor`]. See the
 /// [module docs](self).
 #[must_use]
 pub struct SimpleMapReduce<E, M, R, C = NoCombiner> {

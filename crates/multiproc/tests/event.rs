@@ -2,12 +2,22 @@
 //! `Lib/test/_test_multiprocessing.py`, `_TestEvent.test_event`), waking waiters in other
 //! processes, and events that travel back from a child.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use multiproc::Event;
+use multiproc::{Event, Semaphore};
 
-fn wait_long(e: Event) -> bool {
-    e.wait_timeout(Duration::from_secs(20))
+/// How long a test waits for waiters to wake: far less than [`WAITER_TIMEOUT`], so that a lost
+/// wake fails the test instead of ending the wait at its timeout (when `wait_timeout` finds
+/// the flag set and returns `true` all the same).
+const WAKE_LIMIT: Duration = Duration::from_secs(20);
+const WAITER_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Says it is about to wait (one unit of `ready`), then waits for `e`.
+fn wait_long((e, ready): (Event, Semaphore)) -> bool {
+    ready.release().unwrap();
+    e.wait_timeout(WAITER_TIMEOUT)
 }
 
 fn wait_short(e: Event) -> bool {
@@ -45,13 +55,23 @@ fn set_in_parent_wakes_waiting_children() {
         !short.join().unwrap(),
         "a timed wait with nothing set is false"
     );
+    let ready = Semaphore::new(0);
     let waiters: Vec<_> = (0..4)
-        .map(|_| multiproc::spawn(wait_long, e.clone()))
+        .map(|_| multiproc::spawn(wait_long, (e.clone(), ready.clone())))
         .collect();
-    std::thread::sleep(Duration::from_millis(100));
+    // Every waiter has started its wait, and is asleep in it (unless the machine is too
+    // loaded for that within 10 s: then the set comes first, and the test still passes).
+    for _ in &waiters {
+        let unit = ready.acquire_timeout(WAKE_LIMIT);
+        assert!(unit.is_some(), "a waiter never started");
+        std::mem::forget(unit);
+    }
+    for w in &waiters {
+        common::wait_until_asleep(w.pid());
+    }
     e.set();
-    for w in waiters {
-        assert!(w.join().unwrap());
+    for woken in common::join_all_within(waiters, WAKE_LIMIT) {
+        assert!(woken.unwrap());
     }
 }
 

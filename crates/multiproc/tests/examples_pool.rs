@@ -25,14 +25,21 @@ fn pool() {
         *lines.last().unwrap(),
         "Pool    : [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]"
     );
-    // One line per worker: cpu_count() * 2 of them, each name once.
+    // One line per worker: cpu_count() * 2 of them (the example's process sees the same CPUs
+    // as this one), each name once, PoolWorker-1 to PoolWorker-n.
     let starts = starting_lines(&out);
-    assert_eq!(starts.len(), lines.len() - 3);
+    assert_eq!(starts.len(), lines.len() - 3, "{out}");
+    let n = multiproc::cpu_count() * 2;
     let mut names = starts.clone();
-    names.sort_unstable();
-    names.dedup();
-    assert_eq!(names.len(), starts.len(), "{out}");
-    assert_eq!(starts.len() % 2, 0);
+    names.sort_unstable_by_key(|l| {
+        l.trim_start_matches("Starting PoolWorker-")
+            .parse::<usize>()
+            .ok()
+    });
+    let expected: Vec<String> = (1..=n)
+        .map(|k| format!("Starting PoolWorker-{k}"))
+        .collect();
+    assert_eq!(names, expected, "{out}");
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! `Lib/test/_test_multiprocessing.py`, `_TestLock.test_lock`, `test_rlock`), a lock held in a
 //! child seen from the parent, exact counts under contention, and holders that die.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use multiproc::sync::{AcquireTimeoutError, ReleaseError, TryAcquireError};
@@ -9,12 +11,15 @@ use multiproc::{Event, Lock, RLock, RawValue};
 
 const LONG: Duration = Duration::from_secs(20);
 
-/// Takes `lock`, says so, and keeps it until `release` is set (or a long time passes).
-fn hold((lock, held, release): (Lock, Event, Event)) {
+/// Takes `lock`, says so, and keeps it until `release` is set, or for 120 s: far longer than
+/// the test waits for it ([`LONG`]), so that a lost wake fails the test instead of ending
+/// the hold late.
+fn hold((lock, held, release): (Lock, Event, Event)) -> bool {
     let g = lock.acquire().expect("fresh lock");
     held.set();
-    release.wait_timeout(LONG);
+    let released = release.wait_timeout(Duration::from_secs(120));
     drop(g);
+    released
 }
 
 /// Takes `lock` and never gives it back: the process dies with it.
@@ -74,9 +79,12 @@ fn lock_held_by_child_is_locked_in_parent() {
     ));
     assert!(t0.elapsed() >= Duration::from_millis(100));
     release.set();
-    let g = lock.acquire_timeout(LONG).expect("the child releases");
-    drop(g);
-    child.join().unwrap();
+    let g = lock.acquire_timeout(LONG);
+    if g.is_err() {
+        let _ = child.kill();
+    }
+    drop(g.expect("the child releases when told"));
+    assert!(common::join_within(child, LONG).unwrap());
 }
 
 #[multiproc::test]

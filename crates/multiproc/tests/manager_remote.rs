@@ -252,7 +252,7 @@ impl Drop for TcpServer {
             .args(["-CONT", &self.handle.pid().to_string()])
             .status();
         let _ = self.handle.kill();
-        self.handle.join_timeout(LONG);
+        let _ = self.handle.join_timeout(LONG);
     }
 }
 

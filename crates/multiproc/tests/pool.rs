@@ -1082,3 +1082,66 @@ fn closures_are_tasks() {
     assert_eq!(pool.map(|x| x * 3, 0..4u64).unwrap(), [0, 3, 6, 9]);
     assert_eq!(pool.apply(|(a, b): (u64, u64)| a + b, (2, 3)).unwrap(), 5);
 }
+
+/// Runs stderr of `cmd` into a pseudo-terminal (through `python3`'s `pty`), and returns what
+/// appeared there.
+#[cfg(feature = "progress")]
+fn stderr_on_a_terminal(cmd: &std::process::Command) -> String {
+    const ON_A_TERMINAL: &str = r#"
+import os, pty, subprocess, sys
+master, slave = pty.openpty()
+child = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave)
+os.close(slave)
+seen = b""
+while True:
+    try:
+        chunk = os.read(master, 65536)
+    except OSError:  # EIO: every writer of the terminal is gone
+        break
+    if not chunk:
+        break
+    seen += chunk
+sys.stdout.buffer.write(seen)
+sys.exit(child.wait())
+"#;
+    let mut python = std::process::Command::new("python3");
+    python
+        .args(["-c", ON_A_TERMINAL])
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))));
+    let out = common::run_bounded(python, Duration::from_secs(120));
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `MapOptions::progress(true)` draws a bar of tasks on stderr when stderr is a terminal, and
+/// nothing when it is not; the results are the same. (Re-runs this test in a fresh test
+/// process, once with stderr on a pseudo-terminal and once on a pipe.)
+#[cfg(feature = "progress")]
+#[multiproc::test]
+fn progress_bar_is_drawn_on_a_terminal_only() {
+    const NAME: &str = "progress_bar_is_drawn_on_a_terminal_only";
+    if std::env::var_os("MULTIPROC_POOL_TEST_PROGRESS").is_none() {
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args(["--exact", NAME, "--test-threads=1", "--nocapture"])
+            .env("MULTIPROC_POOL_TEST_PROGRESS", "1");
+        let terminal = stderr_on_a_terminal(&cmd);
+        assert!(terminal.contains("/24 tasks"), "{terminal:?}");
+        let piped = common::run_bounded(cmd, Duration::from_secs(120));
+        let stderr = String::from_utf8_lossy(&piped.stderr);
+        assert!(piped.status.success(), "{stderr}");
+        assert!(!stderr.contains("tasks"), "{stderr:?}");
+        return;
+    }
+    // 24 tasks of 50 ms on 2 workers, one per chunk: about 0.6 s, many redraws.
+    let pool = Pool::new(2).unwrap();
+    let options = MapOptions::new().chunksize(1).progress(true);
+    let out = pool.map_with(sleep_ms, vec![50; 24], options).unwrap();
+    assert_eq!(out, vec![50; 24]);
+}

@@ -2,10 +2,12 @@
 //! scenarios (provenance: `Lib/test/_test_multiprocessing.py`, `_TestSemaphore`), and a bound
 //! on concurrency that holds across ten processes.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use multiproc::sync::ReleaseError;
-use multiproc::{BoundedSemaphore, Semaphore, Value};
+use multiproc::{BoundedSemaphore, Event, Semaphore, Value};
 
 /// Holds one unit for a while, counting how many hold one at the same time.
 fn worker((sem, active, most): (Semaphore, Value<u32>, Value<u32>)) {
@@ -73,16 +75,21 @@ fn bounded_semaphore_refuses_an_extra_release() {
 
 #[multiproc::test]
 fn release_in_one_process_wakes_an_acquirer_in_another() {
-    fn wait_for_unit(sem: Semaphore) -> bool {
-        sem.acquire_timeout(Duration::from_secs(20))
+    /// Waits far longer (120 s) than the test waits for it (20 s): a lost wake fails the
+    /// test instead of ending at the timeout, when the unit would be found all the same.
+    fn wait_for_unit((sem, started): (Semaphore, Event)) -> bool {
+        started.set();
+        sem.acquire_timeout(Duration::from_secs(120))
             .map(std::mem::forget)
             .is_some()
     }
-    let sem = Semaphore::new(0);
-    let child = multiproc::spawn(wait_for_unit, sem.clone());
-    std::thread::sleep(Duration::from_millis(50));
+    let (sem, started) = (Semaphore::new(0), Event::new());
+    let child = multiproc::spawn(wait_for_unit, (sem.clone(), started.clone()));
+    assert!(started.wait_timeout(Duration::from_secs(20)));
+    // Asleep in its acquire (unless the machine is too loaded: then the release comes first).
+    common::wait_until_asleep(child.pid());
     sem.release().unwrap();
-    assert!(child.join().unwrap());
+    assert!(common::join_within(child, Duration::from_secs(20)).unwrap());
     assert_eq!(sem.get_value(), 0);
 }
 

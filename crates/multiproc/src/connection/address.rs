@@ -67,21 +67,20 @@ impl FromStr for Address {
         if let Ok(addr) = s.parse::<SocketAddr>() {
             return Ok(Address::Tcp(addr));
         }
-        if !s.contains('/') {
-            if let Some((host, port)) = s.rsplit_once(':') {
-                if let Ok(port) = port.parse::<u16>() {
-                    if host.is_empty() {
-                        return Err(fail("no host before the port"));
-                    }
-                    let mut addrs = (host, port)
-                        .to_socket_addrs()
-                        .map_err(|e| fail(&format!("cannot resolve {host}: {e}")))?;
-                    return addrs
-                        .next()
-                        .map(Address::Tcp)
-                        .ok_or_else(|| fail(&format!("{host} has no address")));
-                }
+        if !s.contains('/')
+            && let Some((host, port)) = s.rsplit_once(':')
+            && let Ok(port) = port.parse::<u16>()
+        {
+            if host.is_empty() {
+                return Err(fail("no host before the port"));
             }
+            let mut addrs = (host, port)
+                .to_socket_addrs()
+                .map_err(|e| fail(&format!("cannot resolve {host}: {e}")))?;
+            return addrs
+                .next()
+                .map(Address::Tcp)
+                .ok_or_else(|| fail(&format!("{host} has no address")));
         }
         Ok(Address::Unix(PathBuf::from(s)))
     }

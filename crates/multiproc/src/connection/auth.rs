@@ -98,11 +98,11 @@ pub(crate) fn split(message: &[u8]) -> Result<(Option<Digest>, &[u8]), String> {
     }
     if message.first() == Some(&b'{') {
         let window = &message[1..message.len().min(MAX_DIGEST_NAME + 2)];
-        if let Some(close) = window.iter().position(|b| *b == b'}') {
-            if close > 0 {
-                let digest = Digest::from_name(&window[..close])?;
-                return Ok((Some(digest), &message[close + 2..]));
-            }
+        if let Some(close) = window.iter().position(|b| *b == b'}')
+            && close > 0
+        {
+            let digest = Digest::from_name(&window[..close])?;
+            return Ok((Some(digest), &message[close + 2..]));
         }
     }
     Err(format!(

@@ -432,10 +432,10 @@ impl Socket {
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        if let Some(path) = self.unlink.take() {
-            if let Err(e) = std::fs::remove_file(&path) {
-                log::debug!(target: "multiproc", "could not remove {}: {e}", path.display());
-            }
+        if let Some(path) = self.unlink.take()
+            && let Err(e) = std::fs::remove_file(&path)
+        {
+            log::debug!(target: "multiproc", "could not remove {}: {e}", path.display());
         }
     }
 }

@@ -221,13 +221,13 @@ impl FramedStream {
         if let Some(why) = &tx.broken {
             return Err(Error::Broken(why.clone()));
         }
-        if let Some(mut tail) = tx.tail.take() {
-            if let Err(e) = self.write_all(&[&tail.bytes], &[], &mut tail.sent, deadline, watch) {
-                if !matches!(e, Error::Disconnected) {
-                    tx.tail = Some(tail);
-                }
-                return Err(e);
+        if let Some(mut tail) = tx.tail.take()
+            && let Err(e) = self.write_all(&[&tail.bytes], &[], &mut tail.sent, deadline, watch)
+        {
+            if !matches!(e, Error::Disconnected) {
+                tx.tail = Some(tail);
             }
+            return Err(e);
         }
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let mut sent = 0usize;

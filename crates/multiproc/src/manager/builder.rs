@@ -137,10 +137,10 @@ fn server_process<R: Types>(args: ServerArgs) {
             .owner
             .send_deadline(&Started::Failed(msg), deadline_after(START_TIMEOUT));
     };
-    if let Some(init) = args.init {
-        if let Err(m) = init.run() {
-            return fail(format!("its initializer failed: {m}"));
-        }
+    if let Some(init) = args.init
+        && let Err(m) = init.run()
+    {
+        return fail(format!("its initializer failed: {m}"));
     }
     let mut types = TypeRegistry::default();
     R::register(&mut types);
@@ -305,7 +305,8 @@ impl<R: Types> ManagerBuilder<R> {
         let (id, address) = match started {
             Ok(Started::Ready { id, address }) => (id, address),
             Ok(Started::Failed(msg)) => {
-                handle.join_timeout(Duration::from_secs(1));
+                // It exits by itself; reaped by the detached-children thread if it takes longer.
+                let _ = handle.join_timeout(Duration::from_secs(1));
                 return Err(ManagerError::StartFailed(msg));
             }
             Err(e) => {

@@ -413,7 +413,8 @@ impl Manager {
                 let _ = handle.terminate();
                 if handle.join_timeout(Duration::from_secs(1)).is_none() {
                     let _ = handle.kill();
-                    handle.join_timeout(Duration::from_secs(1));
+                    // Reaped by the detached-children thread if it takes longer.
+                    let _ = handle.join_timeout(Duration::from_secs(1));
                 }
                 Ok(())
             }

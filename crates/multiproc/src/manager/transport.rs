@@ -81,16 +81,16 @@ impl Acceptor {
             address: address.to_string(),
             source,
         };
-        if let Address::Unix(path) = address {
-            if path.exists() {
-                match std::os::unix::net::UnixStream::connect(path) {
-                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                        log::info!(target: "multiproc", "removing the stale socket {}", path.display());
-                        std::fs::remove_file(path).map_err(fail)?;
-                    }
-                    Ok(_) => return Err(fail(io::ErrorKind::AddrInUse.into())),
-                    Err(_) => {}
+        if let Address::Unix(path) = address
+            && path.exists()
+        {
+            match std::os::unix::net::UnixStream::connect(path) {
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    log::info!(target: "multiproc", "removing the stale socket {}", path.display());
+                    std::fs::remove_file(path).map_err(fail)?;
                 }
+                Ok(_) => return Err(fail(io::ErrorKind::AddrInUse.into())),
+                Err(_) => {}
             }
         }
         let listener = Listener::builder(address).bind().map_err(fail)?;

@@ -30,6 +30,7 @@ struct Slot<T> {
 ///
 /// Waiting never cancels the task: a `get_timeout` that times out leaves the task running, and
 /// a later `get` takes its result.
+#[must_use = "dropping an AsyncResult discards the task's result and error (the task still runs)"]
 pub struct AsyncResult<T> {
     slot: Arc<Slot<T>>,
     cancelled: Arc<AtomicBool>,
@@ -84,6 +85,7 @@ impl<T> AsyncResult<T> {
     }
 
     /// Whether the task has finished (Python's `ready()`).
+    #[must_use = "a query with no effect"]
     pub fn ready(&self) -> bool {
         !matches!(
             *self.slot.state.lock().unwrap_or_else(|e| e.into_inner()),
@@ -93,6 +95,7 @@ impl<T> AsyncResult<T> {
 
     /// `Some(true)` if the task finished and succeeded, `Some(false)` if it failed, `None`
     /// while it runs (Python's `successful()`, which raises instead of `None`).
+    #[must_use = "a query with no effect"]
     pub fn successful(&self) -> Option<bool> {
         match &*self.slot.state.lock().unwrap_or_else(|e| e.into_inner()) {
             State::Pending => None,
@@ -112,6 +115,7 @@ impl<T> AsyncResult<T> {
     }
 
     /// Waits at most `timeout`; returns whether the task finished (Python's `wait(timeout)`).
+    #[must_use = "false means the task has not finished"]
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         let g = self.slot.state.lock().unwrap_or_else(|e| e.into_inner());
         let (g, _) = self
@@ -123,6 +127,7 @@ impl<T> AsyncResult<T> {
     }
 
     /// Waits until `deadline` at most; returns whether the task finished.
+    #[must_use = "false means the task has not finished"]
     pub fn wait_deadline(&self, deadline: Instant) -> bool {
         self.wait_timeout(deadline.saturating_duration_since(Instant::now()))
     }

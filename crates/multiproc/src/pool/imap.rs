@@ -19,6 +19,7 @@ type MakeJob<'p, A> =
 /// stays bounded. Each item is the task's value or a [`PoolError::Task`] carrying its input
 /// position; an input that yields `Err` ends the iteration with [`PoolError::Input`], after the
 /// results of the items before it.
+#[must_use = "an Imap is lazy: no task runs until it is iterated"]
 pub struct Imap<'p, A, R, I> {
     pool: &'p Pool,
     input: I,

@@ -1,7 +1,7 @@
 //! Process pools that never hang: [`Pool`], with `map`, `imap`, `apply_async` and friends.
 //!
 //! A pool keeps `processes` workers (named `PoolWorker-k`) and feeds them chunks of tasks. It is
-//! the chapter's `multiprocessing.Pool`, with what Python's lacks:
+//! [the chapter](crate)'s `multiprocessing.Pool`, with what Python's lacks:
 //!
 //! - **no task waits behind a busy worker**: a worker may be handed several chunks ahead (so
 //!   that short tasks do not each pay a round trip), but a chunk it has not started moves to a
@@ -554,6 +554,7 @@ impl Pool {
     }
 
     /// Like [`join`](Pool::join), waiting at most `timeout`; returns whether the workers exited.
+    #[must_use = "false means some workers are still running"]
     pub fn join_timeout(&self, timeout: Duration) -> bool {
         self.close();
         let done = self

@@ -37,7 +37,9 @@ impl MapOptions {
         self
     }
 
-    /// Shows a progress bar on stderr (only when stderr is a terminal).
+    /// Shows a progress bar on stderr (only when stderr is a terminal). Needs the `progress`
+    /// feature, which is on by default.
+    #[cfg(feature = "progress")]
     pub fn progress(mut self, on: bool) -> Self {
         self.progress = on;
         self

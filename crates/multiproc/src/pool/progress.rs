@@ -1,12 +1,14 @@
-//! The opt-in progress bar of `map`, drawn only when stderr is a terminal.
-
-use std::io::IsTerminal;
+//! The opt-in progress bar of `map`, drawn only when stderr is a terminal, and only with the
+//! `progress` feature (without it, nothing can ask for one and `Bar` draws nothing).
 
 /// A progress bar that may be hidden.
-pub(crate) struct Bar(Option<indicatif::ProgressBar>);
+pub(crate) struct Bar(#[cfg(feature = "progress")] Option<indicatif::ProgressBar>);
 
+#[cfg(feature = "progress")]
 impl Bar {
     pub(crate) fn new(wanted: bool, len: u64) -> Bar {
+        use std::io::IsTerminal;
+
         if !wanted || !std::io::stderr().is_terminal() {
             return Bar(None);
         }
@@ -30,4 +32,15 @@ impl Bar {
             b.finish_and_clear();
         }
     }
+}
+
+#[cfg(not(feature = "progress"))]
+impl Bar {
+    pub(crate) fn new(_wanted: bool, _len: u64) -> Bar {
+        Bar()
+    }
+
+    pub(crate) fn inc(&self, _n: u64) {}
+
+    pub(crate) fn finish(&self) {}
 }

@@ -75,12 +75,12 @@ pub(crate) fn worker_main(args: WorkerArgs) {
     }
     let sock: OwnedFd = args.sock.into();
     let out = Arc::new(Outbox::new(sock.try_clone().ok()));
-    if let Some(init) = args.init {
-        if let Err(how) = run_initializer(init) {
-            out.push(&FromWorker::InitFailed(how));
-            out.flush();
-            crate::exit(1);
-        }
+    if let Some(init) = args.init
+        && let Err(how) = run_initializer(init)
+    {
+        out.push(&FromWorker::InitFailed(how));
+        out.flush();
+        crate::exit(1);
     }
     out.push(&FromWorker::Ready);
     if !out.flush() {

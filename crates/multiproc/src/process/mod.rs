@@ -351,11 +351,13 @@ impl<R: DeserializeOwned> Handle<R> {
 
     /// Waits at most `timeout` for the child to end; returns its exit code if it did. The
     /// handle stays usable: call it again, or `join`.
+    #[must_use = "None means the child is still running"]
     pub fn join_timeout(&self, timeout: Duration) -> Option<i32> {
         self.join_deadline(sys::fd::deadline_after(timeout))
     }
 
     /// Waits until `deadline` at most for the child to end; returns its exit code if it did.
+    #[must_use = "None means the child is still running"]
     pub fn join_deadline(&self, deadline: Instant) -> Option<i32> {
         self.child.wait(Some(deadline)).ok().flatten().map(exitcode)
     }

@@ -79,16 +79,19 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
     }
 
     /// Whether every task is done now.
+    #[must_use = "a query with no effect"]
     pub fn try_join(&self) -> bool {
         self.unfinished_tasks() == 0
     }
 
     /// Waits at most `timeout` for every task to be done; `true` if they were.
+    #[must_use = "false means some tasks are not done"]
     pub fn join_timeout(&self, timeout: Duration) -> bool {
         self.join_deadline(deadline_after(timeout))
     }
 
     /// Waits until `deadline` at most for every task to be done; `true` if they were.
+    #[must_use = "false means some tasks are not done"]
     pub fn join_deadline(&self, deadline: Instant) -> bool {
         self.queue.ring().join(Some(deadline))
     }

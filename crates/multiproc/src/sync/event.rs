@@ -65,6 +65,7 @@ impl Event {
     }
 
     /// Whether the flag is set.
+    #[must_use = "a query with no effect"]
     pub fn is_set(&self) -> bool {
         self.word().load(Acquire) & SET != 0
     }
@@ -90,17 +91,20 @@ impl Event {
 
     /// Whether the flag is set, without waiting (the form of [`wait`](Event::wait) that never
     /// blocks; Python's `wait(0)`).
+    #[must_use = "a query with no effect"]
     pub fn try_wait(&self) -> bool {
         self.is_set()
     }
 
     /// Waits at most `timeout` for the flag; returns whether it is set (Python's
     /// `wait(timeout)`).
+    #[must_use = "false means the flag is not set: the wait timed out"]
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         self.wait_until(Some(deadline_after(timeout)))
     }
 
     /// Waits until `deadline` at most for the flag; returns whether it is set.
+    #[must_use = "false means the flag is not set: the wait timed out"]
     pub fn wait_deadline(&self, deadline: Instant) -> bool {
         self.wait_until(Some(deadline))
     }

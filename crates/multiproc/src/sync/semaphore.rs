@@ -123,17 +123,20 @@ macro_rules! semaphore_api {
             }
 
             /// Decrements the count if it is above zero (Python's `acquire(False)`).
+            #[must_use = "the semaphore is released again at once when the guard is dropped"]
             pub fn try_acquire(&self) -> Option<SemaphoreGuard<'_>> {
                 self.sem.try_take().then(|| self.guard())
             }
 
             /// Waits at most `timeout` for the count to be above zero (Python's
             /// `acquire(timeout=...)`). `None` if the time ran out.
+            #[must_use = "the semaphore is released again at once when the guard is dropped"]
             pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphoreGuard<'_>> {
                 self.acquire_deadline(deadline_after(timeout))
             }
 
             /// Waits until `deadline` at most for the count to be above zero.
+            #[must_use = "the semaphore is released again at once when the guard is dropped"]
             pub fn acquire_deadline(&self, deadline: Instant) -> Option<SemaphoreGuard<'_>> {
                 self.sem.take(Some(deadline)).then(|| self.guard())
             }

@@ -100,3 +100,56 @@ pub fn assert_before(text: &str, first: &str, second: &str) {
 pub fn connection_pair() -> (multiproc::Connection, multiproc::Connection) {
     multiproc::pipe(true)
 }
+
+/// Joins `child` if it ends within `limit`; otherwise kills it (so that no process is left
+/// behind) and fails the test. For a child that a test expects to end because of something the
+/// test did (a wake, a release): its own waits must be longer than `limit`, so that a lost wake
+/// fails here instead of ending late and passing.
+pub fn join_within<R: serde::de::DeserializeOwned>(
+    child: multiproc::Handle<R>,
+    limit: Duration,
+) -> Result<R, multiproc::ProcessError> {
+    join_all_within(vec![child], limit).pop().unwrap()
+}
+
+/// [`join_within`] for several children, all by the same deadline; every child still running
+/// then is killed before the test fails.
+pub fn join_all_within<R: serde::de::DeserializeOwned>(
+    children: Vec<multiproc::Handle<R>>,
+    limit: Duration,
+) -> Vec<Result<R, multiproc::ProcessError>> {
+    let deadline = Instant::now() + limit;
+    let late: Vec<String> = children
+        .iter()
+        .filter(|c| c.join_deadline(deadline).is_none())
+        .map(|c| {
+            let _ = c.kill();
+            let reaped = c.join_timeout(Duration::from_secs(10));
+            format!("{} (pid {}, killed: {reaped:?})", c.name(), c.pid())
+        })
+        .collect();
+    assert!(late.is_empty(), "did not end within {limit:?}: {late:?}");
+    children.into_iter().map(|c| c.join()).collect()
+}
+
+/// Waits until process `pid` sleeps (state `S` in `/proc/<pid>/stat`), as it does once it is
+/// blocked in a futex wait, for at most 10 s. Returns whether it was seen asleep: a caller
+/// that goes on either way tests the waking path when it was, and the already-set path when
+/// the machine is too loaded for the process to get there.
+pub fn wait_until_asleep(pid: u32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The state follows the command name, which is in parentheses and may hold spaces.
+        let state = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.chars().next());
+        if state == Some('S') {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

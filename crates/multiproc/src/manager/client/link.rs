@@ -91,10 +91,11 @@ impl Link {
         let mut links = LINKS.lock().unwrap_or_else(|e| e.into_inner());
         links.retain(|w| w.strong_count() > 0);
         for w in links.iter() {
-            if let Some(l) = w.upgrade() {
-                if l.endpoint.id == endpoint.id && l.pid == pid {
-                    return l;
-                }
+            if let Some(l) = w.upgrade()
+                && l.endpoint.id == endpoint.id
+                && l.pid == pid
+            {
+                return l;
             }
         }
         let link = Arc::new(Link {
@@ -162,12 +163,12 @@ impl Link {
             log::debug!(target: "multiproc", "manager control connection: {e}");
             return;
         }
-        if let Some(conn) = &c.conn {
-            if let Err(e) = conn.send_deadline(msg, deadline) {
-                log::debug!(target: "multiproc", "manager control connection: {e}");
-                c.conn = None;
-                c.broke = true;
-            }
+        if let Some(conn) = &c.conn
+            && let Err(e) = conn.send_deadline(msg, deadline)
+        {
+            log::debug!(target: "multiproc", "manager control connection: {e}");
+            c.conn = None;
+            c.broke = true;
         }
     }
 

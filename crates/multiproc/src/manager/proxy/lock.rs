@@ -85,10 +85,10 @@ impl<'a> ProxyGuard<'a> {
 
 impl Drop for ProxyGuard<'_> {
     fn drop(&mut self) {
-        if self.held.load(Ordering::Relaxed) {
-            if let Err(e) = release(self.obj, self.owner) {
-                log::warn!(target: "multiproc", "releasing a manager lock failed: {e}");
-            }
+        if self.held.load(Ordering::Relaxed)
+            && let Err(e) = release(self.obj, self.owner)
+        {
+            log::warn!(target: "multiproc", "releasing a manager lock failed: {e}");
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::manager::server::namespace::NamespaceOp;
 /// Python's does: `'Namespace' object has no attribute 'value'`.
 ///
 /// What `get` returns is a copy: changing a list you got does not change the attribute (set
-/// it again), as the chapter's `multiprocessing_namespaces_mutable.py` shows.
+/// it again), as [the chapter](crate)'s `multiprocessing_namespaces_mutable.py` shows.
 ///
 /// ```rust,standalone_crate
 /// multiproc::init();
