@@ -13,6 +13,8 @@ scripts/install-mpi.sh
 
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
+# The project's Open MPI parameters (OOB keepalive), as users are told to run.
+. scripts/mpi-params.sh
 
 step() { printf '\n== %s\n' "$*"; }
 

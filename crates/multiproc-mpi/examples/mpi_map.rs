@@ -7,6 +7,13 @@
 //! mpi_map --abort                 # task 13 aborts its process: a task error, the run goes on
 //! mpi_map --kill-rank             # task 13 kills its MPI rank: the run fails, bounded
 //! mpi_map --stop-rank --timeout 2 # task 13 stops its rank: the run fails after the timeout
+//! mpi_map --hang --task-timeout 1000
+//!                                 # task 13 hangs: it alone times out after 1 s, on both
+//! mpi_map --task-ms 20            # every task sleeps 20 ms (a run long enough to break)
+//! mpi_map --pause-ms 3000         # the driver does something else for 3 s between calls
+//! mpi_map --stop-driver --timeout 2
+//!                                 # the driver stops (SIGSTOP) after the first call: the
+//!                                 # worker ranks give up on it after the timeout
 //! ```
 //!
 //! It prints the number of workers, a summary of each executor's results, and whether they
@@ -25,9 +32,13 @@ enum Trouble {
     Abort,
     KillRank,
     StopRank,
+    Hang,
 }
 
-fn task((x, trouble): (u64, Trouble)) -> u64 {
+fn task((x, trouble, ms): (u64, Trouble, u64)) -> u64 {
+    if ms > 0 {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
     if x == 13 {
         match trouble {
             Trouble::None => {}
@@ -41,6 +52,7 @@ fn task((x, trouble): (u64, Trouble)) -> u64 {
                     .status();
                 std::thread::sleep(Duration::from_secs(30));
             }
+            Trouble::Hang => std::thread::sleep(Duration::from_secs(60)),
             Trouble::StopRank => {
                 let rank = std::os::unix::process::parent_id();
                 let _ = std::process::Command::new("kill")
@@ -59,6 +71,7 @@ fn normalize(r: &Result<u64, TaskError>) -> String {
         Ok(v) => v.to_string(),
         Err(TaskError::Panicked(p)) => format!("panicked: {}", p.message()),
         Err(TaskError::WorkerDied { exitcode, .. }) => format!("died: {exitcode}"),
+        Err(TaskError::Timeout(after)) => format!("timed out after {after:?}"),
         Err(e) => format!("failed: {e}"),
     }
 }
@@ -102,6 +115,8 @@ fn main() {
         Trouble::KillRank
     } else if flag("--stop-rank") {
         Trouble::StopRank
+    } else if flag("--hang") {
+        Trouble::Hang
     } else {
         Trouble::None
     };
@@ -135,8 +150,10 @@ fn main() {
         executor.workers(),
         executor.hosts().join(", ")
     );
-    let inputs: Vec<(u64, Trouble)> = (0..tasks).map(|x| (x, trouble)).collect();
-    let remote = match executor.map_each(task, inputs.clone(), None) {
+    let task_ms = value("--task-ms").unwrap_or(0) as u64;
+    let inputs: Vec<(u64, Trouble, u64)> = (0..tasks).map(|x| (x, trouble, task_ms)).collect();
+    let task_timeout = value("--task-timeout").map(|ms| Duration::from_millis(ms as u64));
+    let remote = match executor.map_each_timeout(task, inputs.clone(), None, task_timeout) {
         Ok(r) => r,
         Err(e) => {
             say(&format!("mpi_map: the MPI map failed: {}", chain(&e)));
@@ -144,20 +161,54 @@ fn main() {
         }
     };
     println!("mpi:   {}", summary(&remote));
+    if flag("--stop-driver") {
+        // Stopped for 4 s, heartbeat thread and all; then the next call finds the workers
+        // gone (under mpirun, Open MPI usually ends the job first).
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        let me = std::process::id().to_string();
+        let _ = std::process::Command::new("sh")
+            .args(["-c", &format!("sleep 4; kill -CONT {me}")])
+            .spawn();
+        let _ = std::process::Command::new("kill")
+            .args(["-STOP", &me])
+            .status();
+    }
+    if let Some(ms) = value("--pause-ms") {
+        // Busy with something else than MPI: the heartbeat thread keeps the workers waiting.
+        std::thread::sleep(Duration::from_millis(ms as u64));
+    }
     // The executor serves call after call: an empty one, and one task per message.
-    let empty: Vec<u64> = executor.map(task, Vec::new(), None).expect("an empty map");
-    let small = executor
-        .map(task, (0..5).map(|x| (x, Trouble::None)).collect(), Some(1))
-        .expect("a second map");
+    let again = executor
+        .map(task, Vec::new(), None)
+        .and_then(|empty: Vec<u64>| {
+            let small = executor.map(
+                task,
+                (0..5).map(|x| (x, Trouble::None, 0)).collect(),
+                Some(1),
+            )?;
+            Ok((empty, small))
+        });
+    let (empty, small) = match again {
+        Ok(r) => r,
+        Err(e) => {
+            say(&format!("mpi_map: the next MPI call failed: {}", chain(&e)));
+            std::process::exit(1);
+        }
+    };
     println!("again: {} and {small:?}", empty.len());
     if matches!(trouble, Trouble::KillRank | Trouble::StopRank) {
         // Here the task would kill this process, the local pool's parent.
         return;
     }
     let pool = Pool::new(2).expect("a local pool");
-    let local = pool
-        .map_each(task, inputs, multiproc::MapOptions::new())
-        .expect("the local map");
+    let mut options = multiproc::MapOptions::new();
+    if let Some(t) = task_timeout {
+        // One task per chunk: the local pool's timeout then fails only the task that ran
+        // past it (in a larger chunk, it also fails the tasks queued behind it).
+        options = options.timeout(t).chunksize(1);
+    }
+    let local = pool.map_each(task, inputs, options).expect("the local map");
     println!("local: {}", summary(&local));
     let same = remote.iter().map(normalize).eq(local.iter().map(normalize));
     println!("equal: {same}");

@@ -56,10 +56,11 @@ pub enum Error {
         /// Its process id.
         pid: u32,
     },
-    /// A worker rank that owed the driver a reply sent nothing for too long (its host may be
-    /// gone, or the rank stopped).
+    /// A worker rank that owed the driver a reply sent nothing for too long: it died, it
+    /// was stopped, or the network between them is cut (the driver cannot tell which).
     #[error(
-        "MPI rank {rank} (pid {pid} on {host}) sent nothing for {:.1} s; giving up on it",
+        "MPI rank {rank} ({}) sent nothing for {:.1} s; giving up on it",
+        where_is(*.pid, host),
         silent.as_secs_f64()
     )]
     RankSilent {
@@ -85,8 +86,71 @@ pub enum Error {
     Broken(String),
 }
 
+/// "pid P on HOST", or what is known of a rank that never introduced itself.
+fn where_is(pid: u32, host: &str) -> String {
+    if pid == 0 {
+        "which never answered the driver".to_owned()
+    } else {
+        format!("pid {pid} on {host}")
+    }
+}
+
 impl From<Error> for multiproc::PoolError {
     fn from(e: Error) -> Self {
         multiproc::PoolError::Executor(Box::new(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_silent_rank_is_named_with_its_host() {
+        let e = Error::RankSilent {
+            rank: 2,
+            host: "node3".into(),
+            pid: 4711,
+            silent: Duration::from_millis(5020),
+        };
+        assert_eq!(
+            e.to_string(),
+            "MPI rank 2 (pid 4711 on node3) sent nothing for 5.0 s; giving up on it"
+        );
+        let e = Error::RankSilent {
+            rank: 2,
+            host: "?".into(),
+            pid: 0,
+            silent: Duration::from_secs(30),
+        };
+        assert_eq!(
+            e.to_string(),
+            "MPI rank 2 (which never answered the driver) sent nothing for 30.0 s; giving up on it"
+        );
+    }
+
+    #[test]
+    fn no_message_repeats_its_source() {
+        // None of these errors has a source: each message is the whole story, printed once.
+        let errors = [
+            Error::NoWorkers,
+            Error::Spawn {
+                requested: 2,
+                failed: 1,
+            },
+            Error::Executable("gone".into()),
+            Error::RankDied {
+                rank: 1,
+                host: "h".into(),
+                pid: 3,
+            },
+            Error::Broken("earlier".into()),
+        ];
+        for e in &errors {
+            assert!(std::error::Error::source(e).is_none(), "{e}");
+        }
+        let pool: multiproc::PoolError = Error::NoWorkers.into();
+        assert_eq!(pool.to_string(), Error::NoWorkers.to_string());
+        assert!(std::error::Error::source(&pool).is_none());
     }
 }

@@ -13,9 +13,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::Error;
-use crate::link::{Link, LinkKind};
+use crate::channel::{Driver, heartbeat_for, millis};
+use crate::link::LinkKind;
 use crate::liveness::{Backoff, this_peer};
-use crate::outbox::Outbox;
 use crate::wire::{self, FromWorker, Outcome, Peer, ToWorker};
 
 /// Chunks sent ahead to each worker rank: at least two, so that a rank never waits for the
@@ -50,12 +50,19 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 ///
 /// A rank that dies, or owes a reply and sends nothing (not even its heartbeat) for longer
 /// than the [timeout](crate::Mpi::timeout), fails the call with [`PoolError::Executor`]
-/// holding an [`Error`], and every later call fails too. (Under `mpirun`, Open MPI itself
-/// usually ends the whole job first, saying which rank died.)
+/// holding an [`Error`] that names the rank and its host, and every later call fails too.
+/// (When a rank or a node dies, Open MPI itself usually ends the whole job first, with a
+/// report of its own.)
 ///
-/// Dropping it stops the workers and finalizes MPI. It is neither `Send` nor `Sync`: MPI is
-/// initialized `MPI_THREAD_FUNNELED`, so every call goes through the thread that called
-/// [`init`](crate::init).
+/// Tasks may have a timeout ([`Mpi::task_timeout`](crate::Mpi::task_timeout),
+/// [`map_each_timeout`](MpiExecutor::map_each_timeout)), with the local pool's meaning: each
+/// task's own, counted from when it starts on its rank; a task that runs past it has its
+/// process killed and replaced, and fails alone with [`TaskError::Timeout`].
+///
+/// Dropping it stops the workers and finalizes MPI. It is neither `Send` nor `Sync`: the
+/// program's MPI calls go through the thread that called [`init`](crate::init) (MPI is
+/// initialized `MPI_THREAD_SERIALIZED` only so that the driver's heartbeat thread may make
+/// its own, one at a time with them).
 ///
 /// ```compile_fail
 /// fn send<T: Send>() {}
@@ -63,15 +70,17 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// ```
 pub struct MpiExecutor {
     state: RefCell<State>,
+    /// MPI calls go through the thread that initialized MPI (or the heartbeat thread).
+    _not_send: std::marker::PhantomData<*const ()>,
 }
 
 struct State {
-    link: Option<Link>,
+    driver: Option<Driver>,
     universe: Option<Universe>,
     workers: Vec<Worker>,
-    outbox: Outbox,
     next_chunk: u64,
     timeout: Duration,
+    task_timeout: Option<Duration>,
     broken: Option<String>,
     last_watch: Instant,
 }
@@ -131,8 +140,9 @@ impl std::fmt::Debug for MpiExecutor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let s = self.state.borrow();
         f.debug_struct("MpiExecutor")
-            .field("kind", &s.link.as_ref().map(Link::kind))
+            .field("kind", &s.driver.as_ref().map(|d| d.lock().link.kind()))
             .field("workers", &s.workers)
+            .field("task_timeout", &s.task_timeout)
             .field("broken", &s.broken)
             .finish()
     }
@@ -148,30 +158,68 @@ struct Span {
 }
 
 impl MpiExecutor {
-    pub(crate) fn new(
+    fn new(
         universe: Universe,
-        link: Link,
+        driver: Driver,
         workers: Vec<Worker>,
-        outbox: Outbox,
         timeout: Duration,
+        task_timeout: Option<Duration>,
     ) -> MpiExecutor {
         MpiExecutor {
             state: RefCell::new(State {
-                link: Some(link),
+                driver: Some(driver),
                 universe: Some(universe),
                 workers,
-                outbox,
                 next_chunk: 0,
                 timeout,
+                task_timeout,
                 broken: None,
                 last_watch: Instant::now(),
             }),
+            _not_send: std::marker::PhantomData,
         }
     }
 
     /// Whether the workers are ranks of `mpirun`'s world (`false`: spawned by this process).
     pub fn under_mpirun(&self) -> bool {
-        self.state.borrow().link.as_ref().map(Link::kind) == Some(LinkKind::Mpirun)
+        let s = self.state.borrow();
+        s.driver.as_ref().map(|d| d.lock().link.kind()) == Some(LinkKind::Mpirun)
+    }
+
+    /// The default timeout of each task (see [`Mpi::task_timeout`](crate::Mpi::task_timeout)),
+    /// if any.
+    pub fn task_timeout(&self) -> Option<Duration> {
+        self.state.borrow().task_timeout
+    }
+
+    /// [`map_each`](Executor::map_each) with a timeout for each task of this call (`None`:
+    /// the [default](crate::Mpi::task_timeout)). The timeout is each task's own, counted
+    /// from when it starts on its rank, as on the local [`Pool`](multiproc::Pool): a task
+    /// that runs past it has its process killed (and replaced) and fails alone with
+    /// [`TaskError::Timeout`]; the other tasks are not affected. With a timeout, each task
+    /// travels in a message of its own, and `chunksize` is ignored.
+    pub fn map_each_timeout<F, A, R>(
+        &self,
+        f: F,
+        inputs: Vec<A>,
+        chunksize: Option<usize>,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Result<R, TaskError>>, PoolError>
+    where
+        F: Fn(A) -> R + Copy + Send + 'static,
+        A: Serialize + DeserializeOwned + Send + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let task = remote::task_id(f);
+        let mut state = self.state.borrow_mut();
+        let timeout = timeout.or(state.task_timeout);
+        let result = state.map_each::<A, R>(task, &inputs, chunksize, timeout);
+        if let Err(PoolError::Executor(e)) = &result
+            && state.broken.is_none()
+        {
+            state.broken = Some(e.to_string());
+        }
+        result
     }
 
     /// The host name of each worker rank, in rank order.
@@ -197,28 +245,17 @@ impl Executor for MpiExecutor {
         A: Serialize + DeserializeOwned + Send + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        let task = remote::task_id(f);
-        let mut state = self.state.borrow_mut();
-        let result = state.map_each::<A, R>(task, &inputs, chunksize);
-        if let Err(PoolError::Executor(e)) = &result
-            && state.broken.is_none()
-        {
-            state.broken = Some(e.to_string());
-        }
-        result
+        self.map_each_timeout(f, inputs, chunksize, None)
     }
 }
 
 impl State {
-    fn link(&self) -> &Link {
-        self.link.as_ref().expect("the link lives until drop")
-    }
-
     fn map_each<A, R>(
         &mut self,
         task: TaskId,
         inputs: &[A],
         chunksize: Option<usize>,
+        timeout: Option<Duration>,
     ) -> Result<Vec<Result<R, TaskError>>, PoolError>
     where
         A: Serialize + DeserializeOwned,
@@ -232,15 +269,20 @@ impl State {
         if n == 0 {
             return Ok(Vec::new());
         }
-        let size = chunksize
-            .unwrap_or_else(|| n.div_ceil(4 * self.workers.len().max(1)))
-            .max(1);
+        // With a timeout, a task travels alone: its rank gives it a timeout of its own.
+        let size = match timeout {
+            Some(_) => 1,
+            None => chunksize
+                .unwrap_or_else(|| n.div_ceil(4 * self.workers.len().max(1)))
+                .max(1),
+        };
+        let timeout_ms = timeout.map(millis);
         let mut pending: VecDeque<Span> = (0..n)
             .step_by(size)
             .map(|first| Span {
                 first,
                 len: size.min(n - first),
-                exact: false,
+                exact: timeout.is_some(),
             })
             .collect();
         let mut in_flight: HashMap<u64, (usize, Span)> = HashMap::new();
@@ -252,6 +294,12 @@ impl State {
         let mut backoff = Backoff::new();
         loop {
             let mut busy = false;
+            // One burst of MPI calls; the heartbeat thread waits for it.
+            let mut channel = self
+                .driver
+                .as_ref()
+                .expect("the driver lives until drop")
+                .lock();
             if failure.is_none() {
                 while let Some(w) = self.free_worker() {
                     let Some(span) = pending.pop_front() else {
@@ -270,10 +318,9 @@ impl State {
                         chunk,
                         task,
                         items: Bytes(items),
+                        timeout_ms,
                     };
-                    let rank = self.workers[w].rank;
-                    let link = self.link.as_ref().expect("the link lives until drop");
-                    link.send(&mut self.outbox, rank, wire::encode(&msg));
+                    channel.send(self.workers[w].rank, wire::encode(&msg));
                     let worker = &mut self.workers[w];
                     if worker.owed == 0 {
                         worker.last_heard = Instant::now();
@@ -286,8 +333,8 @@ impl State {
             if in_flight.is_empty() && (left == 0 || failure.is_some()) {
                 break;
             }
-            busy |= self.outbox.progress();
-            while let Some((rank, bytes)) = self.link().try_receive() {
+            busy |= channel.outbox.progress();
+            while let Some((rank, bytes)) = channel.try_receive() {
                 busy = true;
                 let w = self.worker_index(rank)?;
                 self.workers[w].last_heard = Instant::now();
@@ -344,6 +391,13 @@ impl State {
                         }
                         left -= span.len;
                     }
+                    Outcome::TimedOut { after_ms } => {
+                        for k in 0..span.len {
+                            results[span.first + k] =
+                                Some(Err(TaskError::Timeout(Duration::from_millis(after_ms))));
+                        }
+                        left -= span.len;
+                    }
                     Outcome::Failed(msg) => {
                         for k in 0..span.len {
                             results[span.first + k] =
@@ -353,6 +407,7 @@ impl State {
                     }
                 }
             }
+            drop(channel);
             self.watch(false)?;
             if busy {
                 backoff.reset();
@@ -408,6 +463,8 @@ impl State {
             }
             let silent = w.last_heard.elapsed();
             if w.owed > 0 && silent > self.timeout {
+                // Remote or not, a rank that owes a reply and stays silent past the bound is
+                // dead, stopped or cut off: the driver cannot tell which from here.
                 return Err(Error::RankSilent {
                     rank: w.rank,
                     host: w.peer.host.clone(),
@@ -421,21 +478,11 @@ impl State {
     }
 }
 
-/// The heartbeat period for a given silence timeout: often enough that a few can be lost.
-pub(crate) fn heartbeat_for(timeout: Duration) -> Duration {
-    (timeout / 10).clamp(Duration::from_millis(10), Duration::from_secs(1))
-}
-
 /// Stops `workers` and finalizes MPI, or, if they do not take the stop message in time (or
 /// `clean` is false), abandons MPI without finalizing it (finalizing could wait forever on a
 /// dead rank).
-pub(crate) fn shut_down(
-    universe: Universe,
-    link: Link,
-    mut outbox: Outbox,
-    workers: &[Rank],
-    clean: bool,
-) {
+pub(crate) fn shut_down(universe: Universe, driver: Driver, workers: &[Rank], clean: bool) {
+    let (link, mut outbox) = driver.into_parts();
     let grace = if clean {
         STOP_GRACE
     } else {
@@ -463,7 +510,7 @@ pub(crate) fn shut_down(
 impl Drop for MpiExecutor {
     fn drop(&mut self) {
         let state = self.state.get_mut();
-        let (Some(link), Some(universe)) = (state.link.take(), state.universe.take()) else {
+        let (Some(driver), Some(universe)) = (state.driver.take(), state.universe.take()) else {
             return;
         };
         let clean = state.broken.is_none();
@@ -473,47 +520,55 @@ impl Drop for MpiExecutor {
             .filter(|w| clean || w.peer.is_alive())
             .map(|w| w.rank)
             .collect();
-        shut_down(
-            universe,
-            link,
-            std::mem::take(&mut state.outbox),
-            &live,
-            clean,
-        );
+        shut_down(universe, driver, &live, clean);
     }
 }
 
-/// Says hello to every worker of `link` and collects their answers; the executor if all run
-/// this executable.
+/// Says hello to every worker of `driver`'s link and collects their answers; the executor if
+/// all run this executable.
 pub(crate) fn start(
     universe: Universe,
-    link: Link,
+    driver: Driver,
     timeout: Duration,
+    task_timeout: Option<Duration>,
 ) -> Result<MpiExecutor, Error> {
-    let n = link.workers();
-    let mut outbox = Outbox::default();
+    let (n, ranks) = {
+        let channel = driver.lock();
+        let n = channel.link.workers();
+        (
+            n,
+            (0..n)
+                .map(|i| channel.link.worker_rank(i))
+                .collect::<Vec<Rank>>(),
+        )
+    };
     if n == 0 {
-        shut_down(universe, link, outbox, &[], true);
+        shut_down(universe, driver, &[], true);
         return Err(Error::NoWorkers);
     }
     let ours = remote::fingerprint();
-    let check = wire::encode(&ToWorker::Check {
-        fingerprint: ours,
-        driver: this_peer(),
-        heartbeat_ms: heartbeat_for(timeout).as_millis() as u64,
-    });
-    for i in 0..n {
-        link.send(&mut outbox, link.worker_rank(i), check.clone());
+    {
+        let mut channel = driver.lock();
+        let check = wire::encode(&ToWorker::Check {
+            fingerprint: ours,
+            driver: this_peer(),
+            heartbeat_ms: millis(heartbeat_for(timeout)),
+            silence_ms: millis(channel.silence()),
+        });
+        for &rank in &ranks {
+            channel.send(rank, check.clone());
+        }
     }
     let started = Instant::now();
     let mut hellos: Vec<Option<(u64, bool, Peer)>> = vec![None; n];
     let mut backoff = Backoff::new();
     let mut garbled = None;
     while hellos.iter().any(Option::is_none) && garbled.is_none() {
-        let mut busy = outbox.progress();
-        while let Some((rank, bytes)) = link.try_receive() {
+        let mut channel = driver.lock();
+        let mut busy = channel.outbox.progress();
+        while let Some((rank, bytes)) = channel.try_receive() {
             busy = true;
-            let i = (0..n).find(|&i| link.worker_rank(i) == rank);
+            let i = ranks.iter().position(|&r| r == rank);
             match (i, wire::decode::<FromWorker>(&bytes)) {
                 (
                     Some(i),
@@ -532,11 +587,12 @@ pub(crate) fn start(
                 }
             }
         }
+        drop(channel);
         let silent = started.elapsed();
         if garbled.is_none() && silent > timeout {
             let i = hellos.iter().position(Option::is_none).unwrap_or(0);
             garbled = Some(Error::RankSilent {
-                rank: link.worker_rank(i),
+                rank: ranks[i],
                 host: "?".into(),
                 pid: 0,
                 silent,
@@ -552,16 +608,16 @@ pub(crate) fn start(
         // Some rank did not answer as it should: it may be dead or stuck.
         let answered: Vec<Rank> = (0..n)
             .filter(|&i| hellos[i].as_ref().is_some_and(|h| h.1))
-            .map(|i| link.worker_rank(i))
+            .map(|i| ranks[i])
             .collect();
-        shut_down(universe, link, outbox, &answered, false);
+        shut_down(universe, driver, &answered, false);
         return Err(e);
     }
     let hellos: Vec<(u64, bool, Peer)> = hellos.into_iter().flatten().collect();
     if let Some(i) = hellos.iter().position(|h| h.0 != ours || !h.1) {
         let (theirs, _, peer) = &hellos[i];
         let err = Error::Fingerprint {
-            rank: link.worker_rank(i),
+            rank: ranks[i],
             host: peer.host.clone(),
             pid: peer.pid,
             theirs: *theirs,
@@ -570,15 +626,21 @@ pub(crate) fn start(
         // Only the ranks that run this executable hear from the driver again.
         let good: Vec<Rank> = (0..n)
             .filter(|&i| hellos[i].0 == ours && hellos[i].1)
-            .map(|i| link.worker_rank(i))
+            .map(|i| ranks[i])
             .collect();
-        shut_down(universe, link, outbox, &good, true);
+        shut_down(universe, driver, &good, true);
         return Err(err);
     }
     let workers = hellos
         .into_iter()
         .enumerate()
-        .map(|(i, (_, _, peer))| Worker::new(link.worker_rank(i), peer))
+        .map(|(i, (_, _, peer))| Worker::new(ranks[i], peer))
         .collect();
-    Ok(MpiExecutor::new(universe, link, workers, outbox, timeout))
+    Ok(MpiExecutor::new(
+        universe,
+        driver,
+        workers,
+        timeout,
+        task_timeout,
+    ))
 }

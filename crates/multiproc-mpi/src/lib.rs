@@ -43,9 +43,14 @@
 //!   replaces the process and goes on, and MPI never sees a rank die.
 //! - **Never a hang.** The driver only uses non-blocking MPI calls. It watches the worker
 //!   ranks on its own machine, and hears a heartbeat from every rank that owes it a reply; a
-//!   rank that dies or falls silent for longer than [`Mpi::timeout`] fails the call with a
-//!   clear [`Error`] (under `mpirun`, Open MPI usually ends the job first and says which rank
-//!   died). Worker ranks exit if a driver on their machine disappears.
+//!   rank that dies or falls silent for longer than [`Mpi::timeout`], on this machine or
+//!   another, fails the call with a clear [`Error`] naming the rank and its host (when a rank
+//!   or a node dies, Open MPI usually ends the job first, with a report of its own).
+//! - **Workers watch their driver.** A thread of the driver sends every worker a heartbeat,
+//!   whatever `main` does between calls; a worker that hears nothing for [`Mpi::timeout`]
+//!   says so and exits, so a rank cut off from its driver does not wait for Open MPI.
+//! - **Per-task timeouts** ([`Mpi::task_timeout`], [`MpiExecutor::map_each_timeout`]): each
+//!   task's own, counted from its start on its rank; only that task fails.
 //!
 //! # Entry
 //!
@@ -53,10 +58,13 @@
 //! everything before it runs on every rank. On a worker rank it serves the driver, then
 //! finalizes MPI and exits. On the driver it returns an [`Mpi`], to turn into an executor.
 //!
-//! See the crate's README, "Running on a cluster", for hostfiles, ssh and firewall ports.
+//! See the crate's README, "Running on a cluster", for hostfiles, ssh, the keepalive
+//! parameters that ship with it (`mca-params.conf`), every listener and how to pin it, and
+//! what a user sees when something breaks.
 
 #![deny(unsafe_code)]
 
+mod channel;
 mod error;
 mod executor;
 mod link;
@@ -68,6 +76,7 @@ mod worker;
 
 use std::time::Duration;
 
+use channel::Driver;
 use mpi::Threading;
 use mpi::environment::Universe;
 use mpi::topology::SimpleCommunicator;
@@ -77,6 +86,10 @@ pub use error::Error;
 pub use executor::MpiExecutor;
 
 use link::Link;
+use outbox::Outbox;
+
+/// The default of [`Mpi::timeout`].
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// MPI, initialized on the driver (rank 0): turn it into an [`MpiExecutor`] with
 /// [`executor`](Mpi::executor), [`spawn`](Mpi::spawn) or
@@ -86,20 +99,26 @@ use link::Link;
 #[must_use = "an Mpi does nothing until it becomes an executor"]
 pub struct Mpi {
     /// `None` once consumed.
-    parts: Option<(Universe, SimpleCommunicator)>,
+    parts: Option<(Universe, Driver)>,
+    world_size: usize,
     timeout: Duration,
+    task_timeout: Option<Duration>,
+    /// Whether MPI may be called from any thread, one at a time (for the heartbeat thread).
+    serialized: bool,
 }
 
 impl std::fmt::Debug for Mpi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Mpi")
-            .field("world_size", &self.world_size())
+            .field("world_size", &self.world_size)
             .field("timeout", &self.timeout)
+            .field("task_timeout", &self.task_timeout)
             .finish()
     }
 }
 
-/// Initializes MPI and decides this process's part. Call it first thing in `main`.
+/// Initializes MPI (`MPI_THREAD_SERIALIZED`) and decides this process's part. Call it first
+/// thing in `main`.
 ///
 /// It first calls [`multiproc::init`], so the local pools of worker ranks can start their
 /// processes. Then:
@@ -113,7 +132,9 @@ impl std::fmt::Debug for Mpi {
 /// If MPI was already initialized in this process.
 pub fn init() -> Mpi {
     multiproc::init();
-    let (universe, _) = mpi::initialize_with_threading(Threading::Funneled)
+    // Serialized: the driver's heartbeat thread makes MPI calls too, never at once with the
+    // thread that uses the executor.
+    let (universe, provided) = mpi::initialize_with_threading(Threading::Serialized)
         .expect("MPI is already initialized: call multiproc_mpi::init() once, first thing in main");
     let world = universe.world();
     if let Some(parent) = world.parent() {
@@ -125,26 +146,62 @@ pub fn init() -> Mpi {
         let rank = comm.rank();
         worker::serve(universe, Link::World(comm), rank);
     }
+    let world_size = usize::try_from(comm.size()).unwrap_or(0);
+    let serialized = provided >= Threading::Serialized;
+    // The workers that mpirun started hear from the driver from now on, whatever `main`
+    // does before it makes an executor.
+    let driver = Driver::new(
+        Link::World(comm),
+        Outbox::default(),
+        DEFAULT_TIMEOUT,
+        serialized,
+    );
     Mpi {
-        parts: Some((universe, comm)),
-        timeout: Duration::from_secs(30),
+        parts: Some((universe, driver)),
+        world_size,
+        timeout: DEFAULT_TIMEOUT,
+        task_timeout: None,
+        serialized,
     }
 }
 
 impl Mpi {
     /// The number of ranks that `mpirun` started, this one included (1 without `mpirun`).
     pub fn world_size(&self) -> usize {
-        self.parts
-            .as_ref()
-            .map_or(0, |(_, c)| usize::try_from(c.size()).unwrap_or(0))
+        self.world_size
     }
 
-    /// How long a worker rank that owes the driver a reply may stay silent before the call
-    /// fails with [`Error::RankSilent`]; also how long the ranks have to answer at start.
-    /// Busy ranks send a heartbeat every tenth of it (at most every second), so long tasks
-    /// do not count as silence. Default: 30 seconds.
+    /// How long a peer may stay silent before it is given up on, both ways. Default: 30
+    /// seconds.
+    ///
+    /// - A worker rank that owes the driver a reply and sends nothing for longer fails the
+    ///   call with [`Error::RankSilent`], naming the rank and its host; this is also how long
+    ///   the ranks have to answer at start. Busy ranks send a heartbeat every tenth of it (at
+    ///   most every second), so long tasks do not count as silence.
+    /// - A worker rank that hears nothing from the driver for longer says so on stderr and
+    ///   exits (status 1), so a rank cut off from its driver does not wait for Open MPI to
+    ///   clean up. The driver sends a heartbeat just as often, from a thread of its own, so
+    ///   whatever `main` does between calls does not count as silence. (Until it first hears
+    ///   from the driver, a rank waits the default, 30 seconds.)
+    ///
+    /// A partition shorter than this heals without an error; keep it well above the longest
+    /// network outage that should be survived.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        if let Some((_, driver)) = &self.parts {
+            driver.set_timeout(timeout);
+        }
+        self
+    }
+
+    /// A default timeout for each task: a task that runs longer on its rank has its process
+    /// killed (and replaced), and fails alone with
+    /// [`TaskError::Timeout`](multiproc::TaskError::Timeout), as on a local
+    /// [`Pool`](multiproc::Pool) built with `task_timeout`. Counted from when the task
+    /// starts, not from when it was sent. Default: none. A call can give its own with
+    /// [`MpiExecutor::map_each_timeout`].
+    pub fn task_timeout(mut self, timeout: Duration) -> Self {
+        self.task_timeout = Some(timeout);
         self
     }
 
@@ -153,8 +210,8 @@ impl Mpi {
     /// Fails with [`Error::NoWorkers`] if there are none, and with [`Error::Fingerprint`] if
     /// a rank runs a different executable.
     pub fn executor(mut self) -> Result<MpiExecutor, Error> {
-        let (universe, comm) = self.parts.take().expect("an Mpi is consumed once");
-        executor::start(universe, Link::World(comm), self.timeout)
+        let (universe, driver) = self.parts.take().expect("an Mpi is consumed once");
+        executor::start(universe, driver, self.timeout, self.task_timeout)
     }
 
     /// Spawns `n` worker ranks running this executable, with the same arguments
@@ -166,11 +223,10 @@ impl Mpi {
     /// the process, as MPI's default error handler does), and as [`executor`](Mpi::executor)
     /// does.
     pub fn spawn(mut self, n: usize) -> Result<MpiExecutor, Error> {
-        let (universe, comm) = self.parts.take().expect("an Mpi is consumed once");
+        let (universe, driver) = self.parts.take().expect("an Mpi is consumed once");
         // The ranks that `mpirun` started, if any, are not used.
-        let unused: Vec<mpi::Rank> = (1..comm.size()).collect();
-        drop(stop(&comm, &unused));
-        drop(comm);
+        let (comm, outbox) = driver.into_parts();
+        stop(comm, outbox);
         let exe = match std::env::current_exe() {
             Ok(exe) if n > 0 => exe,
             Ok(_) => return Err(Error::NoWorkers),
@@ -183,7 +239,15 @@ impl Mpi {
             .this_process()
             .spawn(&command, requested)
         {
-            Ok(inter) => executor::start(universe, Link::Inter(inter), self.timeout),
+            Ok(inter) => {
+                let driver = Driver::new(
+                    Link::Inter(inter),
+                    Outbox::default(),
+                    self.timeout,
+                    self.serialized,
+                );
+                executor::start(universe, driver, self.timeout, self.task_timeout)
+            }
             Err(e) => {
                 // Some workers may have started: finalizing could wait for them forever.
                 std::mem::forget(universe);
@@ -209,31 +273,30 @@ impl Mpi {
     }
 }
 
-/// Tells `ranks` of `comm` to stop and waits (bounded) until they have the message.
-fn stop(comm: &SimpleCommunicator, ranks: &[mpi::Rank]) -> outbox::Outbox {
-    let mut outbox = outbox::Outbox::default();
-    for &rank in ranks {
-        outbox.send(
-            &comm.process_at_rank(rank),
-            wire::TAG,
+/// Tells the workers of `link` to stop and waits (bounded) until they have the message.
+fn stop(link: Link, mut outbox: Outbox) {
+    for i in 0..link.workers() {
+        link.send(
+            &mut outbox,
+            link.worker_rank(i),
             wire::encode(&wire::ToWorker::Stop),
         );
     }
-    outbox.flush(std::time::Instant::now() + Duration::from_secs(10), || {});
-    outbox
+    outbox.flush(std::time::Instant::now() + Duration::from_secs(10), || {
+        while link.try_receive().is_some() {}
+    });
+    // Unsent stop messages are abandoned with the outbox: those ranks are gone.
+    drop(outbox);
+    drop(link);
 }
 
 impl Drop for Mpi {
     fn drop(&mut self) {
-        if let Some((universe, comm)) = self.parts.take() {
-            let workers: Vec<mpi::Rank> = (1..comm.size()).collect();
-            executor::shut_down(
-                universe,
-                Link::World(comm),
-                Default::default(),
-                &workers,
-                true,
-            );
+        if let Some((universe, driver)) = self.parts.take() {
+            let workers: Vec<mpi::Rank> = (1..self.world_size)
+                .filter_map(|r| mpi::Rank::try_from(r).ok())
+                .collect();
+            executor::shut_down(universe, driver, &workers, true);
         }
     }
 }

@@ -30,13 +30,22 @@ pub(crate) enum ToWorker {
         driver: Peer,
         /// How often a worker that owes replies says it is alive.
         heartbeat_ms: u64,
+        /// How long the driver may stay silent before the worker gives up on it (0: no
+        /// bound; the driver then has no heartbeat of its own).
+        silence_ms: u64,
     },
     /// Run a chunk of tasks.
     Work {
         chunk: u64,
         task: TaskId,
         items: Bytes,
+        /// Each task's own timeout, counted from its start; a chunk with a timeout holds
+        /// one task.
+        timeout_ms: Option<u64>,
     },
+    /// The driver's heartbeat: it is alive, and how long it may stay silent before the
+    /// worker gives up on it (0: no bound).
+    Alive { silence_ms: u64 },
     /// Leave: finalize MPI and exit.
     Stop,
 }
@@ -63,6 +72,8 @@ pub(crate) enum Outcome {
     Reply(Bytes),
     /// The process running the chunk died (the rank itself lives on).
     WorkerDied { worker: String, exitcode: i32 },
+    /// The chunk's one task ran past its timeout; its process was killed and replaced.
+    TimedOut { after_ms: u64 },
     /// The chunk could not run at all.
     Failed(String),
 }

@@ -109,8 +109,9 @@ pub enum RunError {
     /// A file could not be read or decoded (the first failing one in input order).
     #[error(transparent)]
     Input(#[from] Error),
-    /// The executor failed (a worker that could not start, a task that crashed).
-    #[error("the workers failed: {0}")]
+    /// The executor failed (a worker that could not start, a task that crashed). Its
+    /// [`source`](std::error::Error::source) says how; the message does not repeat it.
+    #[error("the workers failed")]
     Executor(#[from] PoolError),
 }
 
@@ -208,6 +209,53 @@ pub fn count_on<E: Executor>(executor: &E, sources: Vec<Source>) -> Result<Count
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every message followed by those of its sources, as `wordcount` prints an error.
+    fn chain(e: &dyn std::error::Error) -> Vec<String> {
+        let mut out = vec![e.to_string()];
+        let mut source = e.source();
+        while let Some(s) = source {
+            out.push(s.to_string());
+            source = s.source();
+        }
+        out
+    }
+
+    #[test]
+    fn executor_errors_print_once_regression() {
+        // A silent MPI rank printed "…giving up on it: …giving up on it": the message of
+        // `RunError::Executor` held its source's, which was printed again after it.
+        #[derive(Debug, thiserror::Error)]
+        #[error("MPI rank 2 (pid 7 on node3) sent nothing for 5.0 s; giving up on it")]
+        struct Silent;
+        let errors = [
+            RunError::Executor(PoolError::Executor(Box::new(Silent))),
+            RunError::Executor(PoolError::Task {
+                index: 3,
+                error: multiproc::TaskError::Failed("boom".into()),
+            }),
+            RunError::Executor(PoolError::Closed),
+            RunError::Input(Error::InvalidUtf8 {
+                path: "x".into(),
+                offset: 1,
+            }),
+        ];
+        for e in &errors {
+            let parts = chain(e);
+            for (i, part) in parts.iter().enumerate() {
+                for later in &parts[i + 1..] {
+                    assert!(
+                        !part.contains(later.as_str()),
+                        "{parts:?} repeats {later:?}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            chain(&errors[0]).join(": "),
+            "the workers failed: MPI rank 2 (pid 7 on node3) sent nothing for 5.0 s; giving up on it"
+        );
+    }
 
     #[test]
     fn groups_are_balanced_and_keep_order() {

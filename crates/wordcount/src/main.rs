@@ -61,6 +61,20 @@ struct Cli {
     /// boundaries: bytes, or with a K, M or G suffix (powers of 1024).
     #[arg(long, value_name = "SIZE", default_value = "4M", value_parser = parse_size)]
     chunk_size: u64,
+
+    /// With `--executor mpi`: seconds of silence after which an MPI rank is given up on
+    /// (a worker rank that owes a result, by the driver; the driver, by its worker ranks).
+    /// Keep it above Open MPI's OOB keepalive bound (11 s with the project's settings).
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = parse_seconds)]
+    mpi_timeout: f64,
+}
+
+/// Parses a positive number of seconds.
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 && x < 1e9 => Ok(x),
+        _ => Err(format!("`{s}` is not a positive number of seconds")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -191,6 +205,7 @@ fn sources(cli: &Cli) -> Result<Vec<Source>, String> {
 fn run_mpi(cli: &Cli, mpi: multiproc_mpi::Mpi) -> Result<(), String> {
     let workers = cli.workers.unwrap_or_else(wordcount::default_workers).get();
     let executor = mpi
+        .timeout(Duration::from_secs_f64(cli.mpi_timeout))
         .executor_or_spawn(workers)
         .map_err(|e| format!("cannot start the MPI workers: {e}"))?;
     let sources = sources(cli)?;
@@ -322,6 +337,16 @@ mod tests {
         assert!(parse_size("4X").is_err());
         assert!(parse_size("M").is_err());
         assert!(parse_size("99999999999G").is_err());
+    }
+
+    #[test]
+    fn seconds() {
+        assert_eq!(parse_seconds("30"), Ok(30.0));
+        assert_eq!(parse_seconds("0.5"), Ok(0.5));
+        assert!(parse_seconds("0").is_err());
+        assert!(parse_seconds("-1").is_err());
+        assert!(parse_seconds("inf").is_err());
+        assert!(parse_seconds("soon").is_err());
     }
 
     #[test]
