@@ -159,7 +159,7 @@ mod tests {
         assert_eq!(aside[0].start, 1000 + start);
         assert_eq!(aside[0].end, 1000 + start + long.len() as u64);
         assert_eq!(
-            aside[0].checksum,
+            aside[0].digest,
             crate::long_word::Checksum::of(long.as_bytes())
         );
         assert_eq!(counts.get("x"), 1);

@@ -15,6 +15,7 @@
 //!   ([`crate::long_word`]);
 //! - the first error in input order is the one reported, whichever worker met it.
 
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::mpsc;
@@ -26,7 +27,7 @@ use multiproc::{Executor, PoolError};
 use crate::claim::ClaimList;
 use crate::counts::Counts;
 use crate::error::Error;
-use crate::long_word::read_back;
+use crate::long_word::{LongWord, read_back};
 use crate::plan::{DEFAULT_CHUNK_SIZE, PlanOptions, plan_with};
 use crate::source::{Source, Tally};
 use crate::threads::Threads;
@@ -240,8 +241,18 @@ fn reduce(
     if let Some((_, e)) = first_error {
         return Err(e.into());
     }
-    set_aside.sort_unstable_by_key(|(i, w)| (*i, w.start));
+    // Each distinct word once, in input order, with the number of times it was set aside.
+    let mut distinct: HashMap<(u64, [u8; 32]), (usize, LongWord, u64)> = HashMap::new();
     for (index, word) in set_aside {
+        let entry = distinct.entry(word.key()).or_insert((index, word, 0));
+        entry.2 += 1;
+        if (index, word.start) < (entry.0, entry.1.start) {
+            (entry.0, entry.1) = (index, word);
+        }
+    }
+    let mut distinct: Vec<_> = distinct.into_values().collect();
+    distinct.sort_unstable_by_key(|(index, word, _)| (*index, word.start));
+    for (index, word, n) in distinct {
         let chunk = there
             .binary_search_by_key(&index, |(i, _)| *i)
             .ok()
@@ -250,7 +261,7 @@ fn reduce(
                 Source::Embedded(_) => None,
             })
             .expect("a word set aside comes from a file chunk of this run");
-        total.add_owned(read_back(chunk, &word)?, 1);
+        total.add_owned(read_back(chunk, &word)?, n);
     }
     Ok(total)
 }

@@ -3,10 +3,11 @@
 //! A word of hundreds of megabytes (a file with no separators in it) would otherwise be held
 //! by the worker that reads it, encoded into a message, received, decoded and merged: several
 //! copies at once across the processes. Instead, a worker that meets a word longer than
-//! [`SET_ASIDE_ABOVE`] bytes keeps only where it lies in its file and a checksum of its bytes
+//! [`SET_ASIDE_ABOVE`] bytes keeps only where it lies in its file and the SHA-256 of its bytes
 //! (a [`LongWord`]), which is all it sends. The driver, which has to hold the word to print it,
-//! reads it back from the file once, checks it against the checksum and the file's
-//! [`Stamp`](crate::Stamp), and lowercases it in place: one copy, in one process.
+//! reads it back from the file once however many times it was found, checks it against the
+//! digest and the file's [`Stamp`](crate::Stamp), and lowercases it in place: one copy, in one
+//! process.
 //!
 //! Only planned chunks of regular files set words aside (they can be read again, and their
 //! stamp says whether they changed); inputs read once, such as pipes, are counted by the
@@ -15,6 +16,7 @@
 use std::io::{self, Read, Seek, SeekFrom};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::error::{Error, IoAction, Result};
 use crate::plan::Chunk;
@@ -31,67 +33,38 @@ pub(crate) struct LongWord {
     pub(crate) start: u64,
     /// Offset just past its last byte.
     pub(crate) end: u64,
-    /// [`Checksum`] of its bytes as read.
-    pub(crate) checksum: u64,
+    /// SHA-256 of its bytes as read ([`Checksum`]).
+    pub(crate) digest: [u8; 32],
 }
 
-/// A fast 64-bit checksum of a byte stream, fed in pieces of any size. It tells a word read
-/// again from a file from the one first read; it is no defence against a forger (the file's
-/// stamp is checked as well).
+impl LongWord {
+    /// What tells this word's bytes from another's: two words set aside with the same bytes
+    /// are the same word, read back once.
+    pub(crate) fn key(&self) -> (u64, [u8; 32]) {
+        (self.end - self.start, self.digest)
+    }
+}
+
+/// The SHA-256 of a word's bytes, fed in pieces of any size. A word is read back once
+/// however many times it was set aside, so the digest must tell different words apart even
+/// in a file made to collide: a cryptographic hash does (SHA-256 runs on the processor's SHA
+/// instructions where it has them).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Checksum {
-    state: u64,
-    len: u64,
-    /// Bytes not yet mixed in (fewer than 8).
-    tail: [u8; 8],
-    tail_len: usize,
-}
-
-const MUL: u64 = 0x9e37_79b9_7f4a_7c15;
+pub(crate) struct Checksum(Sha256);
 
 impl Checksum {
     /// Adds `bytes` to the stream.
-    pub(crate) fn update(&mut self, mut bytes: &[u8]) {
-        self.len += bytes.len() as u64;
-        if self.tail_len > 0 {
-            let take = (8 - self.tail_len).min(bytes.len());
-            self.tail[self.tail_len..self.tail_len + take].copy_from_slice(&bytes[..take]);
-            self.tail_len += take;
-            bytes = &bytes[take..];
-            if self.tail_len < 8 {
-                return;
-            }
-            self.mix(u64::from_le_bytes(self.tail));
-            self.tail_len = 0;
-        }
-        let mut words = bytes.chunks_exact(8);
-        for w in &mut words {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(w);
-            self.mix(u64::from_le_bytes(a));
-        }
-        let rest = words.remainder();
-        self.tail[..rest.len()].copy_from_slice(rest);
-        self.tail_len = rest.len();
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
     }
 
-    #[inline]
-    fn mix(&mut self, w: u64) {
-        self.state = (self.state ^ w).wrapping_mul(MUL).rotate_left(29);
+    /// The digest of everything added.
+    pub(crate) fn finish(self) -> [u8; 32] {
+        self.0.finalize().into()
     }
 
-    /// The checksum of everything added.
-    pub(crate) fn finish(&self) -> u64 {
-        let mut last = [0u8; 8];
-        last[..self.tail_len].copy_from_slice(&self.tail[..self.tail_len]);
-        let mut s = self.clone();
-        s.mix(u64::from_le_bytes(last));
-        s.mix(self.len);
-        s.state ^ (s.state >> 32)
-    }
-
-    /// The checksum of `bytes`.
-    pub(crate) fn of(bytes: &[u8]) -> u64 {
+    /// The digest of `bytes`.
+    pub(crate) fn of(bytes: &[u8]) -> [u8; 32] {
         let mut c = Checksum::default();
         c.update(bytes);
         c.finish()
@@ -138,7 +111,7 @@ pub(crate) fn read_back(chunk: &Chunk, word: &LongWord) -> Result<String> {
             expected: word.end,
         }));
     }
-    if Checksum::of(&bytes) != word.checksum {
+    if Checksum::of(&bytes) != word.digest {
         return Err(changed(Change::Rewritten));
     }
     let text = String::from_utf8(bytes).map_err(|_| changed(Change::Rewritten))?;
@@ -147,7 +120,71 @@ pub(crate) fn read_back(chunk: &Chunk, word: &LongWord) -> Result<String> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::counts::Counts;
+    use crate::map::{count_chunk, read_chunk};
+    use crate::plan::{PlanOptions, plan_with};
+
+    /// Counts `path` in chunks of `chunk_size` bytes, setting aside the words longer than
+    /// `limit` bytes and reading them back, as workers and the driver do.
+    fn count_setting_aside(
+        path: &std::path::Path,
+        chunk_size: u64,
+        limit: usize,
+        lossy: bool,
+    ) -> Result<Counts> {
+        let mut total = Counts::new();
+        for chunk in plan_with(&[path], &PlanOptions { chunk_size, lossy })? {
+            let mut counts = Counts::new();
+            for word in read_chunk(&chunk, &mut counts, Some(limit))? {
+                assert!(word.end - word.start > limit as u64);
+                counts.add_owned(read_back(&chunk, &word)?, 1);
+            }
+            total.merge_from(counts);
+        }
+        Ok(total)
+    }
+
+    fn text_with_long_words() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            Just(b" ".to_vec()),
+            Just(b"\n".to_vec()),
+            Just(b"\r\n".to_vec()),
+            Just(b"..".to_vec()),
+            Just(b"\xff".to_vec()),
+            Just(b"1".to_vec()),
+            Just("ΣΑΣ ΟΔΟΣ Ⱥ".as_bytes().to_vec()),
+            "[a-zA-Z]{1,40}".prop_map(String::into_bytes),
+            "[a-zA-ZΣσςΑȺ]{1,40}".prop_map(String::into_bytes),
+        ];
+        proptest::collection::vec(piece, 0..60).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn words_set_aside_and_read_back_count_as_words_kept(
+            bytes in text_with_long_words(),
+            chunk_size in 1u64..200,
+            limit in 0usize..24,
+        ) {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("t.txt");
+            std::fs::write(&path, &bytes).expect("write");
+            for lossy in [false, true] {
+                let whole = count_chunk(&Chunk { lossy, ..Chunk::whole(&path) });
+                let aside = count_setting_aside(&path, chunk_size, limit, lossy);
+                match (whole, aside) {
+                    (Ok(w), Ok(a)) => prop_assert_eq!(w, a),
+                    (Err(w), Err(a)) => prop_assert_eq!(w, a),
+                    (w, a) => prop_assert!(false, "{w:?} but {a:?}"),
+                }
+            }
+        }
+    }
 
     #[test]
     fn checksum_does_not_depend_on_the_pieces() {
@@ -164,6 +201,5 @@ mod tests {
         other[500] ^= 1;
         assert_ne!(Checksum::of(&other), whole);
         assert_ne!(Checksum::of(&data[..999]), whole);
-        assert_ne!(Checksum::of(b""), Checksum::of(b"\0"));
     }
 }

@@ -266,7 +266,7 @@ fn next_line_boundary(file: &mut File, target: u64) -> io::Result<Option<u64>> {
         if after_cr && bytes[0] != b'\n' {
             return Ok(Some(pos));
         }
-        if let Some(k) = bytes.iter().position(|&b| b == b'\n' || b == b'\r') {
+        if let Some(k) = find_line_end(bytes) {
             let here = pos + k as u64;
             if bytes[k] == b'\n' {
                 return Ok(Some(here + 1));
@@ -282,6 +282,30 @@ fn next_line_boundary(file: &mut File, target: u64) -> io::Result<Option<u64>> {
         }
         pos += n as u64;
     }
+}
+
+/// The index of the first `\n` or `\r` of `bytes`, eight bytes at a time (a file of long
+/// lines is scanned here, by the planning process, before any counting starts).
+fn find_line_end(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Nonzero when a byte of `x` is `b` (exact for the lowest such byte).
+    let has = |x: u64, b: u8| {
+        let y = x ^ (ONES * u64::from(b));
+        y.wrapping_sub(ONES) & !y & HIGHS
+    };
+    let is_end = |&b: &u8| b == b'\n' || b == b'\r';
+    let mut words = bytes.chunks_exact(8);
+    for (k, word) in (&mut words).enumerate() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let x = u64::from_le_bytes(w);
+        if has(x, b'\n') | has(x, b'\r') != 0 {
+            return word.iter().position(is_end).map(|i| 8 * k + i);
+        }
+    }
+    let done = bytes.len() - words.remainder().len();
+    words.remainder().iter().position(is_end).map(|i| done + i)
 }
 
 #[cfg(test)]
@@ -305,6 +329,26 @@ mod tests {
                 (c.start, end)
             })
             .collect()
+    }
+
+    #[test]
+    fn line_ends_are_found_anywhere() {
+        for len in 0..40 {
+            for at in 0..=len {
+                for end in [b'\n', b'\r'] {
+                    let mut bytes = vec![b'x'; len];
+                    // Bytes that differ from a line end by one bit, before it.
+                    for (i, b) in bytes.iter_mut().enumerate().take(at) {
+                        *b = [0x0b, 0x0c, 0x8a, 0x8d, 0x00, 0xff][i % 6];
+                    }
+                    if at < len {
+                        bytes[at] = end;
+                    }
+                    let expect = bytes.iter().position(|&b| b == b'\n' || b == b'\r');
+                    assert_eq!(find_line_end(&bytes), expect, "{bytes:?}");
+                }
+            }
+        }
     }
 
     #[test]

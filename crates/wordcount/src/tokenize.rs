@@ -635,7 +635,7 @@ impl Tokenizer {
             Some(sum) => self.set_aside.push(LongWord {
                 start: self.pending_start,
                 end,
-                checksum: sum.finish(),
+                digest: sum.finish(),
             }),
             None => self.out.pending_word(&mut self.pending, sink),
         }
