@@ -210,6 +210,172 @@ mod tests {
         }
     }
 
+    use std::fs;
+    use std::time::{Duration, SystemTime};
+
+    use crate::plan::{PlanOptions, plan_with};
+    use crate::stamp::Stamp;
+
+    fn planned(text: &str, chunk_size: u64) -> (tempfile::TempDir, Vec<Chunk>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f.txt");
+        fs::write(&path, text).expect("write");
+        let options = PlanOptions {
+            chunk_size,
+            lossy: false,
+        };
+        let chunks = plan_with(&[&path], &options).expect("plan");
+        (dir, chunks)
+    }
+
+    fn change_of(result: Result<Counts>) -> Change {
+        match result {
+            Err(Error::Changed { change, .. }) => change,
+            other => panic!("expected a change, got {other:?}"),
+        }
+    }
+
+    const TEXT: &str = "one two three\nfour five six\nseven eight nine\n";
+
+    #[test]
+    fn a_file_changed_after_planning_is_not_counted() {
+        let (_dir, chunks) = planned(TEXT, 10);
+        assert_eq!(chunks.len(), 3);
+        let path = &chunks[0].path;
+        fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.set_len(20))
+            .expect("truncate");
+        for chunk in &chunks {
+            assert_eq!(
+                change_of(count_chunk(chunk)),
+                Change::Resized { from: 45, to: 20 }
+            );
+        }
+
+        let (_dir, chunks) = planned(TEXT, 1000);
+        let path = &chunks[0].path;
+        let f = fs::OpenOptions::new().write(true).open(path).expect("open");
+        f.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(7))
+            .expect("set the modification time");
+        assert_eq!(change_of(count_chunk(&chunks[0])), Change::Modified);
+
+        let (dir, chunks) = planned(TEXT, 1000);
+        let other = dir.path().join("other.txt");
+        fs::write(&other, TEXT).expect("write");
+        fs::rename(&other, &chunks[0].path).expect("rename");
+        assert_eq!(change_of(count_chunk(&chunks[0])), Change::Replaced);
+        fs::remove_file(&chunks[0].path).expect("remove");
+        assert!(matches!(
+            count_chunk(&chunks[0]),
+            Err(Error::Io {
+                action: IoAction::Open,
+                ..
+            })
+        ));
+    }
+
+    /// A file that truncates itself after its first read: a change between two reads.
+    struct TruncatedAfterFirstRead<'a> {
+        file: CheckedFile<'a>,
+        to: u64,
+        reads: usize,
+    }
+
+    impl Read for TruncatedAfterFirstRead<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            // Small reads, so that there is a second one.
+            let n = buf.len().min(8);
+            let got = self.file.read(&mut buf[..n])?;
+            self.reads += 1;
+            if self.reads == 1 {
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(self.file.path())?
+                    .set_len(self.to)?;
+            }
+            Ok(got)
+        }
+    }
+
+    impl Input for TruncatedAfterFirstRead<'_> {
+        fn check(&self) -> Result<()> {
+            self.file.check()
+        }
+    }
+
+    #[test]
+    fn a_file_truncated_between_two_reads_is_not_counted() {
+        for (chunk_size, to) in [(1000, 20), (1000, 0), (10, 20), (10, 5)] {
+            let (_dir, chunks) = planned(TEXT, chunk_size);
+            let chunk = &chunks[0];
+            let mut input = TruncatedAfterFirstRead {
+                file: CheckedFile::open(&chunk.path, chunk.planned).expect("open"),
+                to,
+                reads: 0,
+            };
+            let mut decoder = Decoder::new(false, 0, Tokenizer::new());
+            let range = Range {
+                start: 0,
+                end: chunk.end,
+                seen: input.file.expected_size(),
+            };
+            let mut counts = Counts::new();
+            let read = pump(&mut input, range, &mut decoder, &mut counts, &chunk.path);
+            // Either the reading itself fails, or the check after it.
+            let outcome = read.and_then(|_| input.check()).map(|()| counts);
+            assert_eq!(
+                change_of(outcome),
+                Change::Resized { from: 45, to },
+                "chunks of {chunk_size}, cut to {to}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_file_that_grows_is_stopped_at_its_planned_size() {
+        let (_dir, chunks) = planned(TEXT, 1000);
+        let chunk = &chunks[0];
+        let mut file = CheckedFile::open(&chunk.path, chunk.planned).expect("open");
+        let mut big = fs::OpenOptions::new()
+            .append(true)
+            .open(&chunk.path)
+            .expect("open");
+        std::io::Write::write_all(&mut big, "more words\n".repeat(100_000).as_bytes())
+            .expect("append");
+        let mut decoder = Decoder::new(false, 0, Tokenizer::new());
+        let range = Range {
+            start: 0,
+            end: None,
+            seen: file.expected_size(),
+        };
+        let mut counts = Counts::new();
+        let outcome =
+            pump(&mut file, range, &mut decoder, &mut counts, &chunk.path).map(|_| counts);
+        assert!(matches!(
+            change_of(outcome),
+            Change::Resized { from: 45, .. }
+        ));
+        // Stopped after one buffer, not at the end of the file.
+        assert!(file.stream_position().expect("position") <= READ_BUFFER_SIZE as u64);
+    }
+
+    #[test]
+    fn a_pseudo_file_is_read_past_its_size() {
+        // stat gives /proc files size 0: a stamp that says so is no reason to stop.
+        let path = std::path::Path::new("/proc/version");
+        let stamp = Stamp::of(&fs::metadata(path).expect("stat /proc/version"));
+        assert_eq!(stamp.size, 0);
+        let chunk = Chunk {
+            planned: Some(stamp),
+            ..Chunk::whole(path)
+        };
+        let counts = count_chunk(&chunk).expect("a pseudo file is counted");
+        assert!(counts.get("linux") >= 1, "{counts:?}");
+        assert_eq!(counts, count_chunk(&Chunk::whole(path)).expect("read once"));
+    }
+
     #[test]
     fn characters_cut_by_reads_are_joined() {
         let text = "Ωμέγα ΟΔΟΣ 中文 naïve\r\n.. skip\r\nend";

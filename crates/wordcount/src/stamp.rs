@@ -155,6 +155,12 @@ impl<'a> CheckedFile<'a> {
         })
     }
 
+    /// The path it was opened by.
+    #[cfg(test)]
+    pub(crate) fn path(&self) -> &Path {
+        self.path
+    }
+
     /// The size the file had when planned, or when it was opened; `None` for a pipe or a
     /// device.
     pub(crate) fn expected_size(&self) -> Option<u64> {
@@ -167,25 +173,26 @@ impl<'a> CheckedFile<'a> {
         let Some(expected) = self.expected else {
             return Ok(());
         };
+        let changed = |change| Error::Changed {
+            path: self.path.to_owned(),
+            change,
+        };
         let check_err = |e: std::io::Error| Error::io(self.path, IoAction::Check, &e);
-        let mut now = Stamp::of(&self.file.metadata().map_err(check_err)?);
-        if self.planned && expected.change_to(&now).is_none() {
-            now = match fs::metadata(self.path) {
-                Ok(meta) => Stamp::of(&meta),
+        if self.planned {
+            // First whether the path still names the file: a file replaced by a rename has
+            // its status-change time moved too (it lost a link), but "replaced" says more.
+            match fs::metadata(self.path) {
+                Ok(meta) if (meta.dev(), meta.ino()) == (expected.dev, expected.ino) => {}
+                Ok(_) => return Err(changed(Change::Replaced)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(Error::Changed {
-                        path: self.path.to_owned(),
-                        change: Change::Replaced,
-                    });
+                    return Err(changed(Change::Replaced));
                 }
                 Err(e) => return Err(check_err(e)),
-            };
+            }
         }
+        let now = Stamp::of(&self.file.metadata().map_err(check_err)?);
         match expected.change_to(&now) {
-            Some(change) => Err(Error::Changed {
-                path: self.path.to_owned(),
-                change,
-            }),
+            Some(change) => Err(changed(change)),
             None => Ok(()),
         }
     }

@@ -97,7 +97,7 @@ mod tests {
     use super::*;
 
     fn checked_half(x: u32) -> u32 {
-        assert!(x % 2 == 0, "{x} is odd");
+        assert!(x.is_multiple_of(2), "{x} is odd");
         x / 2
     }
 

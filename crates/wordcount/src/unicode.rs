@@ -185,6 +185,8 @@ pub fn into_lower(s: String) -> String {
     }
     let end = len + shift;
     let (mut read, mut write) = (shift, 0);
+    // The context of capital sigmas, followed only where there are some.
+    let sigmas = std::str::from_utf8(&bytes[shift..end]).is_ok_and(|t| t.contains(CAPITAL_SIGMA));
     // Whether the last character read that is not case-ignorable is cased.
     let mut after_cased = false;
     while read < end {
@@ -195,7 +197,7 @@ pub fn into_lower(s: String) -> String {
         } else {
             lower_of(c)
         };
-        if !in_ranges(&tables::SIGMA_IGNORABLE, c) {
+        if sigmas && !in_ranges(&tables::SIGMA_IGNORABLE, c) {
             after_cased = in_ranges(&tables::SIGMA_CASED, c);
         }
         read += n;
