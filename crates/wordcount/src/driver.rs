@@ -413,7 +413,6 @@ mod tests {
             })
             .chain([Source::File(Chunk {
                 planned: Some(crate::Stamp {
-                    dev: 0,
                     ino: 0,
                     size: 1,
                     mtime: (0, 0),

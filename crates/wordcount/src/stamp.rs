@@ -1,4 +1,4 @@
-//! What a reader checks a file against: the identity, size and times the plan saw.
+//! What a reader checks a file against: the inode, size and times the plan saw.
 //!
 //! A plan cuts a file into byte ranges from its size and its line ends, and those ranges mean
 //! nothing once the file has changed: a range read after a truncation comes up short, one read
@@ -25,13 +25,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoAction, Result};
 
-/// A file as seen by `stat`: which file it is (device and inode), its size, and its
+/// A file as seen by `stat`: which file it is (its inode number), its size, and its
 /// modification and status-change times.
+///
+/// The device number is left out: it is this machine's name for a mount, and a node of a
+/// cluster numbers the same shared file system its own way. An inode number that another
+/// file on another file system happens to share comes with its own size and times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Stamp {
-    /// The device the file is on.
-    pub dev: u64,
-    /// The file's inode number on that device.
+    /// The file's inode number.
     pub ino: u64,
     /// Its size in bytes, as `stat` gives it (for pseudo files, not the size of their content).
     pub size: u64,
@@ -45,7 +47,6 @@ impl Stamp {
     /// The stamp of a file's metadata.
     pub fn of(meta: &Metadata) -> Stamp {
         Stamp {
-            dev: meta.dev(),
             ino: meta.ino(),
             size: meta.size(),
             mtime: (meta.mtime(), meta.mtime_nsec()),
@@ -56,7 +57,7 @@ impl Stamp {
     /// How the file stamped `now` differs from this one; `None` when it is the same file,
     /// unchanged.
     pub fn change_to(&self, now: &Stamp) -> Option<Change> {
-        if (self.dev, self.ino) != (now.dev, now.ino) {
+        if self.ino != now.ino {
             Some(Change::Replaced)
         } else if self.size != now.size {
             Some(Change::Resized {
@@ -182,7 +183,7 @@ impl<'a> CheckedFile<'a> {
             // First whether the path still names the file: a file replaced by a rename has
             // its status-change time moved too (it lost a link), but "replaced" says more.
             match fs::metadata(self.path) {
-                Ok(meta) if (meta.dev(), meta.ino()) == (expected.dev, expected.ino) => {}
+                Ok(meta) if meta.ino() == expected.ino => {}
                 Ok(_) => return Err(changed(Change::Replaced)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     return Err(changed(Change::Replaced));
@@ -216,7 +217,6 @@ mod tests {
 
     fn stamp() -> Stamp {
         Stamp {
-            dev: 1,
             ino: 2,
             size: 3,
             mtime: (4, 5),
