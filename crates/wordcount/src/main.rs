@@ -166,19 +166,27 @@ enum Failure {
     Output(#[source] io::Error),
 }
 
-/// The exit status of `result`, after printing the error, if any, on stderr: its message and
-/// those of its causes, each once.
+/// The exit status of `result`, after printing the error, if any, on stderr.
 fn exit(result: Result<(), Failure>) -> ExitCode {
-    let Err(failure) = result else {
-        return ExitCode::SUCCESS;
-    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("wordcount: error: {}", describe(&failure));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The message of `failure` followed by those of its causes, each once, and a hint for
+/// invalid UTF-8.
+fn describe(failure: &Failure) -> String {
     let mut message = failure.to_string();
-    let mut cause = std::error::Error::source(&failure);
     let mut invalid_utf8 = matches!(
         failure,
         Failure::Plan(Error::InvalidUtf8 { .. })
             | Failure::Run(RunError::Input(Error::InvalidUtf8 { .. }))
     );
+    let mut cause = std::error::Error::source(failure);
     while let Some(c) = cause {
         message.push_str(": ");
         message.push_str(&c.to_string());
@@ -188,8 +196,7 @@ fn exit(result: Result<(), Failure>) -> ExitCode {
     if invalid_utf8 {
         message.push_str(" (pass --lossy to replace invalid sequences)");
     }
-    eprintln!("wordcount: error: {message}");
-    ExitCode::FAILURE
+    message
 }
 
 fn run(cli: &Cli) -> Result<(), Failure> {
@@ -337,6 +344,32 @@ mod tests {
         assert!(parse_size("4X").is_err());
         assert!(parse_size("M").is_err());
         assert!(parse_size("99999999999G").is_err());
+    }
+
+    #[test]
+    fn errors_are_described_with_their_causes_once() {
+        let input = Failure::Run(RunError::Input(Error::InvalidUtf8 {
+            path: "a.txt".into(),
+            offset: 3,
+        }));
+        assert_eq!(
+            describe(&input),
+            "a.txt: invalid UTF-8 at byte offset 3 (pass --lossy to replace invalid sequences)"
+        );
+        let task = Failure::Run(RunError::Executor(multiproc::PoolError::Task {
+            index: 1,
+            error: multiproc::TaskError::Panicked("boom".into()),
+        }));
+        assert_eq!(
+            describe(&task),
+            "the workers failed: task 1 failed: task panicked: boom"
+        );
+        let start = Failure::Start(Box::new(multiproc::PoolError::Executor(Box::new(
+            io::Error::other("no ranks"),
+        ))));
+        assert_eq!(describe(&start), "cannot start the workers: no ranks");
+        let output = Failure::Output(io::Error::other("disk full"));
+        assert_eq!(describe(&output), "cannot write the output: disk full");
     }
 
     #[test]
