@@ -57,7 +57,7 @@ fn task((x, trouble): (u64, Trouble)) -> u64 {
 fn normalize(r: &Result<u64, TaskError>) -> String {
     match r {
         Ok(v) => v.to_string(),
-        Err(TaskError::Panicked(m)) => format!("panicked: {m}"),
+        Err(TaskError::Panicked(p)) => format!("panicked: {}", p.message()),
         Err(TaskError::WorkerDied { exitcode, .. }) => format!("died: {exitcode}"),
         Err(e) => format!("failed: {e}"),
     }

@@ -123,13 +123,16 @@
 //!
 //! # Managers
 //!
-//! A [`Manager`] keeps dicts, lists, namespaces, queues and locks in a server process, and
-//! hands out proxies to them: serializable, cheap to clone, usable from any process that gets
-//! one, including programs on other machines that [`Manager::connect`] to a manager
+//! A [`Manager`] keeps dicts, lists, arrays, sets, namespaces, queues and locks in a server
+//! process, and hands out proxies to them: serializable, cheap to clone, usable from any process
+//! that gets one, including programs on other machines that [`Manager::connect`] to a manager
 //! [`Manager::serve`]d over TCP with an authkey. Your own types can live there too
-//! ([`manager::Shared`]). See [`manager`].
+//! ([`manager::Shared`]). Every call is bounded by a timeout, so a stopped server is an error,
+//! not a hang; an item taken from a manager queue by a process that dies mid-`get` goes back to
+//! the queue. See [`manager`].
 //!
 //! ```rust,standalone_crate
+//! use std::time::Duration;
 //! use multiproc::manager::{DictProxy, Namespace};
 //!
 //! fn worker((d, ns, key): (DictProxy<u32, u32>, Namespace, u32)) {
@@ -138,7 +141,10 @@
 //! }
 //!
 //! fn main() {
-//!     let manager = multiproc::Manager::start().unwrap();
+//!     let manager = multiproc::Manager::builder()
+//!         .timeout(Duration::from_secs(5)) // no call waits on a silent server longer
+//!         .start()
+//!         .unwrap();
 //!     let (d, ns) = (manager.dict().unwrap(), manager.namespace().unwrap());
 //!     multiproc::spawn(worker, (d.clone(), ns.clone(), 21)).join().unwrap();
 //!     assert_eq!(d.get(&21).unwrap(), Some(42));
@@ -151,12 +157,20 @@
 //! # Pools
 //!
 //! A [`Pool`] keeps worker processes busy with `map`, `imap`, `apply_async` and friends, and
-//! never hangs: a worker that dies fails only its own task and is replaced, tasks may have
-//! timeouts, and dropping the pool terminates it.
+//! never hangs: a worker that dies fails only its own task and is replaced, no task waits
+//! behind a busy or stopped worker while another is free, each task may have its own timeout
+//! (also inside a chunk), a failing initializer breaks the pool once instead of restarting
+//! workers forever, and dropping the pool terminates it. A task's panic comes back with where it
+//! happened ([`TaskPanic`]), and the worker's backtrace when `RUST_BACKTRACE` is set.
 //!
 //! ```rust,standalone_crate
 //! fn square(x: u64) -> u64 {
 //!     x * x
+//! }
+//!
+//! fn checked(x: u64) -> u64 {
+//!     assert!(x < 10, "{x} is too big");
+//!     x
 //! }
 //!
 //! fn main() {
@@ -164,6 +178,11 @@
 //!     assert_eq!(pool.map(square, 0..5).unwrap(), [0, 1, 4, 9, 16]);
 //!     let later = pool.apply_async(square, 12).unwrap();
 //!     assert_eq!(later.get().unwrap(), 144);
+//!     // A panic says where: "task panicked at src/main.rs:6:5: 12 is too big".
+//!     let err = pool.apply(checked, 12).unwrap_err();
+//!     let text = err.task_error().unwrap().to_string();
+//!     assert!(text.starts_with("task panicked at "), "{text}");
+//!     assert!(text.contains(": 12 is too big"), "{text}");
 //! }
 //! ```
 //!
@@ -256,7 +275,9 @@ pub use logging::{Logger, get_logger, log_to_stderr};
 pub use manager::Manager;
 pub use mapreduce::SimpleMapReduce;
 pub use multiproc_macros::{main, test};
-pub use pool::{AsyncResult, Executor, MapOptions, Pool, PoolBuilder, PoolError, TaskError};
+pub use pool::{
+    AsyncResult, Executor, MapOptions, Pool, PoolBuilder, PoolError, TaskError, TaskPanic,
+};
 pub use process::{
     Handle, Process, ProcessError, ProcessInfo, Run, active_children, authkey, cpu_count,
     current_process, parent_process, set_current_name, spawn,

@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
-use crate::pool::task::{self, ChunkReply, Failure};
+use crate::pool::task::{self, ChunkReply, Failure, Unwatched};
 use crate::pool::{PoolError, TaskEntry, TaskError, decode_outcome};
 use crate::sys;
 
@@ -47,7 +47,7 @@ where
         )
     };
     TaskId {
-        offset: sys::target::offset_of::<TaskEntry>(task::task_entry::<F, A, R>),
+        offset: sys::target::offset_of::<TaskEntry<'static>>(task::task_entry::<F, A, R>),
         tag: crate::start::tag_of::<(F, A, R)>(),
     }
 }
@@ -66,8 +66,8 @@ pub fn encode_chunk<A: Serialize>(items: &[A]) -> Result<Vec<u8>, PoolError> {
 /// Runs a chunk in this process and returns the reply for [`decode_reply`]. Each task's panic
 /// is caught and reported; the caller must have checked [`fingerprint()`] against the sender's.
 pub fn run_chunk(id: &TaskId, chunk: &[u8]) -> Vec<u8> {
-    let run = sys::target::entry_from_parent::<TaskEntry>(id.offset);
-    let reply = run(id.tag, chunk, Vec::new());
+    let run = sys::target::entry_from_parent::<TaskEntry<'static>>(id.offset);
+    let reply = run(id.tag, chunk, Vec::new(), &mut Unwatched);
     let reply = match reply {
         ChunkReply::Values { fds, .. } if !fds.is_empty() => refuse_fds(),
         ChunkReply::Items(items)
@@ -104,7 +104,7 @@ pub fn decode_reply<R: DeserializeOwned>(
     n: usize,
 ) -> Result<Vec<Result<R, TaskError>>, PoolError> {
     let reply: ChunkReply = codec::decode(reply, Vec::new()).map_err(PoolError::Decode)?;
-    let out = decode_outcome::<R>(crate::pool::scheduler::outcome_of(reply), n)?;
+    let out = decode_outcome::<R>(crate::pool::job::outcome_of(reply), n)?;
     if out.len() != n {
         return Err(PoolError::Input(format!(
             "a reply holds {} results for {n} tasks",
@@ -170,7 +170,7 @@ mod tests {
         std::panic::set_hook(prev);
         let out: Vec<Result<u32, TaskError>> = decode_reply(&reply, 2).unwrap();
         assert_eq!(out[0], Ok(1));
-        assert!(matches!(&out[1], Err(TaskError::Panicked(m)) if m.contains("two")));
+        assert!(matches!(&out[1], Err(TaskError::Panicked(p)) if p.message().contains("two")));
     }
 
     #[test]

@@ -1,19 +1,21 @@
 //! Remote managers: a manager served by one program and used by others that are not its
 //! children, over TCP and Unix sockets, with the right key and a wrong one, and a server that
 //! restarts on the address of one that was killed. The `manager_server` and `manager_client`
-//! examples are the two programs.
+//! examples are the two programs. Over TCP, the same guarantees as on one machine: a stopped
+//! server is an error within the bound, a killed client's get swallows no item, a lock is handed
+//! over by a client that exits and taken over from one that dies.
 
 mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{example, run_bounded};
-use multiproc::Manager;
 use multiproc::connection::Address;
-use multiproc::manager::{DictProxy, ManagerError};
+use multiproc::manager::{DictProxy, EventProxy, LockError, LockProxy, ManagerError, QueueProxy};
+use multiproc::{Connection, Handle, Manager};
 
 const LONG: Duration = Duration::from_secs(30);
 
@@ -202,4 +204,189 @@ fn serve_in_process_and_connect_by_address() {
     let err = Manager::connect(address, b"key").unwrap_err();
     assert!(err.is_disconnect(), "{err}");
     assert!(d.len().unwrap_err().is_disconnect());
+}
+
+// ----- the same guarantees over TCP -----
+
+const KEY: &[u8] = b"remote key";
+
+/// A server process serving over TCP: a queue `q`, a lock `lock` and an event `event` in its
+/// root namespace. Sends its address, then serves until it is killed.
+fn serve_tcp(report: Connection) {
+    let m = Manager::serve("127.0.0.1:0".parse::<Address>().unwrap(), KEY).unwrap();
+    let root = m.root().unwrap();
+    root.set("q", &m.queue::<u32>().unwrap()).unwrap();
+    root.set("lock", &m.lock().unwrap()).unwrap();
+    root.set("event", &m.event().unwrap()).unwrap();
+    report.send(m.address()).unwrap();
+    let _ = m.serve_forever();
+}
+
+/// A server process over TCP, killed when dropped.
+struct TcpServer {
+    handle: Handle<()>,
+    address: Address,
+}
+
+impl TcpServer {
+    fn start() -> TcpServer {
+        let (here, there) = multiproc::pipe(true);
+        let handle = multiproc::spawn(serve_tcp, there);
+        let address = here.recv_timeout(LONG).expect("the server's address");
+        TcpServer { handle, address }
+    }
+
+    fn connect(&self, timeout: Duration) -> Manager {
+        Manager::builder()
+            .address(self.address.clone())
+            .authkey(KEY)
+            .timeout(timeout)
+            .connect()
+            .unwrap()
+    }
+}
+
+impl Drop for TcpServer {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &self.handle.pid().to_string()])
+            .status();
+        let _ = self.handle.kill();
+        self.handle.join_timeout(LONG);
+    }
+}
+
+fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_forever_remote((address, ready): (Address, bool)) -> String {
+    let m = Manager::builder()
+        .address(address)
+        .authkey(KEY)
+        .timeout(Duration::from_secs(2))
+        .connect()
+        .unwrap();
+    let root = m.root().unwrap();
+    let q: QueueProxy<u32> = root.get("q").unwrap();
+    if ready {
+        let e: EventProxy = root.get("event").unwrap();
+        e.set().unwrap();
+    }
+    q.get().unwrap_err().to_string()
+}
+
+#[multiproc::test]
+fn a_stopped_tcp_server_is_an_error_within_the_bound() {
+    let server = TcpServer::start();
+    let m = server.connect(Duration::from_secs(2));
+    let root = m.root().unwrap();
+    let q: QueueProxy<u32> = root.get("q").unwrap();
+    let lock: LockProxy = root.get("lock").unwrap();
+    // A client in another process, waiting on the server when it stops.
+    let waiter = multiproc::spawn(wait_forever_remote, (server.address.clone(), false));
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = server.handle.pid();
+    signal(pid, "STOP");
+    let t0 = Instant::now();
+    // Each call, one after the other, within its bound: the first on its open connection, the
+    // others on new ones, whose handshake the stopped server never answers.
+    let errors = [
+        q.get().unwrap_err(),
+        q.put(1).unwrap_err(),
+        ManagerError::from(lock.acquire().unwrap_err()),
+        m.ping().unwrap_err(),
+        m.dict::<u8, u8>().unwrap_err(),
+    ];
+    let took = t0.elapsed();
+    assert!(
+        waiter.join_timeout(LONG).is_some(),
+        "the waiting client gave up"
+    );
+    signal(pid, "CONT");
+    for e in &errors {
+        assert!(e.is_disconnect(), "{e}");
+    }
+    assert!(
+        took >= Duration::from_secs(5 * 2) - Duration::from_millis(100),
+        "{took:?}"
+    );
+    assert!(took < Duration::from_secs(5 * 2 + 10), "{took:?}");
+    assert!(!waiter.join().unwrap().is_empty());
+    // Continued, it answers again.
+    m.ping().unwrap();
+    q.put(5).unwrap();
+    assert_eq!(q.get_timeout(LONG).unwrap(), 5);
+}
+
+#[multiproc::test]
+fn a_client_killed_in_a_get_over_tcp_swallows_no_item() {
+    let server = TcpServer::start();
+    let m = server.connect(Duration::from_secs(10));
+    let root = m.root().unwrap();
+    let q: QueueProxy<u32> = root.get("q").unwrap();
+    let event: EventProxy = root.get("event").unwrap();
+    for round in 0..20u32 {
+        event.clear().unwrap();
+        let child = multiproc::spawn(wait_forever_remote, (server.address.clone(), true));
+        assert!(event.wait_timeout(LONG).unwrap());
+        std::thread::sleep(Duration::from_millis(u64::from(round % 4) * 5));
+        child.kill().unwrap();
+        q.put(round).unwrap();
+        assert!(child.join_timeout(LONG).is_some());
+        assert_eq!(q.get_timeout(LONG).unwrap(), round, "round {round}");
+    }
+}
+
+fn lock_remote((address, die): (Address, bool)) {
+    let m = Manager::builder()
+        .address(address)
+        .authkey(KEY)
+        .connect()
+        .unwrap();
+    let root = m.root().unwrap();
+    let lock: LockProxy = root.get("lock").unwrap();
+    let event: EventProxy = root.get("event").unwrap();
+    std::mem::forget(lock.acquire().unwrap());
+    event.set().unwrap();
+    if die {
+        std::thread::sleep(LONG);
+    }
+}
+
+#[multiproc::test]
+fn locks_over_tcp_are_handed_over_by_an_exit_and_taken_over_after_a_death() {
+    let server = TcpServer::start();
+    let m = server.connect(Duration::from_secs(10));
+    let root = m.root().unwrap();
+    let lock: LockProxy = root.get("lock").unwrap();
+    let event: EventProxy = root.get("event").unwrap();
+    // A client that exits holding it hands it over.
+    let child = multiproc::spawn(lock_remote, (server.address.clone(), false));
+    assert!(child.join_timeout(LONG).is_some());
+    child.join().unwrap();
+    assert!(lock.locked().unwrap());
+    assert!(matches!(
+        lock.acquire_timeout(Duration::from_millis(300)),
+        Err(LockError::Manager(ManagerError::Timeout))
+    ));
+    lock.release().unwrap();
+    // A client killed holding it leaves it to the next acquirer.
+    event.clear().unwrap();
+    let child = multiproc::spawn(lock_remote, (server.address.clone(), true));
+    let pid = child.pid();
+    assert!(event.wait_timeout(LONG).unwrap());
+    child.kill().unwrap();
+    assert!(child.join_timeout(LONG).is_some());
+    match lock.acquire_timeout(LONG) {
+        Err(LockError::HolderDied(d)) => {
+            assert_eq!(d.holder(), pid);
+            d.into_inner().release().unwrap();
+        }
+        other => panic!("expected the holder's death, got {other:?}"),
+    }
 }

@@ -119,15 +119,6 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T,
     })
 }
 
-/// The encoding of the one element of a one-element sequence: postcard writes a sequence as
-/// its length (a varint, here the single byte 1) followed by the elements.
-pub(crate) fn single_element(bytes: &[u8]) -> Option<&[u8]> {
-    match bytes.split_first() {
-        Some((1, rest)) => Some(rest),
-        _ => None,
-    }
-}
-
 /// Serializes a handle's descriptor: a duplicate goes out of band, its position into the bytes.
 ///
 /// For `Serialize` impls of handle types. Fails outside [`encode`].

@@ -47,7 +47,6 @@ pub use client::Client;
 pub use error::Error;
 pub use listener::{Listener, ListenerBuilder, Unauthenticated};
 pub use pipe::pipe;
-pub(crate) use typed::frame_typed;
 pub use wait::{Waitable, wait, wait_deadline};
 
 use std::fmt;
@@ -421,14 +420,10 @@ impl Connection {
         self.readable && self.stream.ready_now(self.max_frame)
     }
 
-    /// Whether a whole message already waits, so that receiving it costs no waiting.
-    pub(crate) fn frame_ready(&self) -> bool {
-        self.stream.frame_ready(self.max_frame)
-    }
-
-    /// Writes `parts` in full as raw stream bytes (one or more frames made by
-    /// [`frame_typed`]), descriptors on the first byte; see [`send_inner`](Self::send_inner)
-    /// for `deadline` and `watch`.
+    /// Writes `parts` in full as raw stream bytes, descriptors on the first byte (tests write
+    /// malformed frames with it); see [`send_inner`](Self::send_inner) for `deadline` and
+    /// `watch`.
+    #[cfg(test)]
     pub(crate) fn send_raw(
         &self,
         parts: &[&[u8]],

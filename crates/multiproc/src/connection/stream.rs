@@ -368,16 +368,6 @@ impl FramedStream {
         }
     }
 
-    /// Whether a whole message waits, so that receiving it costs no waiting: buffered, for a
-    /// single reader; queued in the socket, for a shared one.
-    pub(crate) fn frame_ready(&self, max: u64) -> bool {
-        let mut rx = self.lock_rx();
-        match self.readers {
-            Readers::Single => rx.ready(max),
-            Readers::Shared => self.peek_ready(&rx, max),
-        }
-    }
-
     /// Whether unread bytes or descriptors sit in this end's buffer.
     pub(crate) fn has_buffered(&self) -> bool {
         self.lock_rx().has_buffered()

@@ -16,8 +16,8 @@ use crate::sys::fd::MAX_FDS_PER_MSG;
 const PREFIX: usize = MAX_HEADER + 4;
 
 /// Appends one complete typed frame for `value` to `out` (header, descriptor count, serde
-/// bytes) and returns the descriptors that must travel with it. Several frames without
-/// descriptors may be sent in one write.
+/// bytes) and returns the descriptors that must travel with it (tests build streams with it).
+#[cfg(test)]
 pub(crate) fn frame_typed<T: Serialize + ?Sized>(
     value: &T,
     out: &mut Vec<u8>,

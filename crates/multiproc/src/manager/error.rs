@@ -1,9 +1,13 @@
-//! [`ManagerError`]: what can go wrong when starting, reaching or calling a manager.
+//! [`ManagerError`]: what can go wrong when starting, reaching or calling a manager; and
+//! [`LockError`], what a manager lock's acquire returns besides a guard.
+
+use std::fmt;
 
 use super::protocol::Failure;
 use crate::ProcessError;
 use crate::codec::{DecodeError, EncodeError};
 use crate::connection;
+use crate::sync::HolderDied;
 
 /// An error from a [`Manager`](super::Manager) or one of its proxies.
 ///
@@ -49,11 +53,14 @@ pub enum ManagerError {
         source: connection::Error,
     },
     /// The connection to the manager broke during a call: the manager ended, or the network
-    /// failed. Whether the call took effect is unknown.
+    /// failed. Whether the call took effect is unknown, except that nothing it would have
+    /// handed to this process (a queue item, a lock) is lost: the manager keeps it.
     #[error("lost the connection to the manager")]
     Disconnected(#[source] connection::Error),
-    /// The manager did not answer well after the time the call allowed (its connection is
-    /// dropped; the next call opens another).
+    /// The manager said nothing for longer than the call's timeout: it is stopped, hung, or cut
+    /// off (see [Deadlines](super#deadlines)). The call's connection is dropped; the next call
+    /// opens another. Whether the call took effect is unknown, except that nothing it would
+    /// have handed to this process is lost.
     #[error("the manager did not answer in time")]
     NoAnswer,
     /// A blocking operation could not complete in the time it was given.
@@ -94,6 +101,14 @@ pub enum ManagerError {
     /// Release of a lock that the caller does not hold.
     #[error("cannot release un-acquired lock")]
     NotHeld,
+    /// A manager lock was taken over from a holder whose process ended holding it (its process
+    /// id), and released again: what a [`LockError::HolderDied`] becomes when it is converted
+    /// into a `ManagerError` (with `?`), which drops its guard.
+    #[error("the holder of the lock (process {holder}) died while holding it")]
+    HolderDied {
+        /// The process id of the holder that died.
+        holder: u32,
+    },
     /// A bounded semaphore released more often than acquired.
     #[error("semaphore released too many times")]
     TooManyReleases,
@@ -159,5 +174,112 @@ impl ManagerError {
                 | ManagerError::NoAnswer
                 | ManagerError::ShuttingDown
         )
+    }
+}
+
+/// Why a manager lock's acquire (or a condition's wait) returned no plain guard.
+///
+/// As with the shared-memory locks, a lock whose holder's process ended leaving it is taken
+/// over by the next acquirer, which learns of it through [`HolderDied`]: the lock is held all
+/// the same, and [`HolderDied::into_inner`] gives the guard. Anything else is a
+/// [`ManagerError`] and no guard: the manager could not be reached, the time ran out
+/// ([`ManagerError::Timeout`]), or the lock was busy ([`ManagerError::WouldBlock`]).
+///
+/// ```rust,standalone_crate
+/// use multiproc::manager::{LockError, ManagerError};
+///
+/// fn main() -> Result<(), ManagerError> {
+///     multiproc::init();
+///     let manager = multiproc::Manager::start()?;
+///     let lock = manager.lock()?;
+///     // Take the guard even from a dead holder; any other failure is an error.
+///     let guard = lock.acquire().or_else(LockError::recover)?;
+///     guard.release()
+/// }
+/// ```
+#[non_exhaustive]
+pub enum LockError<G> {
+    /// The lock was taken over from a holder whose process ended holding it: see
+    /// [Locks whose holder ended](super#locks-whose-holder-ended).
+    HolderDied(HolderDied<G>),
+    /// The call failed, and no lock is held.
+    Manager(ManagerError),
+}
+
+impl<G> LockError<G> {
+    /// The guard if the lock was taken over from a dead holder, else the error: for
+    /// `acquire().or_else(LockError::recover)`.
+    pub fn recover(self) -> Result<G, ManagerError> {
+        match self {
+            LockError::HolderDied(d) => Ok(d.into_inner()),
+            LockError::Manager(e) => Err(e),
+        }
+    }
+
+    /// The [`HolderDied`] news, if that is what this is.
+    pub fn into_holder_died(self) -> Option<HolderDied<G>> {
+        match self {
+            LockError::HolderDied(d) => Some(d),
+            LockError::Manager(_) => None,
+        }
+    }
+
+    /// The manager's error, if that is what this is.
+    pub fn manager_error(&self) -> Option<&ManagerError> {
+        match self {
+            LockError::HolderDied(_) => None,
+            LockError::Manager(e) => Some(e),
+        }
+    }
+
+    pub(crate) fn map<H>(self, f: impl FnOnce(G) -> H) -> LockError<H> {
+        match self {
+            LockError::HolderDied(d) => LockError::HolderDied(d.map(f)),
+            LockError::Manager(e) => LockError::Manager(e),
+        }
+    }
+}
+
+impl<G> From<ManagerError> for LockError<G> {
+    fn from(e: ManagerError) -> Self {
+        LockError::Manager(e)
+    }
+}
+
+impl<G> From<LockError<G>> for ManagerError {
+    /// A dead holder becomes [`ManagerError::HolderDied`]; its guard is dropped, which releases
+    /// the lock.
+    fn from(e: LockError<G>) -> Self {
+        match e {
+            LockError::HolderDied(d) => ManagerError::HolderDied { holder: d.holder() },
+            LockError::Manager(e) => e,
+        }
+    }
+}
+
+impl<G> fmt::Debug for LockError<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LockError::HolderDied(d) => f.debug_tuple("HolderDied").field(d).finish(),
+            LockError::Manager(e) => f.debug_tuple("Manager").field(e).finish(),
+        }
+    }
+}
+
+impl<G> fmt::Display for LockError<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LockError::HolderDied(d) => fmt::Display::fmt(d, f),
+            LockError::Manager(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl<G> std::error::Error for LockError<G> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LockError::HolderDied(_) => None,
+            LockError::Manager(e) => e.source(),
+        }
     }
 }

@@ -2,8 +2,23 @@
 //!
 //! Every connection opens with a [`Hello`]. A *control* connection (one per process and manager)
 //! then carries [`Control`] messages, which get no reply: reference counting, which must keep its
-//! order per process. A *call* connection carries [`Call`]s, each answered by exactly one
-//! [`Reply`], in order; a process opens one per thread that is calling at the same time.
+//! order per process, and the process's goodbye. A *call* connection carries [`Request`]s, each
+//! call answered by one [`Response::Reply`] or [`Response::Handed`], possibly after some
+//! [`Response::Waiting`]; a process opens one per thread that is calling at the same time.
+//!
+//! # Deadlines and hand-overs
+//!
+//! A call says how long its caller listens without hearing anything (its *patience*). While an
+//! operation waits on the server (a get on an empty queue, an acquire), the server says
+//! [`Response::Waiting`] well within that time, so that a caller can tell a server that waits
+//! for it from one that is stopped or cut off.
+//!
+//! A reply that hands something over (a queue item taken, a lock acquired) comes as
+//! [`Response::Handed`], and the caller confirms it with [`Request::Ack`] once it has it. Until
+//! then the server keeps it: if the caller is gone before it confirms, the item goes back to
+//! the front of its queue, the lock is released.
+//!
+//! # Values
 //!
 //! Values travel as [`Payload`]s: the postcard bytes of the value, the descriptors it holds, and
 //! the ids of this manager's objects that proxies inside it refer to. The server never decodes a
@@ -11,12 +26,27 @@
 //! each object in its `refs` (so a dict of dict proxies keeps the inner dicts alive), and a
 //! payload in a reply credits one reference per entry of its `refs` to the caller's process,
 //! which the proxies decoded from it take over.
+//!
+//! Each managed kind defines its own operations (`DictOp`, `QueueOp`, ...) next to its server
+//! code; [`Op`] only says which kind an operation is for.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::server::array::ArrayOp;
+use super::server::barrier::BarrierOp;
+use super::server::condition::ConditionOp;
+use super::server::dict::DictOp;
+use super::server::event::EventOp;
+use super::server::list::ListOp;
+use super::server::lock::LockOp;
+use super::server::namespace::NamespaceOp;
+use super::server::queue::QueueOp;
+use super::server::set::SetOp;
+use super::server::value::ValueOp;
 use crate::codec::{Bytes, Fd};
+use crate::deadline::Deadline;
 
 /// An encoded value, as a proxy sends it and the server stores it.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -42,6 +72,15 @@ impl Payload {
             refs: self.refs.clone(),
         })
     }
+
+    /// A payload of plain bytes (no descriptors, no proxies).
+    #[cfg(test)]
+    pub(crate) fn plain(bytes: &[u8]) -> Payload {
+        Payload {
+            bytes: Bytes(bytes.to_vec()),
+            ..Payload::default()
+        }
+    }
 }
 
 /// The first message on every connection.
@@ -51,6 +90,8 @@ pub(crate) enum Hello {
     Control {
         /// The client process's link id.
         link: u64,
+        /// The client's process id (on its own machine), to tell whether it died.
+        pid: u32,
     },
     /// A connection for calls.
     Calls {
@@ -84,10 +125,13 @@ pub(crate) enum Control {
         /// The object.
         id: u64,
     },
+    /// The process is done with this manager, in order (it dropped its last proxy): locks it
+    /// still holds were handed over, not left by a death.
+    Bye,
 }
 
 /// How long a blocking operation may wait on the server.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Wait {
     /// Not at all.
     Now,
@@ -95,6 +139,17 @@ pub(crate) enum Wait {
     For(Duration),
     /// Until it can complete.
     Forever,
+}
+
+impl Wait {
+    /// When the wait gives up, counted from now (where the server starts the operation).
+    pub(crate) fn deadline(self) -> Deadline {
+        match self {
+            Wait::Now => Deadline::now(),
+            Wait::For(d) => Deadline::after(d),
+            Wait::Forever => Deadline::NEVER,
+        }
+    }
 }
 
 /// Who holds a lock: a thread of a client process.
@@ -113,6 +168,8 @@ pub(crate) enum Create {
     List(Vec<Payload>),
     Namespace,
     Value(Payload),
+    Array(Vec<Payload>),
+    Set(Vec<Bytes>),
     Queue {
         maxsize: u64,
         joinable: bool,
@@ -135,6 +192,15 @@ pub(crate) enum Create {
     },
 }
 
+/// What a call connection carries to the server.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Request<C> {
+    /// A call, and how long its caller listens for a word from the server (milliseconds).
+    Call { call: C, patience_ms: u64 },
+    /// The caller has what the last [`Response::Handed`] gave it.
+    Ack,
+}
+
 /// A request on a call connection.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Call {
@@ -152,89 +218,35 @@ pub(crate) enum Call {
     Ping,
 }
 
-/// An operation on an object. The server checks that the object is of a kind that has it.
+/// An operation on an object: the kind it is for, and that kind's own operation. The server
+/// checks that the object is of that kind.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Op {
-    // ----- shared by several kinds -----
-    Len,
-    Clear,
-    // ----- dict -----
-    Get(Bytes),
-    Insert {
-        key: Bytes,
-        value: Payload,
-        old: bool,
-    },
-    Remove(Bytes),
-    Contains(Bytes),
-    Keys,
-    Values,
-    Items,
-    Update(Vec<(Bytes, Payload)>),
-    SetDefault(Bytes, Payload),
-    PopItem,
-    // ----- list -----
-    Push(Payload),
-    Extend(Vec<Payload>),
-    InsertAt(u64, Payload),
-    Pop(Option<u64>),
-    RemoveValue(Bytes),
-    Index(Bytes),
-    Count(Bytes),
-    GetAt(u64),
-    SetAt(u64, Payload),
-    Reverse,
-    Snapshot,
-    // ----- namespace -----
-    GetAttr(String),
-    SetAttr(String, Payload),
-    DelAttr(String),
-    Attrs,
-    // ----- value -----
-    Load,
-    Store(Payload),
-    Swap(Payload),
-    // ----- queue -----
-    Put {
-        item: Payload,
-        wait: Wait,
-    },
-    Take(Wait),
-    TaskDone,
-    JoinQueue(Wait),
-    Unfinished,
-    MaxSize,
-    // ----- lock, rlock, semaphore, condition -----
-    Acquire {
-        owner: Owner,
-        wait: Wait,
-    },
-    Release {
-        owner: Owner,
-    },
-    Locked,
-    SemValue,
-    // ----- event -----
-    SetFlag,
-    ClearFlag,
-    IsSet,
-    WaitFlag(Wait),
-    // ----- condition -----
-    CondWait {
-        owner: Owner,
-        wait: Wait,
-    },
-    Notify(u32),
-    NotifyAll,
-    // ----- barrier -----
-    BarrierWait(Wait),
-    Abort,
-    Reset,
-    Parties,
-    NWaiting,
-    Broken,
-    // ----- registered types -----
+    Dict(DictOp),
+    List(ListOp),
+    Namespace(NamespaceOp),
+    Value(ValueOp),
+    Array(ArrayOp),
+    Set(SetOp),
+    Queue(QueueOp),
+    /// A lock, a reentrant lock or a semaphore.
+    Lock(LockOp),
+    Condition(ConditionOp),
+    Event(EventOp),
+    Barrier(BarrierOp),
+    /// A call of a registered type's method.
     Method(Payload),
+}
+
+/// What a call connection carries back.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Response {
+    /// The answer.
+    Reply(Reply),
+    /// The answer, handing something over: confirm with [`Request::Ack`].
+    Handed(Reply),
+    /// The operation is still waiting on the server.
+    Waiting,
 }
 
 /// The server's answer to a [`Call`].
@@ -249,6 +261,19 @@ pub(crate) enum Reply {
     Keys(Vec<Bytes>),
     Items(Vec<(Bytes, Payload)>),
     Names(Vec<String>),
+    /// A lock was acquired; from a holder whose process died (its process id), if so.
+    Acquired(Option<u32>),
+    /// A condition wait ended, the lock held again: whether it was notified, and the process
+    /// id of a holder that died with the lock meanwhile.
+    Woke {
+        notified: bool,
+        holder_died: Option<u32>,
+    },
+    /// A list's values and the version they are of.
+    Versioned {
+        version: u64,
+        values: Vec<Payload>,
+    },
     /// The operation could not complete in the time it was given.
     Timeout,
     /// The operation failed.

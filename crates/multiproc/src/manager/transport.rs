@@ -18,7 +18,9 @@ pub(crate) use crate::connection::Address;
 /// A fresh address for a manager on this machine: an abstract Unix socket, which leaves no file
 /// behind.
 pub(crate) fn local_address() -> Address {
-    Address::Abstract(format!("multiproc-manager-{:016x}", super::link::random_u64()).into_bytes())
+    Address::Abstract(
+        format!("multiproc-manager-{:016x}", super::client::random_u64()).into_bytes(),
+    )
 }
 
 /// Connects to the manager at `address`, proving knowledge of `authkey`.

@@ -5,6 +5,11 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::PoolError;
+use super::driver::{Command, Mailbox};
+
+/// The longest `cancel` waits for the pool's thread to answer (it answers at once unless the
+/// machine is overloaded).
+const CANCEL_WAIT: Duration = Duration::from_secs(10);
 
 enum State<T> {
     Pending,
@@ -26,6 +31,8 @@ struct Slot<T> {
 pub struct AsyncResult<T> {
     slot: Arc<Slot<T>>,
     cancelled: Arc<AtomicBool>,
+    /// Where to ask for a cancellation (single tasks only).
+    mailbox: Option<Arc<Mailbox>>,
 }
 
 impl<T> std::fmt::Debug for AsyncResult<T> {
@@ -49,7 +56,7 @@ impl<T> Completer<T> {
 }
 
 impl<T> AsyncResult<T> {
-    pub(crate) fn new() -> (AsyncResult<T>, Completer<T>) {
+    pub(crate) fn new(mailbox: Option<Arc<Mailbox>>) -> (AsyncResult<T>, Completer<T>) {
         let slot = Arc::new(Slot {
             state: Mutex::new(State::Pending),
             cv: Condvar::new(),
@@ -58,6 +65,7 @@ impl<T> AsyncResult<T> {
             AsyncResult {
                 slot: slot.clone(),
                 cancelled: Arc::new(AtomicBool::new(false)),
+                mailbox,
             },
             Completer { slot },
         )
@@ -140,9 +148,22 @@ impl<T> AsyncResult<T> {
 
     /// Cancels the task if it has not started (Python's `Future.cancel()`); returns whether it
     /// will not run. A cancelled task's result is [`TaskError::Cancelled`](super::TaskError).
+    ///
+    /// A task that waits in a worker's socket has not started: it is taken back. A task that
+    /// runs or has finished is not cancelled (`false`). Only single tasks (`apply_async`,
+    /// `submit`) can be cancelled; for a `map_async` this returns `false`.
     pub fn cancel(&self) -> bool {
+        if self.ready() {
+            return matches!(self.peek_error(), Some(super::TaskError::Cancelled));
+        }
+        let Some(mailbox) = &self.mailbox else {
+            return false;
+        };
         self.cancelled.store(true, Ordering::SeqCst);
-        !self.ready() || matches!(self.peek_error(), Some(super::TaskError::Cancelled))
+        let (tx, rx) = std::sync::mpsc::channel();
+        let asked = mailbox.send(Command::Cancel(self.cancelled.clone(), tx));
+        let cancelled = asked && rx.recv_timeout(CANCEL_WAIT).unwrap_or(false);
+        cancelled || matches!(self.peek_error(), Some(super::TaskError::Cancelled))
     }
 
     fn peek_error(&self) -> Option<super::TaskError> {

@@ -1,16 +1,79 @@
 //! Errors of the pool: per task ([`TaskError`]) and per call ([`PoolError`]).
 
+use std::fmt;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::codec::{DecodeError, EncodeError};
+
+/// A task's panic, as the worker saw it: the message, where it happened, and the worker's
+/// backtrace when one was asked for (Python's remote traceback).
+///
+/// Its `Display` reads like Rust's own panic message: `panicked at src/lib.rs:10:5: message`,
+/// followed by the backtrace when there is one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskPanic(Box<PanicInfo>);
+
+/// The parts of a [`TaskPanic`], boxed so that a task's result stays small.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct PanicInfo {
+    message: String,
+    location: Option<String>,
+    backtrace: Option<String>,
+}
+
+impl TaskPanic {
+    pub(crate) fn new(
+        message: String,
+        location: Option<String>,
+        backtrace: Option<String>,
+    ) -> Self {
+        TaskPanic(Box::new(PanicInfo {
+            message,
+            location,
+            backtrace,
+        }))
+    }
+
+    /// The panic's message (its payload, when that is a string).
+    pub fn message(&self) -> &str {
+        &self.0.message
+    }
+
+    /// Where the task panicked: `file:line:column`, as in Rust's panic message. `None` when the
+    /// panic did not pass through the panic hook (`resume_unwind`).
+    pub fn location(&self) -> Option<&str> {
+        self.0.location.as_deref()
+    }
+
+    /// The worker's backtrace at the panic, captured when `RUST_BACKTRACE` was set (and not `0`)
+    /// in the process that built the pool.
+    pub fn backtrace(&self) -> Option<&str> {
+        self.0.backtrace.as_deref()
+    }
+}
+
+impl fmt::Display for TaskPanic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.location() {
+            Some(at) => write!(f, "panicked at {at}: {}", self.message())?,
+            None => write!(f, "panicked: {}", self.message())?,
+        }
+        if let Some(bt) = self.backtrace() {
+            write!(f, "\nworker backtrace:\n{}", bt.trim_end())?;
+        }
+        Ok(())
+    }
+}
 
 /// Why one task failed. The other tasks of the same call are not affected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TaskError {
-    /// The task panicked.
-    #[error("task panicked: {0}")]
-    Panicked(String),
+    /// The task panicked: the message, where, and the worker's backtrace if one was captured.
+    #[error("task {0}")]
+    Panicked(TaskPanic),
     /// The task could not run: its argument did not decode, its result did not encode, or the
     /// worker found a different function than the one submitted.
     #[error("task could not run: {0}")]
@@ -32,12 +95,15 @@ pub enum TaskError {
     /// The task was cancelled before it started.
     #[error("the task was cancelled")]
     Cancelled,
-    /// A worker's initializer failed, so the pool cannot run tasks.
+    /// A worker's initializer failed (it panicked, or its worker died in it), so the pool is
+    /// broken: this task and every later one fail with this error. The text says how it failed,
+    /// with the panic's location.
     #[error("a worker's initializer failed: {0}")]
     Initializer(String),
 }
 
-fn describe_exit(code: i32) -> String {
+/// A Python-style exit code in words: `exit code 3`, `killed by SIGKILL`.
+pub(crate) fn describe_exit(code: i32) -> String {
     if code < 0 {
         format!("killed by {}", crate::sys::proc::signal_name(-code))
     } else {
@@ -79,6 +145,10 @@ pub enum PoolError {
     /// Starting a worker failed.
     #[error("cannot start a pool worker")]
     Start(#[source] Box<crate::ProcessError>),
+    /// An argument is out of its range: a pool of 0 processes, a `max_tasks_per_child` or a
+    /// chunk size of 0 (Python raises `ValueError` for each).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
     /// The executor itself failed, not a task: for example a rank of the MPI executor died or
     /// stopped answering. The inner error says what happened; the call's results are lost.
     #[error(transparent)]
@@ -92,5 +162,17 @@ impl PoolError {
             PoolError::Task { error, .. } => Some(error),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A task's result is in every `map` result vector: its error must stay small.
+    #[test]
+    fn task_errors_stay_small() {
+        assert!(std::mem::size_of::<TaskError>() <= 32);
+        assert!(std::mem::size_of::<Result<u64, TaskError>>() <= 32);
     }
 }

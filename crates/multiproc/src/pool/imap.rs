@@ -4,11 +4,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::marker::PhantomData;
 use std::sync::mpsc::{self, Receiver, Sender};
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
-use super::scheduler::{Job, Outcome};
-use super::{MapOptions, Pool, PoolError, TaskError, decode_outcome};
+use super::job::{Job, Outcome};
+use super::{MapOptions, Payload, Pool, PoolError, Task, TaskError, decode_outcome};
 
 /// Chunks kept in flight per worker while the caller consumes results.
 const WINDOW_PER_WORKER: usize = 2;
@@ -55,26 +52,30 @@ impl<A, R, I> std::fmt::Debug for Imap<'_, A, R, I> {
 
 impl<'p, A, R, I> Imap<'p, A, R, I>
 where
-    A: Serialize + DeserializeOwned + 'static,
-    R: Serialize + DeserializeOwned + 'static,
+    A: Payload,
+    R: Payload,
 {
     pub(crate) fn new<F, E>(pool: &'p Pool, input: I, options: MapOptions, ordered: bool) -> Self
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
+        F: Task<A, R>,
         E: std::fmt::Display,
         I: Iterator<Item = Result<A, E>>,
     {
         let (tx, rx) = mpsc::channel();
         let timeout = options.timeout;
+        let (chunksize, failed) = match options.chunksize_or(1) {
+            Ok(n) => (n, None),
+            Err(e) => (1, Some(e)),
+        };
         let make_job: MakeJob<'p, A> = Box::new(move |items, tx, ci| {
             pool.job::<F, A, R>(items, timeout, Box::new(move |o| drop(tx.send((ci, o)))))
         });
         Imap {
             pool,
             input,
-            input_done: false,
+            input_done: failed.is_some(),
             input_error: None,
-            chunksize: options.chunksize.unwrap_or(1),
+            chunksize,
             window: pool.processes() * WINDOW_PER_WORKER,
             make_job,
             tx,
@@ -86,7 +87,7 @@ where
             next_chunk: 0,
             buffered: BTreeMap::new(),
             ready: VecDeque::new(),
-            failed: None,
+            failed,
             _a: PhantomData,
         }
     }
@@ -94,8 +95,8 @@ where
 
 impl<A, R, E, I> Iterator for Imap<'_, A, R, I>
 where
-    A: Serialize + DeserializeOwned + 'static,
-    R: Serialize + DeserializeOwned + 'static,
+    A: Payload,
+    R: Payload,
     E: std::fmt::Display,
     I: Iterator<Item = Result<A, E>>,
 {
@@ -154,8 +155,8 @@ where
 
 impl<A, R, E, I> Imap<'_, A, R, I>
 where
-    A: Serialize + DeserializeOwned + 'static,
-    R: Serialize + DeserializeOwned + 'static,
+    A: Payload,
+    R: Payload,
     E: std::fmt::Display,
     I: Iterator<Item = Result<A, E>>,
 {

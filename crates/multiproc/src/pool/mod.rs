@@ -3,201 +3,108 @@
 //! A pool keeps `processes` workers (named `PoolWorker-k`) and feeds them chunks of tasks. It is
 //! the chapter's `multiprocessing.Pool`, with what Python's lacks:
 //!
+//! - **no task waits behind a busy worker**: a worker may be handed several chunks ahead (so
+//!   that short tasks do not each pay a round trip), but a chunk it has not started moves to a
+//!   free worker whenever one is free, so a slow task, or a worker that is stopped (SIGSTOP, a
+//!   debugger), delays nothing but itself;
 //! - a worker that dies (a segfault, an abort, `exit`, a SIGKILL) fails only the task it was
-//!   running, with the exit code or signal; the worker is replaced and every other task
-//!   completes;
-//! - a task may have a timeout: when it runs past it, its worker is killed and replaced and the
-//!   task fails with [`TaskError::Timeout`];
+//!   running, with the exit code or signal; the worker is replaced, and every other task runs
+//!   (a task that had finished in that worker but whose result had not yet reached the pool
+//!   runs again);
+//! - a task may have a timeout, measured from its own start, also inside a chunk: when it runs
+//!   past it, its worker is killed and replaced and the task fails with
+//!   [`TaskError::Timeout`]; the rest of its chunk is not affected;
+//! - a failing initializer breaks the pool once (see [`PoolBuilder::initializer`]) instead of
+//!   restarting workers forever;
+//! - a panicking task's error says where it panicked ([`TaskPanic`]: the message, `file:line`,
+//!   and the worker's backtrace when `RUST_BACKTRACE` is set), as Python shows the remote
+//!   traceback;
 //! - `map` and friends never hang: they return once every task is settled;
 //! - dropping the pool terminates its workers.
 //!
 //! Tasks are zero-sized functions `Fn(A) -> R` (function items or closures that capture
 //! nothing), with serde arguments and results, as for [`Process`](crate::Process).
+//!
+//! ```rust,standalone_crate
+//! use std::time::Duration;
+//! use multiproc::{MapOptions, Pool, TaskError};
+//!
+//! fn nap(ms: u64) -> u64 {
+//!     std::thread::sleep(Duration::from_millis(ms));
+//!     ms
+//! }
+//!
+//! fn main() {
+//!     multiproc::init();
+//!     let pool = Pool::new(2).unwrap();
+//!     // One task of the chunk oversleeps: it alone fails, after about 500 ms.
+//!     let options = MapOptions::new().chunksize(4).timeout(Duration::from_millis(500));
+//!     let results = pool.map_each(nap, vec![1, 2, 60_000, 3], options).unwrap();
+//!     assert_eq!(results[0], Ok(1));
+//!     assert!(matches!(results[2], Err(TaskError::Timeout(_))));
+//!     assert_eq!(results[3], Ok(3));
+//! }
+//! ```
 
 #![forbid(unsafe_code)]
 
 mod async_result;
+mod board;
+mod builder;
+mod driver;
 mod error;
 mod executor;
 mod imap;
+pub(crate) mod job;
+mod link;
+mod options;
+mod panic;
 mod progress;
-pub(crate) mod scheduler;
+mod scheduler;
 pub(crate) mod task;
 mod worker;
 
 pub use async_result::AsyncResult;
-pub use error::{PoolError, TaskError};
+pub use builder::PoolBuilder;
+pub use error::{PoolError, TaskError, TaskPanic};
 pub use executor::Executor;
 pub use imap::Imap;
+pub use options::MapOptions;
 
+pub(crate) use job::{decode_outcome, first_error};
 pub(crate) use task::TaskEntry;
 
-use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::codec::{self, Bytes, Fd};
-use crate::start::{self, StartMethod};
+use crate::start;
 use crate::sys;
-use scheduler::{Command, Job, Outcome, Scheduler, Shared, Sink, WorkerSpec};
+use driver::{Command, Mailbox};
+use job::{Job, Outcome, Sink};
+
+/// A pool task: a zero-sized function `Fn(A) -> R` (a function item, or a closure that
+/// captures nothing), implemented for every such function. It names the bound that every
+/// pool method puts on its task.
+pub trait Task<A, R>: Fn(A) -> R + Copy + Send + 'static {}
+
+impl<F, A, R> Task<A, R> for F where F: Fn(A) -> R + Copy + Send + 'static {}
+
+/// What a task takes and returns: a serde value, implemented for every such type.
+pub trait Payload: Serialize + DeserializeOwned + 'static {}
+
+impl<T> Payload for T where T: Serialize + DeserializeOwned + 'static {}
+
+/// Workers that die before their initializer returns, in a row, that break a pool (see
+/// [`PoolBuilder::initializer`]).
+pub const MAX_INITIALIZER_FAILURES: u32 = scheduler::MAX_START_FAILURES;
 
 /// An input that cannot fail, as `imap` sees it.
 pub type Infallible<I, A> = std::iter::Map<I, fn(A) -> Result<A, String>>;
-
-/// Options of one `map`-like call: chunk size, per-task timeout and a progress bar.
-#[derive(Clone, Debug, Default)]
-#[must_use]
-pub struct MapOptions {
-    chunksize: Option<usize>,
-    timeout: Option<Duration>,
-    progress: bool,
-}
-
-impl MapOptions {
-    /// The defaults: Python's chunk size rule, the pool's task timeout, no progress bar.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Tasks per chunk. The default follows Python: `ceil(len / (4 * processes))`.
-    pub fn chunksize(mut self, n: usize) -> Self {
-        self.chunksize = Some(n.max(1));
-        self
-    }
-
-    /// A timeout for each task of this call, overriding the pool's default.
-    pub fn timeout(mut self, t: Duration) -> Self {
-        self.timeout = Some(t);
-        self
-    }
-
-    /// Shows a progress bar on stderr (only when stderr is a terminal).
-    pub fn progress(mut self, on: bool) -> Self {
-        self.progress = on;
-        self
-    }
-}
-
-/// Builds a [`Pool`] (Python's `Pool(processes, initializer, initargs, maxtasksperchild)`).
-#[must_use = "a builder does nothing until `build` is called"]
-pub struct PoolBuilder {
-    processes: Option<usize>,
-    init: Option<worker::Initializer>,
-    init_error: Option<codec::EncodeError>,
-    max_tasks_per_child: Option<u64>,
-    method: Option<StartMethod>,
-    timeout: Option<Duration>,
-}
-
-impl std::fmt::Debug for PoolBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PoolBuilder")
-            .field("processes", &self.processes)
-            .field("initializer", &self.init.is_some())
-            .field("max_tasks_per_child", &self.max_tasks_per_child)
-            .field("method", &self.method)
-            .field("timeout", &self.timeout)
-            .finish()
-    }
-}
-
-impl PoolBuilder {
-    /// The number of workers. Default: [`cpu_count()`](crate::cpu_count).
-    pub fn processes(mut self, n: usize) -> Self {
-        self.processes = Some(n.max(1));
-        self
-    }
-
-    /// A function each worker calls with `args` when it starts (Python's `initializer` and
-    /// `initargs`). If it panics, the pool is broken: every task fails with
-    /// [`TaskError::Initializer`], rather than workers being restarted forever.
-    pub fn initializer<F, A>(mut self, f: F, args: A) -> Self
-    where
-        F: Fn(A) + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-    {
-        let _ = f;
-        const {
-            assert!(
-                std::mem::size_of::<F>() == 0,
-                "an initializer must not capture state: pass it as its argument"
-            )
-        };
-        match codec::encode(&args) {
-            Ok(e) => {
-                self.init = Some(worker::Initializer {
-                    entry: sys::target::offset_of::<start::Entry>(start::fn_entry::<F, A, ()>),
-                    tag: start::tag_of::<(F, A, ())>(),
-                    args: Bytes(e.bytes),
-                    fds: e.fds.into_iter().map(Fd::from).collect(),
-                });
-            }
-            Err(e) => self.init_error = Some(e),
-        }
-        self
-    }
-
-    /// Retires a worker after it has run this many chunks, and starts a fresh one (Python's
-    /// `maxtasksperchild`).
-    pub fn max_tasks_per_child(mut self, n: u64) -> Self {
-        self.max_tasks_per_child = Some(n.max(1));
-        self
-    }
-
-    /// How workers are started. Default: [`get_start_method`](crate::get_start_method).
-    pub fn start_method(mut self, method: StartMethod) -> Self {
-        self.method = Some(method);
-        self
-    }
-
-    /// A default timeout for each task: a task that runs longer has its worker killed and
-    /// replaced, and fails with [`TaskError::Timeout`].
-    pub fn task_timeout(mut self, t: Duration) -> Self {
-        self.timeout = Some(t);
-        self
-    }
-
-    /// Starts the workers.
-    pub fn build(self) -> Result<Pool, PoolError> {
-        if let Some(e) = self.init_error {
-            return Err(PoolError::Encode(e));
-        }
-        let size = self.processes.unwrap_or_else(crate::cpu_count);
-        let spec = WorkerSpec {
-            init: self.init,
-            max_tasks: self.max_tasks_per_child,
-            method: self.method,
-        };
-        let mut workers = Vec::with_capacity(size);
-        for _ in 0..size {
-            workers
-                .push(scheduler::start_worker(&spec).map_err(|e| PoolError::Start(Box::new(e)))?);
-        }
-        let (wake_r, wake_w) =
-            sys::fd::socketpair().map_err(|e| PoolError::Start(Box::new(e.into())))?;
-        let (tx, rx) = mpsc::channel();
-        let shared = Arc::new(Shared::default());
-        let scheduler = Scheduler::new(workers, rx, wake_r, spec, shared.clone());
-        let thread = std::thread::Builder::new()
-            .name("multiproc-pool".into())
-            .spawn(move || scheduler.run())
-            .map_err(|e| PoolError::Start(Box::new(e.into())))?;
-        Ok(Pool {
-            tx: Mutex::new(Some(tx)),
-            wake: wake_w,
-            shared,
-            thread: Mutex::new(Some(thread)),
-            processes: size,
-            timeout: self.timeout,
-            closed: AtomicBool::new(false),
-        })
-    }
-}
 
 /// A pool of worker processes. See the [module docs](self).
 ///
@@ -213,9 +120,7 @@ impl PoolBuilder {
 /// }
 /// ```
 pub struct Pool {
-    tx: Mutex<Option<Sender<Command>>>,
-    wake: OwnedFd,
-    shared: Arc<Shared>,
+    mailbox: Arc<Mailbox>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     processes: usize,
     timeout: Option<Duration>,
@@ -238,20 +143,28 @@ pub(crate) fn default_chunksize(len: usize, processes: usize) -> usize {
 }
 
 impl Pool {
-    /// A pool of `processes` workers with default options.
+    /// A pool of `processes` workers with default options. `processes` must be at least 1.
     pub fn new(processes: usize) -> Result<Pool, PoolError> {
         Pool::builder().processes(processes).build()
     }
 
     /// A builder for a pool with options.
     pub fn builder() -> PoolBuilder {
-        PoolBuilder {
-            processes: None,
-            init: None,
-            init_error: None,
-            max_tasks_per_child: None,
-            method: None,
-            timeout: None,
+        PoolBuilder::new()
+    }
+
+    pub(crate) fn from_parts(
+        mailbox: Arc<Mailbox>,
+        thread: std::thread::JoinHandle<()>,
+        processes: usize,
+        timeout: Option<Duration>,
+    ) -> Pool {
+        Pool {
+            mailbox,
+            thread: Mutex::new(Some(thread)),
+            processes,
+            timeout,
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -264,27 +177,11 @@ impl Pool {
         if self.closed.load(Ordering::SeqCst) {
             return Err(PoolError::Closed);
         }
-        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(tx) = tx.as_ref() else {
-            return Err(PoolError::Closed);
-        };
-        tx.send(Command::Submit(job))
-            .map_err(|_| PoolError::Closed)?;
-        self.wake();
-        Ok(())
-    }
-
-    fn wake(&self) {
-        if self.shared.sleeping.load(Ordering::SeqCst) {
-            let _ = sys::fd::send_with_fds(self.wake.as_fd(), &[std::io::IoSlice::new(b"w")], &[]);
+        if self.mailbox.send(Command::Submit(job)) {
+            Ok(())
+        } else {
+            Err(PoolError::Closed)
         }
-    }
-
-    fn command(&self, cmd: Command) {
-        if let Some(tx) = self.tx.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            let _ = tx.send(cmd);
-        }
-        self.wake();
     }
 
     /// Encodes a chunk of arguments into a job for `F`.
@@ -295,9 +192,9 @@ impl Pool {
         sink: Sink,
     ) -> Result<Job, PoolError>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload,
     {
         const {
             assert!(
@@ -307,16 +204,17 @@ impl Pool {
         };
         let e = codec::encode(items).map_err(PoolError::Encode)?;
         Ok(Job {
-            entry: sys::target::offset_of::<TaskEntry>(task::task_entry::<F, A, R>),
+            entry: sys::target::offset_of::<TaskEntry<'static>>(task::task_entry::<F, A, R>),
             tag: start::tag_of::<(F, A, R)>(),
             items: Bytes(e.bytes),
             fds: e.fds.into_iter().map(Fd::from).collect(),
             n: items.len(),
             timeout: timeout.or(self.timeout),
+            per_task: false,
             sink,
-            split: Some(task::split_chunk::<A>),
+            subset: Some(task::subset::<A>),
             cancelled: None,
-            exact: timeout.or(self.timeout).is_some(),
+            unexplained_deaths: 0,
         })
     }
 
@@ -324,9 +222,9 @@ impl Pool {
     /// (Python's `Pool.map`). Returns the first failure once every task has settled.
     pub fn map<F, A, R, I>(&self, f: F, inputs: I) -> Result<Vec<R>, PoolError>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload,
         I: IntoIterator<Item = A>,
     {
         self.map_with(f, inputs, MapOptions::new())
@@ -340,9 +238,9 @@ impl Pool {
         options: MapOptions,
     ) -> Result<Vec<R>, PoolError>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload,
         I: IntoIterator<Item = A>,
     {
         first_error(self.map_each(f, inputs.into_iter().collect(), options)?)
@@ -356,17 +254,15 @@ impl Pool {
         options: MapOptions,
     ) -> Result<Vec<Result<R, TaskError>>, PoolError>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload,
     {
         let n = inputs.len();
+        let cs = options.chunksize_or(default_chunksize(n, self.processes))?;
         if n == 0 {
             return Ok(Vec::new());
         }
-        let cs = options
-            .chunksize
-            .unwrap_or_else(|| default_chunksize(n, self.processes));
         let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
         let chunks: Vec<&[A]> = inputs.chunks(cs).collect();
         for (ci, chunk) in chunks.iter().enumerate() {
@@ -401,9 +297,9 @@ impl Pool {
     /// Python users look for.
     pub fn starmap<F, A, R, I>(&self, f: F, inputs: I) -> Result<Vec<R>, PoolError>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload,
         I: IntoIterator<Item = A>,
     {
         self.map(f, inputs)
@@ -414,9 +310,9 @@ impl Pool {
     /// task's result or its error.
     pub fn imap<F, A, R, I>(&self, f: F, inputs: I) -> Imap<'_, A, R, Infallible<I::IntoIter, A>>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload,
         I: IntoIterator<Item = A>,
     {
         self.try_imap(
@@ -435,9 +331,9 @@ impl Pool {
         inputs: I,
     ) -> Imap<'_, A, R, Infallible<I::IntoIter, A>>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload,
         I: IntoIterator<Item = A>,
     {
         self.try_imap(
@@ -459,9 +355,9 @@ impl Pool {
         ordered: bool,
     ) -> Imap<'_, A, R, I::IntoIter>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload,
         E: std::fmt::Display,
         I: IntoIterator<Item = Result<A, E>>,
     {
@@ -471,9 +367,9 @@ impl Pool {
     /// Runs `f(arg)` in a worker and waits for the result (Python's `apply`).
     pub fn apply<F, A, R>(&self, f: F, arg: A) -> Result<R, PoolError>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload + Send,
     {
         self.apply_async(f, arg)?.get()
     }
@@ -481,15 +377,16 @@ impl Pool {
     /// Submits `f(arg)` and returns at once with an [`AsyncResult`] (Python's `apply_async`).
     pub fn apply_async<F, A, R>(&self, f: F, arg: A) -> Result<AsyncResult<R>, PoolError>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload + Send,
     {
         self.apply_async_with(f, arg, |_: &R| {}, |_: &PoolError| {})
     }
 
     /// [`apply_async`](Pool::apply_async) with a `callback` for the value and an
-    /// `error_callback` for a failure. They run on the pool's scheduler thread; keep them short.
+    /// `error_callback` for a failure (which carries the task's error: for a panic, where it
+    /// happened). They run on the pool's thread before the result is ready; keep them short.
     pub fn apply_async_with<F, A, R>(
         &self,
         _f: F,
@@ -498,11 +395,11 @@ impl Pool {
         error_callback: impl FnOnce(&PoolError) + Send + 'static,
     ) -> Result<AsyncResult<R>, PoolError>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload + Send,
     {
-        let (result, completer) = AsyncResult::new();
+        let (result, completer) = AsyncResult::new(Some(self.mailbox.clone()));
         let cancelled = result.cancel_flag();
         let sink: Sink = Box::new(move |o| {
             let r = decode_outcome::<R>(o, 1).and_then(|mut v| match v.pop() {
@@ -529,40 +426,66 @@ impl Pool {
     /// `ProcessPoolExecutor.submit`); it can be cancelled until the task starts.
     pub fn submit<F, A, R>(&self, f: F, arg: A) -> Result<AsyncResult<R>, PoolError>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload + Send,
     {
         self.apply_async(f, arg)
     }
 
     /// Submits a whole `map` and returns at once (Python's `map_async`).
-    pub fn map_async<F, A, R, I>(&self, _f: F, inputs: I) -> Result<AsyncResult<Vec<R>>, PoolError>
+    pub fn map_async<F, A, R, I>(&self, f: F, inputs: I) -> Result<AsyncResult<Vec<R>>, PoolError>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload + Send,
+        I: IntoIterator<Item = A>,
+    {
+        self.map_async_with(f, inputs, MapOptions::new(), |_| {}, |_| {})
+    }
+
+    /// [`map_async`](Pool::map_async) with options, a `callback` for the values and an
+    /// `error_callback` for the first failure (Python's `map_async(func, iterable, chunksize,
+    /// callback, error_callback)`). One of the two runs, once, on the pool's thread, when
+    /// every task has settled and before the result is ready; keep them short.
+    pub fn map_async_with<F, A, R, I>(
+        &self,
+        _f: F,
+        inputs: I,
+        options: MapOptions,
+        callback: impl FnOnce(&Vec<R>) + Send + 'static,
+        error_callback: impl FnOnce(&PoolError) + Send + 'static,
+    ) -> Result<AsyncResult<Vec<R>>, PoolError>
+    where
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload + Send,
         I: IntoIterator<Item = A>,
     {
         let inputs: Vec<A> = inputs.into_iter().collect();
-        let (result, completer) = AsyncResult::new();
         let n = inputs.len();
-        if n == 0 {
-            completer.complete(Ok(Vec::new()));
-            return Ok(result);
-        }
-        let cs = default_chunksize(n, self.processes);
+        let cs = options.chunksize_or(default_chunksize(n, self.processes))?;
+        let (result, completer) = AsyncResult::new(None);
         let chunks: Vec<&[A]> = inputs.chunks(cs).collect();
         let gather = Arc::new(Mutex::new(MapGather::<R> {
             parts: (0..chunks.len()).map(|_| None).collect(),
             left: chunks.len(),
-            completer: Some(completer),
+            done: Some(Box::new(move |r: Result<Vec<R>, PoolError>| {
+                match &r {
+                    Ok(v) => callback(v),
+                    Err(e) => error_callback(e),
+                }
+                completer.complete(r);
+            })),
         }));
+        if chunks.is_empty() {
+            MapGather::finish(&gather);
+        }
         for (ci, chunk) in chunks.iter().enumerate() {
             let g = gather.clone();
             let len = chunk.len();
             let sink: Sink = Box::new(move |o| MapGather::put(&g, ci, decode_outcome::<R>(o, len)));
-            self.submit_job(self.job::<F, A, R>(chunk, None, sink)?)?;
+            self.submit_job(self.job::<F, A, R>(chunk, options.timeout, sink)?)?;
         }
         Ok(result)
     }
@@ -574,18 +497,37 @@ impl Pool {
         inputs: I,
     ) -> Result<AsyncResult<Vec<R>>, PoolError>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
-        A: Serialize + DeserializeOwned + 'static,
-        R: Serialize + DeserializeOwned + Send + 'static,
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload + Send,
         I: IntoIterator<Item = A>,
     {
         self.map_async(f, inputs)
     }
 
+    /// [`map_async_with`](Pool::map_async_with) under Python's name for tuple arguments
+    /// (Python's `starmap_async` with `callback` and `error_callback`).
+    pub fn starmap_async_with<F, A, R, I>(
+        &self,
+        f: F,
+        inputs: I,
+        options: MapOptions,
+        callback: impl FnOnce(&Vec<R>) + Send + 'static,
+        error_callback: impl FnOnce(&PoolError) + Send + 'static,
+    ) -> Result<AsyncResult<Vec<R>>, PoolError>
+    where
+        F: Task<A, R>,
+        A: Payload,
+        R: Payload + Send,
+        I: IntoIterator<Item = A>,
+    {
+        self.map_async_with(f, inputs, options, callback, error_callback)
+    }
+
     /// Takes no more work; the workers exit once what was submitted is done (Python's `close`).
     pub fn close(&self) {
         if !self.closed.swap(true, Ordering::SeqCst) {
-            self.command(Command::Close);
+            self.mailbox.send(Command::Close);
         }
     }
 
@@ -593,13 +535,15 @@ impl Pool {
     /// (Python's `terminate`).
     pub fn terminate(&self) {
         self.closed.store(true, Ordering::SeqCst);
-        self.command(Command::Terminate);
+        self.mailbox.send(Command::Terminate);
         self.join_thread();
     }
 
     /// Waits for the workers to exit, after [`close`](Pool::close) or
     /// [`terminate`](Pool::terminate) (Python's `join`). Calling it on an open pool closes it
-    /// first, so it cannot wait forever.
+    /// first, so it cannot wait forever for new work. It waits for the tasks already
+    /// submitted: a task that never ends (one stopped with SIGSTOP, with no timeout) keeps it
+    /// waiting; [`join_timeout`](Pool::join_timeout) waits at most so long.
     pub fn join(&self) {
         self.close();
         self.join_thread();
@@ -608,18 +552,10 @@ impl Pool {
     /// Like [`join`](Pool::join), waiting at most `timeout`; returns whether the workers exited.
     pub fn join_timeout(&self, timeout: Duration) -> bool {
         self.close();
-        let finished = self
-            .shared
-            .finished
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let (finished, _) = self
-            .shared
-            .finished_cv
-            .wait_timeout_while(finished, timeout, |f| !*f)
-            .unwrap_or_else(|e| e.into_inner());
-        let done = *finished;
-        drop(finished);
+        let done = self
+            .mailbox
+            .shared()
+            .wait_finished(sys::fd::deadline_after(timeout));
         if done {
             self.join_thread();
         }
@@ -638,14 +574,18 @@ impl Drop for Pool {
     /// Terminates the workers (as Python's `Pool.__exit__` does).
     fn drop(&mut self) {
         self.terminate();
-        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.mailbox.hang_up();
     }
 }
 
+/// What a `map_async` does with its result: callbacks, then the `AsyncResult`.
+type MapDone<R> = Box<dyn FnOnce(Result<Vec<R>, PoolError>) + Send>;
+
+/// Collects the chunks of a `map_async` into its result.
 struct MapGather<R> {
     parts: Vec<Option<Vec<Result<R, TaskError>>>>,
     left: usize,
-    completer: Option<async_result::Completer<Vec<R>>>,
+    done: Option<MapDone<R>>,
 }
 
 impl<R> MapGather<R> {
@@ -658,58 +598,31 @@ impl<R> MapGather<R> {
         match part {
             Ok(items) => g.parts[ci] = Some(items),
             Err(e) => {
-                if let Some(c) = g.completer.take() {
-                    c.complete(Err(e));
+                // The values of this chunk are lost: the call fails now.
+                if let Some(done) = g.done.take() {
+                    drop(g);
+                    done(Err(e));
                 }
                 return;
             }
         }
         g.left -= 1;
-        if g.left == 0
-            && let Some(c) = g.completer.take()
-        {
+        if g.left == 0 {
+            drop(g);
+            MapGather::finish(this);
+        }
+    }
+
+    fn finish(this: &Mutex<MapGather<R>>) {
+        let mut g = this.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(done) = g.done.take() {
             let items: Vec<Result<R, TaskError>> = g
                 .parts
                 .drain(..)
                 .flat_map(|p| p.expect("answered"))
                 .collect();
-            c.complete(first_error(items));
+            drop(g);
+            done(first_error(items));
         }
-    }
-}
-
-/// The values, or the first task error (with its index).
-pub(crate) fn first_error<R>(items: Vec<Result<R, TaskError>>) -> Result<Vec<R>, PoolError> {
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(index, r)| r.map_err(|error| PoolError::Task { index, error }))
-        .collect()
-}
-
-/// Decodes a chunk's outcome into one result per task.
-pub(crate) fn decode_outcome<R: DeserializeOwned>(
-    outcome: Outcome,
-    n: usize,
-) -> Result<Vec<Result<R, TaskError>>, PoolError> {
-    match outcome {
-        Outcome::Values { bytes, fds } => {
-            let fds: Vec<OwnedFd> = fds.into_iter().map(OwnedFd::from).collect();
-            let v: Vec<R> = codec::decode(&bytes.0, fds).map_err(PoolError::Decode)?;
-            Ok(v.into_iter().map(Ok).collect())
-        }
-        Outcome::Items(items) => items
-            .into_iter()
-            .map(|r| match r {
-                Ok((bytes, fds)) => {
-                    let fds: Vec<OwnedFd> = fds.into_iter().map(OwnedFd::from).collect();
-                    codec::decode(&bytes.0, fds)
-                        .map(Ok)
-                        .map_err(PoolError::Decode)
-                }
-                Err(e) => Ok(Err(e)),
-            })
-            .collect(),
-        Outcome::Failed(e) => Ok((0..n).map(|_| Err(e.clone())).collect()),
     }
 }

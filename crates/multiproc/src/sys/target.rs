@@ -17,14 +17,17 @@ mod sealed {
 }
 
 /// A function-pointer type whose values may be named by offset: plain `fn` pointers of the
-/// shapes the crate's entries have (one argument, or three with a borrowed byte slice in the
-/// middle). Only `fn` pointer types implement it, which `offset_of` relies on.
+/// shapes the crate's entries have (one argument; three with a borrowed byte slice in the
+/// middle; or those three and a borrowed observer, as the pool's task entry). Only `fn` pointer
+/// types implement it, which `offset_of` relies on.
 pub(crate) trait EntryPoint: Copy + sealed::Sealed {}
 
 impl<A, R> sealed::Sealed for fn(A) -> R {}
 impl<A, R> EntryPoint for fn(A) -> R {}
 impl<A, C, R> sealed::Sealed for for<'a> fn(A, &'a [u8], C) -> R {}
 impl<A, C, R> EntryPoint for for<'a> fn(A, &'a [u8], C) -> R {}
+impl<A, C, W: ?Sized, R> sealed::Sealed for for<'a, 'b> fn(A, &'a [u8], C, &'b mut W) -> R {}
+impl<A, C, W: ?Sized, R> EntryPoint for for<'a, 'b> fn(A, &'a [u8], C, &'b mut W) -> R {}
 
 /// The offset of `entry` from the anchor.
 pub(crate) fn offset_of<E: EntryPoint>(entry: E) -> i64 {

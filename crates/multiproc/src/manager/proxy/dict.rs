@@ -8,9 +8,10 @@ use std::marker::PhantomData;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::ManagerError;
-use super::link::{ObjRef, unexpected};
-use super::protocol::{Op, Reply};
+use crate::manager::ManagerError;
+use crate::manager::client::{ObjRef, unexpected};
+use crate::manager::protocol::{Op, Payload, Reply};
+use crate::manager::server::dict::DictOp;
 
 /// A dictionary in a manager, shared by every process that holds a proxy to it (Python's
 /// `Manager().dict()`).
@@ -62,6 +63,19 @@ where
     K: Serialize + DeserializeOwned,
     V: Serialize + DeserializeOwned,
 {
+    fn entries(
+        &self,
+        items: Vec<(crate::codec::Bytes, Payload)>,
+    ) -> Result<Vec<(K, V)>, ManagerError> {
+        let (keys, values): (Vec<_>, Vec<_>) = items.into_iter().unzip();
+        let values: Vec<V> = self.obj.decode_all(values)?;
+        keys.iter()
+            .map(|k| self.obj.decode_key(k))
+            .zip(values)
+            .map(|(k, v)| Ok((k?, v)))
+            .collect()
+    }
+
     /// The value of `key`, if it is in the dict.
     #[doc(alias = "__getitem__")]
     pub fn get<Q>(&self, key: &Q) -> Result<Option<V>, ManagerError>
@@ -70,20 +84,18 @@ where
         Q: Serialize + ?Sized,
     {
         let key = self.obj.encode_key(key)?;
-        let reply = self.obj.call(Op::Get(key))?;
-        self.obj.decode_option(reply)
+        self.obj.option(Op::Dict(DictOp::Get(key)))
     }
 
     /// Sets `key` to `value` and returns the value it replaces, as `HashMap::insert` does.
     pub fn insert(&self, key: K, value: V) -> Result<Option<V>, ManagerError> {
         let key = self.obj.encode_key(&key)?;
         let value = self.obj.encode(&value)?;
-        let reply = self.obj.call(Op::Insert {
+        self.obj.option(Op::Dict(DictOp::Insert {
             key,
             value: value.payload,
             old: true,
-        })?;
-        self.obj.decode_option(reply)
+        }))
     }
 
     /// Sets `key` to `value` (Python's `d[key] = value`). Cheaper than
@@ -92,14 +104,11 @@ where
     pub fn set(&self, key: K, value: V) -> Result<(), ManagerError> {
         let key = self.obj.encode_key(&key)?;
         let value = self.obj.encode(&value)?;
-        match self.obj.call(Op::Insert {
+        self.obj.unit(Op::Dict(DictOp::Insert {
             key,
             value: value.payload,
             old: false,
-        })? {
-            Reply::Unit => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        }))
     }
 
     /// Removes `key` and returns its value, if it was there.
@@ -110,8 +119,7 @@ where
         Q: Serialize + ?Sized,
     {
         let key = self.obj.encode_key(key)?;
-        let reply = self.obj.call(Op::Remove(key))?;
-        self.obj.decode_option(reply)
+        self.obj.option(Op::Dict(DictOp::Remove(key)))
     }
 
     /// Whether `key` is in the dict.
@@ -122,19 +130,13 @@ where
         Q: Serialize + ?Sized,
     {
         let key = self.obj.encode_key(key)?;
-        match self.obj.call(Op::Contains(key))? {
-            Reply::Bool(b) => Ok(b),
-            other => Err(unexpected(other)),
-        }
+        self.obj.flag(Op::Dict(DictOp::Contains(key)))
     }
 
     /// The number of entries.
     #[doc(alias = "__len__")]
     pub fn len(&self) -> Result<usize, ManagerError> {
-        match self.obj.call(Op::Len)? {
-            Reply::Count(n) => Ok(n as usize),
-            other => Err(unexpected(other)),
-        }
+        self.obj.count(Op::Dict(DictOp::Len))
     }
 
     /// Whether the dict is empty.
@@ -144,27 +146,20 @@ where
 
     /// The keys, in insertion order (a snapshot).
     pub fn keys(&self) -> Result<Vec<K>, ManagerError> {
-        match self.obj.call(Op::Keys)? {
-            Reply::Keys(keys) => keys.iter().map(|k| self.obj.decode_key(k)).collect(),
-            other => Err(unexpected(other)),
-        }
+        self.obj.keys(Op::Dict(DictOp::Keys))
     }
 
     /// The values, in insertion order (a snapshot).
     pub fn values(&self) -> Result<Vec<V>, ManagerError> {
-        let reply = self.obj.call(Op::Values)?;
-        self.obj.decode_values(reply)
+        self.obj.values(Op::Dict(DictOp::Values))
     }
 
     /// The entries, in insertion order (a snapshot).
     pub fn items(&self) -> Result<Vec<(K, V)>, ManagerError> {
-        match self.obj.call(Op::Items)? {
-            Reply::Items(items) => items
-                .into_iter()
-                .map(|(k, v)| Ok((self.obj.decode_key(&k)?, self.obj.decode(v)?)))
-                .collect(),
+        self.obj.call(Op::Dict(DictOp::Items), |r| match r {
+            Reply::Items(items) => self.entries(items),
             other => Err(unexpected(other)),
-        }
+        })
     }
 
     /// A local copy of the dict (Python's `d.copy()`); [`items`](DictProxy::items) keeps the
@@ -186,18 +181,12 @@ where
             keep.extend(v.keep);
             batch.push((k, v.payload));
         }
-        match self.obj.call(Op::Update(batch))? {
-            Reply::Unit => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        self.obj.unit(Op::Dict(DictOp::Update(batch)))
     }
 
     /// Removes every entry.
     pub fn clear(&self) -> Result<(), ManagerError> {
-        match self.obj.call(Op::Clear)? {
-            Reply::Unit => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        self.obj.unit(Op::Dict(DictOp::Clear))
     }
 
     /// The value of `key`; if there is none, sets it to `default` first (Python's
@@ -205,19 +194,16 @@ where
     pub fn setdefault(&self, key: K, default: V) -> Result<V, ManagerError> {
         let key = self.obj.encode_key(&key)?;
         let value = self.obj.encode(&default)?;
-        let reply = self.obj.call(Op::SetDefault(key, value.payload))?;
-        self.obj.decode_value(reply)
+        self.obj
+            .value(Op::Dict(DictOp::SetDefault(key, value.payload)))
     }
 
     /// Removes and returns the last inserted entry, if any (Python's `popitem`).
     #[doc(alias = "popitem")]
     pub fn pop_item(&self) -> Result<Option<(K, V)>, ManagerError> {
-        match self.obj.call(Op::PopItem)? {
-            Reply::Items(items) => match items.into_iter().next() {
-                Some((k, v)) => Ok(Some((self.obj.decode_key(&k)?, self.obj.decode(v)?))),
-                None => Ok(None),
-            },
+        self.obj.call(Op::Dict(DictOp::PopItem), |r| match r {
+            Reply::Items(items) => Ok(self.entries(items)?.into_iter().next()),
             other => Err(unexpected(other)),
-        }
+        })
     }
 }

@@ -2,19 +2,24 @@
 
 use std::marker::PhantomData;
 
+use std::cmp::Ordering;
+use std::time::Instant;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::ManagerError;
-use super::link::{ObjRef, unexpected};
-use super::protocol::{Op, Reply};
+use crate::manager::ManagerError;
+use crate::manager::client::{ObjRef, unexpected};
+use crate::manager::protocol::{Op, Reply};
+use crate::manager::server::list::ListOp;
 
 /// A list in a manager, shared by every process that holds a proxy to it (Python's
 /// `Manager().list()`).
 ///
 /// Every method is one call to the manager. Values are compared (by [`remove`](Self::remove),
-/// [`index`](Self::index), [`count`](Self::count)) by their encoded bytes. What you get is a
-/// copy: to change an element, [`set`](Self::set) it.
+/// [`index`](Self::index), [`count`](Self::count)) by their encoded bytes; [`sort`](Self::sort)
+/// orders them by their type's own `Ord` (or any ordering you give). What you get is a copy: to
+/// change an element, [`set`](Self::set) it.
 ///
 /// ```rust,standalone_crate
 /// multiproc::init();
@@ -41,60 +46,43 @@ impl<T> ListProxy<T> {
 
 super::proxy_impls!(ListProxy<T>);
 
-fn unit(reply: Reply) -> Result<(), ManagerError> {
-    match reply {
-        Reply::Unit => Ok(()),
-        other => Err(unexpected(other)),
-    }
-}
-
-fn count(reply: Reply) -> Result<usize, ManagerError> {
-    match reply {
-        Reply::Count(n) => Ok(n as usize),
-        other => Err(unexpected(other)),
-    }
-}
-
 impl<T: Serialize + DeserializeOwned> ListProxy<T> {
+    fn op(&self, op: ListOp) -> Result<(), ManagerError> {
+        self.obj.unit(Op::List(op))
+    }
+
     /// Appends `value`.
     #[doc(alias = "append")]
     pub fn push(&self, value: T) -> Result<(), ManagerError> {
         let v = self.obj.encode(&value)?;
-        unit(self.obj.call(Op::Push(v.payload))?)
+        self.op(ListOp::Push(v.payload))
     }
 
     /// Appends every value of `values`, in one call.
     pub fn extend(&self, values: impl IntoIterator<Item = T>) -> Result<(), ManagerError> {
         let mut keep = Vec::new();
-        let mut batch = Vec::new();
-        for v in values {
-            let v = self.obj.encode(&v)?;
-            keep.extend(v.keep);
-            batch.push(v.payload);
-        }
-        unit(self.obj.call(Op::Extend(batch))?)
+        let batch = self.obj.encode_all(values, &mut keep)?;
+        self.op(ListOp::Extend(batch))
     }
 
     /// Inserts `value` before position `index` (at the end if `index` is past it, as in
     /// Python).
     pub fn insert(&self, index: usize, value: T) -> Result<(), ManagerError> {
         let v = self.obj.encode(&value)?;
-        unit(self.obj.call(Op::InsertAt(index as u64, v.payload))?)
+        self.op(ListOp::Insert(index as u64, v.payload))
     }
 
     /// Removes and returns the last value, or `None` if the list is empty.
     pub fn pop(&self) -> Result<Option<T>, ManagerError> {
-        match self.obj.call(Op::Pop(None)) {
-            Ok(reply) => self.obj.decode_option(reply),
+        match self.obj.option(Op::List(ListOp::Pop(None))) {
             Err(ManagerError::Empty) => Ok(None),
-            Err(e) => Err(e),
+            other => other,
         }
     }
 
     /// Removes and returns the value at `index` (Python's `pop(index)`).
     pub fn pop_at(&self, index: usize) -> Result<T, ManagerError> {
-        let reply = self.obj.call(Op::Pop(Some(index as u64)))?;
-        self.obj.decode_value(reply)
+        self.obj.value(Op::List(ListOp::Pop(Some(index as u64))))
     }
 
     /// Removes the first value equal to `value`; [`ManagerError::NotInList`] if there is none.
@@ -103,7 +91,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
         T: std::borrow::Borrow<Q>,
     {
         let v = self.obj.encode_key(value)?;
-        unit(self.obj.call(Op::RemoveValue(v))?)
+        self.op(ListOp::Remove(v))
     }
 
     /// The position of the first value equal to `value`; [`ManagerError::NotInList`] if there
@@ -113,7 +101,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
         T: std::borrow::Borrow<Q>,
     {
         let v = self.obj.encode_key(value)?;
-        count(self.obj.call(Op::Index(v))?)
+        self.obj.count(Op::List(ListOp::Index(v)))
     }
 
     /// Whether a value equal to `value` is in the list.
@@ -135,13 +123,13 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
         T: std::borrow::Borrow<Q>,
     {
         let v = self.obj.encode_key(value)?;
-        count(self.obj.call(Op::Count(v))?)
+        self.obj.count(Op::List(ListOp::Count(v)))
     }
 
     /// The number of values.
     #[doc(alias = "__len__")]
     pub fn len(&self) -> Result<usize, ManagerError> {
-        count(self.obj.call(Op::Len)?)
+        self.obj.count(Op::List(ListOp::Len))
     }
 
     /// Whether the list is empty.
@@ -152,10 +140,9 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// The value at `index`, or `None` past the end.
     #[doc(alias = "__getitem__")]
     pub fn get(&self, index: usize) -> Result<Option<T>, ManagerError> {
-        match self.obj.call(Op::GetAt(index as u64)) {
-            Ok(reply) => self.obj.decode_option(reply),
+        match self.obj.option(Op::List(ListOp::Get(index as u64))) {
             Err(ManagerError::IndexOutOfRange { .. }) => Ok(None),
-            Err(e) => Err(e),
+            other => other,
         }
     }
 
@@ -163,23 +150,67 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     #[doc(alias = "__setitem__")]
     pub fn set(&self, index: usize, value: T) -> Result<(), ManagerError> {
         let v = self.obj.encode(&value)?;
-        unit(self.obj.call(Op::SetAt(index as u64, v.payload))?)
+        self.op(ListOp::Set(index as u64, v.payload))
     }
 
     /// A local copy of the list (a snapshot).
     #[doc(alias = "snapshot", alias = "copy")]
     pub fn to_vec(&self) -> Result<Vec<T>, ManagerError> {
-        let reply = self.obj.call(Op::Snapshot)?;
-        self.obj.decode_values(reply)
+        self.obj.values(Op::List(ListOp::Snapshot))
     }
 
     /// Removes every value.
     pub fn clear(&self) -> Result<(), ManagerError> {
-        unit(self.obj.call(Op::Clear)?)
+        self.op(ListOp::Clear)
     }
 
     /// Reverses the list in place.
     pub fn reverse(&self) -> Result<(), ManagerError> {
-        unit(self.obj.call(Op::Reverse)?)
+        self.op(ListOp::Reverse)
+    }
+
+    /// Sorts the list in place by `T`'s order (Python's `sort()`); stable, as Python's is.
+    pub fn sort(&self) -> Result<(), ManagerError>
+    where
+        T: Ord,
+    {
+        self.sort_by(T::cmp)
+    }
+
+    /// Sorts the list in place by the key `f` gives each value (Python's `sort(key=f)`).
+    pub fn sort_by_key<K: Ord>(&self, mut f: impl FnMut(&T) -> K) -> Result<(), ManagerError> {
+        self.sort_by(|a, b| f(a).cmp(&f(b)))
+    }
+
+    /// Sorts the list in place by `compare`; `sort_by(|a, b| b.cmp(a))` is Python's
+    /// `sort(reverse=True)`.
+    ///
+    /// The values are ordered here, by your code, and the manager puts them in that order only
+    /// if the list has not changed meanwhile, so the sort is atomic as Python's is: it is tried
+    /// again if another process changed the list, until this proxy's timeout runs out
+    /// ([`ManagerError::Timeout`]). Values are moved in the manager, not sent back, so proxies
+    /// and handles in them stay as they are.
+    pub fn sort_by(&self, mut compare: impl FnMut(&T, &T) -> Ordering) -> Result<(), ManagerError> {
+        let give_up = crate::sys::fd::deadline_after(self.obj.timeout());
+        loop {
+            let (version, values) = self.obj.call(Op::List(ListOp::Versioned), |r| match r {
+                Reply::Versioned { version, values } => {
+                    Ok((version, self.obj.decode_all::<T>(values)?))
+                }
+                other => Err(unexpected(other)),
+            })?;
+            let mut order: Vec<usize> = (0..values.len()).collect();
+            order.sort_by(|&a, &b| compare(&values[a], &values[b]));
+            let order = order.into_iter().map(|i| i as u64).collect();
+            if self
+                .obj
+                .flag(Op::List(ListOp::Permute { version, order }))?
+            {
+                return Ok(());
+            }
+            if Instant::now() >= give_up {
+                return Err(ManagerError::Timeout);
+            }
+        }
     }
 }

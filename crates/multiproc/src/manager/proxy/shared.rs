@@ -1,18 +1,15 @@
 //! Registered types: your own type, kept in the manager server and called through a
 //! [`SharedProxy`] (Python's `BaseManager.register`).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
-use std::os::fd::OwnedFd;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::ManagerError;
-use super::link::ObjRef;
-use super::protocol::{Failure, Op, Payload};
-use crate::codec;
+use crate::manager::ManagerError;
+use crate::manager::client::ObjRef;
+use crate::manager::protocol::Op;
 
 /// A type whose instances live in a manager server, where every process that holds a
 /// [`SharedProxy`] to one can call it (Python's `BaseManager.register(typeid, callable)`).
@@ -22,8 +19,8 @@ use crate::codec;
 /// back. Calls to one instance run one at a time. An error, or a panic, in `call` reaches the
 /// caller as [`ManagerError::Remote`] with its message; the server goes on.
 ///
-/// Register the type on the [`ManagerBuilder`](super::ManagerBuilder) that starts or serves the
-/// manager; clients then make instances with [`Manager::create`](super::Manager::create). The
+/// Register the type on the [`ManagerBuilder`](crate::manager::ManagerBuilder) that starts or serves the
+/// manager; clients then make instances with [`Manager::create`](crate::manager::Manager::create). The
 /// server finds the type by its Rust type name, so a client in another program must use the
 /// same type (from a shared crate).
 ///
@@ -86,111 +83,6 @@ pub trait Shared: Send + 'static {
     fn call(&mut self, call: Self::Call) -> Result<Self::Reply, String>;
 }
 
-/// A [`Shared`] instance with its types erased, as the server holds it.
-pub(crate) trait ErasedShared: Send {
-    fn type_name(&self) -> &'static str;
-    fn call(&mut self, bytes: &[u8], fds: Vec<OwnedFd>) -> Result<Payload, String>;
-}
-
-struct Erased<T>(T);
-
-impl<T: Shared> ErasedShared for Erased<T> {
-    fn type_name(&self) -> &'static str {
-        short_name(std::any::type_name::<T>())
-    }
-
-    fn call(&mut self, bytes: &[u8], fds: Vec<OwnedFd>) -> Result<Payload, String> {
-        let call: T::Call = codec::decode(bytes, fds).map_err(|e| e.to_string())?;
-        let reply = self.0.call(call)?;
-        let e = codec::encode(&reply).map_err(|e| e.to_string())?;
-        Ok(Payload {
-            bytes: codec::Bytes(e.bytes),
-            fds: e.fds.into_iter().map(Into::into).collect(),
-            refs: Vec::new(),
-        })
-    }
-}
-
-fn short_name(full: &'static str) -> &'static str {
-    let base = full.split('<').next().unwrap_or(full);
-    base.rsplit("::").next().unwrap_or(base)
-}
-
-type Maker = fn(Payload) -> Result<Box<dyn ErasedShared>, Failure>;
-
-fn make<T: Shared>(init: Payload) -> Result<Box<dyn ErasedShared>, Failure> {
-    let fds = init.fds.into_iter().map(Into::into).collect();
-    let init: T::Init = codec::decode(&init.bytes.0, fds).map_err(|e| {
-        Failure::Method(format!(
-            "cannot make a {}: {e}",
-            short_name(std::any::type_name::<T>())
-        ))
-    })?;
-    let value = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || T::new(init)))
-        .map_err(|p| {
-            Failure::Method(format!(
-                "making a {} panicked: {}",
-                short_name(std::any::type_name::<T>()),
-                crate::start::panic_message(&*p)
-            ))
-        })?;
-    Ok(Box::new(Erased(value.map_err(Failure::Method)?)))
-}
-
-/// The types a server can make, by type name. Filled by [`Types`]; not for direct use.
-#[doc(hidden)]
-#[derive(Default)]
-pub struct TypeRegistry {
-    makers: HashMap<&'static str, Maker>,
-}
-
-impl TypeRegistry {
-    /// Adds `T`.
-    pub(crate) fn add<T: Shared>(&mut self) {
-        self.makers.insert(std::any::type_name::<T>(), make::<T>);
-    }
-
-    /// Makes an instance of the type named `type_name`.
-    pub(crate) fn make(
-        &self,
-        type_name: &str,
-        init: Payload,
-    ) -> Result<Box<dyn ErasedShared>, Failure> {
-        match self.makers.get(type_name) {
-            Some(make) => make(init),
-            None => Err(Failure::UnknownType(type_name.to_owned())),
-        }
-    }
-}
-
-impl fmt::Debug for TypeRegistry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.makers.keys()).finish()
-    }
-}
-
-pub(crate) type Registry = TypeRegistry;
-
-/// A list of [`Shared`] types, built by
-/// [`ManagerBuilder::register`](super::ManagerBuilder::register): `()` is none, `(T, R)` is `T`
-/// and the types of `R`.
-pub trait Types: Send + 'static {
-    /// Adds the types to `registry`.
-    #[doc(hidden)]
-    fn register(registry: &mut TypeRegistry);
-}
-
-impl Types for () {
-    fn register(_: &mut TypeRegistry) {}
-}
-
-impl<T: Shared, R: Types> Types for (T, R) {
-    fn register(registry: &mut TypeRegistry) {
-        registry.add::<T>();
-        R::register(registry);
-    }
-}
-
 /// A proxy for an instance of a registered [`Shared`] type in a manager server.
 ///
 /// Cheap to clone (the clones call the same instance); serializable, so it can be passed to a
@@ -201,6 +93,25 @@ pub struct SharedProxy<T: Shared> {
 }
 
 impl<T: Shared> SharedProxy<T> {
+    /// The bound of each call through this proxy (see
+    /// [Deadlines](crate::manager#deadlines)). A method that runs longer in the server than
+    /// this needs a longer one.
+    pub fn timeout(&self) -> std::time::Duration {
+        self.obj.timeout()
+    }
+
+    /// Sets the bound of each call through this proxy.
+    pub fn set_timeout(&mut self, timeout: std::time::Duration) {
+        self.obj.set_timeout(timeout);
+    }
+
+    /// This proxy with another bound for each call.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.set_timeout(timeout);
+        self
+    }
+
     pub(crate) fn new(obj: ObjRef) -> Self {
         SharedProxy {
             obj,
@@ -212,8 +123,7 @@ impl<T: Shared> SharedProxy<T> {
     /// (or a panic) in [`Shared::call`] comes back as [`ManagerError::Remote`].
     pub fn call(&self, call: T::Call) -> Result<T::Reply, ManagerError> {
         let args = self.obj.encode(&call)?;
-        let reply = self.obj.call(Op::Method(args.payload))?;
-        self.obj.decode_value(reply)
+        self.obj.value(Op::Method(args.payload))
     }
 }
 

@@ -3,9 +3,10 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::ManagerError;
-use super::link::{ObjRef, unexpected};
-use super::protocol::{Op, Reply};
+use crate::manager::ManagerError;
+use crate::manager::client::{ObjRef, unexpected};
+use crate::manager::protocol::{Op, Reply};
+use crate::manager::server::namespace::NamespaceOp;
 
 /// A set of named values in a manager, shared by every process that holds it (Python's
 /// `Manager().Namespace()`).
@@ -38,28 +39,24 @@ impl Namespace {
     /// The attribute `name`, read as a `T` (Python's `ns.name`).
     #[doc(alias = "getattr", alias = "__getattr__")]
     pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<T, ManagerError> {
-        let reply = self.obj.call(Op::GetAttr(name.to_owned()))?;
-        self.obj.decode_value(reply)
+        self.obj
+            .value(Op::Namespace(NamespaceOp::Get(name.to_owned())))
     }
 
     /// Sets the attribute `name` (Python's `ns.name = value`).
     #[doc(alias = "setattr", alias = "__setattr__")]
     pub fn set<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<(), ManagerError> {
         let v = self.obj.encode(value)?;
-        match self.obj.call(Op::SetAttr(name.to_owned(), v.payload))? {
-            Reply::Unit => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        self.obj
+            .unit(Op::Namespace(NamespaceOp::Set(name.to_owned(), v.payload)))
     }
 
     /// Deletes the attribute `name` (Python's `del ns.name`); [`ManagerError::NoAttribute`] if
     /// there is none.
     #[doc(alias = "delattr", alias = "__delattr__")]
     pub fn delete(&self, name: &str) -> Result<(), ManagerError> {
-        match self.obj.call(Op::DelAttr(name.to_owned()))? {
-            Reply::Unit => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        self.obj
+            .unit(Op::Namespace(NamespaceOp::Delete(name.to_owned())))
     }
 
     /// Whether the attribute `name` exists (Python's `hasattr`).
@@ -71,10 +68,11 @@ impl Namespace {
     /// The attributes' names, in the order they were first set.
     #[doc(alias = "dir", alias = "vars")]
     pub fn names(&self) -> Result<Vec<String>, ManagerError> {
-        match self.obj.call(Op::Attrs)? {
-            Reply::Names(names) => Ok(names),
-            other => Err(unexpected(other)),
-        }
+        self.obj
+            .call(Op::Namespace(NamespaceOp::Names), |r| match r {
+                Reply::Names(names) => Ok(names),
+                other => Err(unexpected(other)),
+            })
     }
 }
 

@@ -2,16 +2,18 @@
 
 use std::time::{Duration, Instant};
 
-use super::ManagerError;
-use super::link::{ObjRef, unexpected, wait_until};
 use super::lock::{ProxyGuard, acquire, release};
-use super::protocol::{Op, Reply, Wait};
+use crate::manager::ManagerError;
+use crate::manager::client::{ObjRef, wait_until};
+use crate::manager::protocol::{Op, Wait};
+use crate::manager::server::lock::LockOp;
 
 /// A counting semaphore kept in a manager (Python's `Manager().Semaphore(n)` and
 /// `BoundedSemaphore(n)`).
 ///
 /// A bounded one refuses a release past its initial value
-/// ([`ManagerError::TooManyReleases`]).
+/// ([`ManagerError::TooManyReleases`]). As in Python, a semaphore has no holder: a count taken
+/// by a process that ends is not given back.
 ///
 /// ```rust,standalone_crate
 /// multiproc::init();
@@ -32,24 +34,28 @@ impl SemaphoreProxy {
         SemaphoreProxy { obj }
     }
 
+    fn take(&self, wait: Wait) -> Result<ProxyGuard<'_>, ManagerError> {
+        acquire(&self.obj, wait).map(|(guard, _)| guard)
+    }
+
     /// Waits until the count is above zero, and takes one.
     pub fn acquire(&self) -> Result<ProxyGuard<'_>, ManagerError> {
-        acquire(&self.obj, Wait::Forever)
+        self.take(Wait::Forever)
     }
 
     /// Takes one if the count is above zero, else [`ManagerError::WouldBlock`].
     pub fn try_acquire(&self) -> Result<ProxyGuard<'_>, ManagerError> {
-        acquire(&self.obj, Wait::Now)
+        self.take(Wait::Now)
     }
 
     /// Waits at most `timeout` to take one, else [`ManagerError::Timeout`].
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<ProxyGuard<'_>, ManagerError> {
-        acquire(&self.obj, Wait::For(timeout))
+        self.take(Wait::For(timeout))
     }
 
     /// Waits until `deadline` at most to take one, else [`ManagerError::Timeout`].
     pub fn acquire_deadline(&self, deadline: Instant) -> Result<ProxyGuard<'_>, ManagerError> {
-        acquire(&self.obj, wait_until(deadline))
+        self.take(wait_until(deadline))
     }
 
     /// Adds one to the count (for a guard that was forgotten, or to signal).
@@ -59,10 +65,8 @@ impl SemaphoreProxy {
 
     /// The count.
     pub fn get_value(&self) -> Result<u32, ManagerError> {
-        match self.obj.call(Op::SemValue)? {
-            Reply::Count(n) => Ok(n as u32),
-            other => Err(unexpected(other)),
-        }
+        let n = self.obj.count(Op::Lock(LockOp::Value))?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 }
 

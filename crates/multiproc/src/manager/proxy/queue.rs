@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::ManagerError;
-use super::link::{ObjRef, unexpected, wait_until};
-use super::protocol::{Op, Reply, Wait};
+use crate::manager::ManagerError;
+use crate::manager::client::{ObjRef, unexpected, wait_until};
+use crate::manager::protocol::{Op, Reply, Wait};
+use crate::manager::server::queue::QueueOp;
 
 /// A FIFO queue in a manager (Python's `Manager().Queue()`), which processes on other machines
 /// can reach too.
@@ -18,6 +19,10 @@ use super::protocol::{Op, Reply, Wait};
 /// never blocks, `put_timeout` and `put_deadline` give up at a time ([`ManagerError::Full`]);
 /// the same for `get` ([`ManagerError::Empty`]). An item that could not be put is not given
 /// back: it was encoded and sent.
+///
+/// An item is taken from the queue only once the getting process has it: if that process dies
+/// during its `get`, or its call fails on the way back, the item goes back to the front of the
+/// queue, for the next `get`.
 ///
 /// Between processes of one machine, [`multiproc::Queue`](crate::Queue) in shared memory is far
 /// faster; this one lives in the manager, so it survives its users and crosses machines.
@@ -46,31 +51,17 @@ impl<T> QueueProxy<T> {
 
 super::proxy_impls!(QueueProxy<T>);
 
-fn count(reply: Reply) -> Result<usize, ManagerError> {
-    match reply {
-        Reply::Count(n) => Ok(n as usize),
-        other => Err(unexpected(other)),
-    }
-}
-
 impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
     fn put_inner(&self, item: T, wait: Wait) -> Result<(), ManagerError> {
         let v = self.obj.encode(&item)?;
-        match self.obj.call_wait(
-            Op::Put {
-                item: v.payload,
-                wait,
-            },
+        self.obj.unit(Op::Queue(QueueOp::Put {
+            item: v.payload,
             wait,
-        )? {
-            Reply::Unit => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        }))
     }
 
     fn get_inner(&self, wait: Wait) -> Result<T, ManagerError> {
-        let reply = self.obj.call_wait(Op::Take(wait), wait)?;
-        self.obj.decode_value(reply)
+        self.obj.value(Op::Queue(QueueOp::Get(wait)))
     }
 
     /// Adds `item`, waiting while the queue is full.
@@ -119,7 +110,7 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
     /// How many items are in the queue.
     #[doc(alias = "qsize")]
     pub fn len(&self) -> Result<usize, ManagerError> {
-        count(self.obj.call(Op::Len)?)
+        self.obj.count(Op::Queue(QueueOp::Len))
     }
 
     /// Whether the queue is empty.
@@ -131,13 +122,14 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
     /// Whether the queue is full (never for an unbounded queue).
     #[doc(alias = "full")]
     pub fn is_full(&self) -> Result<bool, ManagerError> {
-        let max = count(self.obj.call(Op::MaxSize)?)?;
+        let max = self.capacity()?;
         Ok(max > 0 && self.len()? >= max)
     }
 
     /// The most items the queue holds, 0 for no limit.
+    #[doc(alias = "maxsize")]
     pub fn capacity(&self) -> Result<usize, ManagerError> {
-        count(self.obj.call(Op::MaxSize)?)
+        self.obj.count(Op::Queue(QueueOp::MaxSize))
     }
 }
 
@@ -162,6 +154,26 @@ impl<T> Deref for JoinableQueueProxy<T> {
 
     fn deref(&self) -> &QueueProxy<T> {
         &self.queue
+    }
+}
+
+impl<T> JoinableQueueProxy<T> {
+    /// The bound of each call through this proxy (see
+    /// [Deadlines](crate::manager#deadlines)).
+    pub fn timeout(&self) -> Duration {
+        self.queue.timeout()
+    }
+
+    /// Sets the bound of each call through this proxy.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.queue.set_timeout(timeout);
+    }
+
+    /// This proxy with another bound for each call.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.set_timeout(timeout);
+        self
     }
 }
 
@@ -195,18 +207,17 @@ impl<T: Serialize + DeserializeOwned> JoinableQueueProxy<T> {
     /// Says that an item got from the queue has been handled. Calling it more often than items
     /// were put is an error.
     pub fn task_done(&self) -> Result<(), ManagerError> {
-        match self.queue.obj.call(Op::TaskDone)? {
-            Reply::Unit => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        self.queue.obj.unit(Op::Queue(QueueOp::TaskDone))
     }
 
     fn join_inner(&self, wait: Wait) -> Result<bool, ManagerError> {
-        match self.queue.obj.call_wait(Op::JoinQueue(wait), wait)? {
-            Reply::Unit => Ok(true),
-            Reply::Timeout => Ok(false),
-            other => Err(unexpected(other)),
-        }
+        self.queue
+            .obj
+            .call(Op::Queue(QueueOp::Join(wait)), |r| match r {
+                Reply::Unit => Ok(true),
+                Reply::Timeout => Ok(false),
+                other => Err(unexpected(other)),
+            })
     }
 
     /// Waits until every item put has been marked done with [`task_done`](Self::task_done).
@@ -231,6 +242,6 @@ impl<T: Serialize + DeserializeOwned> JoinableQueueProxy<T> {
 
     /// How many items were put and not yet marked done.
     pub fn unfinished(&self) -> Result<usize, ManagerError> {
-        count(self.queue.obj.call(Op::Unfinished)?)
+        self.queue.obj.count(Op::Queue(QueueOp::Unfinished))
     }
 }

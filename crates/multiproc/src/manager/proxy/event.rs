@@ -2,10 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use super::ManagerError;
-use super::link::{ObjRef, unexpected, wait_until};
-use super::lock::flag;
-use super::protocol::{Op, Reply, Wait};
+use crate::manager::ManagerError;
+use crate::manager::client::{ObjRef, wait_until};
+use crate::manager::protocol::{Op, Wait};
+use crate::manager::server::event::EventOp;
 
 /// An event flag kept in a manager (Python's `Manager().Event()`).
 ///
@@ -26,33 +26,23 @@ impl EventProxy {
         EventProxy { obj }
     }
 
-    fn unit(&self, op: Op) -> Result<(), ManagerError> {
-        match self.obj.call(op)? {
-            Reply::Unit => Ok(()),
-            other => Err(unexpected(other)),
-        }
-    }
-
     fn wait_inner(&self, wait: Wait) -> Result<bool, ManagerError> {
-        match self.obj.call_wait(Op::WaitFlag(wait), wait)? {
-            Reply::Bool(b) => Ok(b),
-            other => Err(unexpected(other)),
-        }
+        self.obj.flag(Op::Event(EventOp::Wait(wait)))
     }
 
     /// Sets the flag, waking every waiter.
     pub fn set(&self) -> Result<(), ManagerError> {
-        self.unit(Op::SetFlag)
+        self.obj.unit(Op::Event(EventOp::Set))
     }
 
     /// Clears the flag.
     pub fn clear(&self) -> Result<(), ManagerError> {
-        self.unit(Op::ClearFlag)
+        self.obj.unit(Op::Event(EventOp::Clear))
     }
 
     /// Whether the flag is set.
     pub fn is_set(&self) -> Result<bool, ManagerError> {
-        flag(&self.obj, Op::IsSet)
+        self.obj.flag(Op::Event(EventOp::IsSet))
     }
 
     /// Waits until the flag is set; returns `true`.

@@ -2,16 +2,17 @@
 
 use std::time::{Duration, Instant};
 
-use super::ManagerError;
-use super::link::{ObjRef, unexpected, wait_until};
-use super::lock::flag;
-use super::protocol::{Op, Reply, Wait};
+use crate::manager::ManagerError;
+use crate::manager::client::{ObjRef, wait_until};
+use crate::manager::protocol::{Op, Wait};
+use crate::manager::server::barrier::BarrierOp;
 
 /// A barrier kept in a manager (Python's `Manager().Barrier(parties)`): each party's `wait`
 /// returns once all `parties` are waiting.
 ///
 /// A wait that times out breaks the barrier for every party, as in Python; so does
-/// [`abort`](Self::abort). The parties then get [`ManagerError::BrokenBarrier`] until
+/// [`abort`](Self::abort), and so does a party whose process dies (or whose call gives up) while
+/// it waits, since the others would otherwise wait for it forever. The parties then get [`ManagerError::BrokenBarrier`] until
 /// [`reset`](Self::reset).
 ///
 /// ```rust,standalone_crate
@@ -38,18 +39,8 @@ impl BarrierProxy {
         BarrierProxy { obj }
     }
 
-    fn count(&self, op: Op) -> Result<usize, ManagerError> {
-        match self.obj.call(op)? {
-            Reply::Count(n) => Ok(n as usize),
-            other => Err(unexpected(other)),
-        }
-    }
-
     fn wait_inner(&self, wait: Wait) -> Result<usize, ManagerError> {
-        match self.obj.call_wait(Op::BarrierWait(wait), wait)? {
-            Reply::Count(n) => Ok(n as usize),
-            other => Err(unexpected(other)),
-        }
+        self.obj.count(Op::Barrier(BarrierOp::Wait(wait)))
     }
 
     /// Waits for every party; returns this party's arrival index, 0 to `parties - 1`.
@@ -71,34 +62,28 @@ impl BarrierProxy {
     /// Breaks the barrier: waiting parties, and later ones, get
     /// [`ManagerError::BrokenBarrier`].
     pub fn abort(&self) -> Result<(), ManagerError> {
-        match self.obj.call(Op::Abort)? {
-            Reply::Unit => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        self.obj.unit(Op::Barrier(BarrierOp::Abort))
     }
 
     /// Returns the barrier to its initial state; parties waiting now get
     /// [`ManagerError::BrokenBarrier`].
     pub fn reset(&self) -> Result<(), ManagerError> {
-        match self.obj.call(Op::Reset)? {
-            Reply::Unit => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        self.obj.unit(Op::Barrier(BarrierOp::Reset))
     }
 
     /// How many parties it waits for.
     pub fn parties(&self) -> Result<usize, ManagerError> {
-        self.count(Op::Parties)
+        self.obj.count(Op::Barrier(BarrierOp::Parties))
     }
 
     /// How many parties are waiting now.
     pub fn n_waiting(&self) -> Result<usize, ManagerError> {
-        self.count(Op::NWaiting)
+        self.obj.count(Op::Barrier(BarrierOp::NWaiting))
     }
 
     /// Whether the barrier is broken.
     pub fn broken(&self) -> Result<bool, ManagerError> {
-        flag(&self.obj, Op::Broken)
+        self.obj.flag(Op::Barrier(BarrierOp::Broken))
     }
 }
 

@@ -5,9 +5,10 @@ use std::marker::PhantomData;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::ManagerError;
-use super::link::{ObjRef, unexpected};
-use super::protocol::{Op, Reply};
+use crate::manager::ManagerError;
+use crate::manager::client::ObjRef;
+use crate::manager::protocol::Op;
+use crate::manager::server::value::ValueOp;
 
 /// One value of any serde type in a manager (Python's `Manager().Value(typecode, value)`).
 ///
@@ -40,23 +41,18 @@ super::proxy_impls!(ValueProxy<T>);
 impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
     /// The value (Python's `v.value`).
     pub fn get(&self) -> Result<T, ManagerError> {
-        let reply = self.obj.call(Op::Load)?;
-        self.obj.decode_value(reply)
+        self.obj.value(Op::Value(ValueOp::Load))
     }
 
     /// Replaces the value (Python's `v.value = x`).
     pub fn set(&self, value: T) -> Result<(), ManagerError> {
         let v = self.obj.encode(&value)?;
-        match self.obj.call(Op::Store(v.payload))? {
-            Reply::Unit => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        self.obj.unit(Op::Value(ValueOp::Store(v.payload)))
     }
 
     /// Replaces the value and returns the one it had, in one call.
     pub fn swap(&self, value: T) -> Result<T, ManagerError> {
         let v = self.obj.encode(&value)?;
-        let reply = self.obj.call(Op::Swap(v.payload))?;
-        self.obj.decode_value(reply)
+        self.obj.value(Op::Value(ValueOp::Swap(v.payload)))
     }
 }
