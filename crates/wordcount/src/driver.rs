@@ -353,7 +353,10 @@ mod tests {
             RunError::Executor(PoolError::Executor(Box::new(Silent))),
             RunError::Executor(PoolError::Task {
                 index: 3,
-                error: multiproc::TaskError::Panicked("boom".into()),
+                error: multiproc::TaskError::WorkerDied {
+                    worker: "PoolWorker-2".into(),
+                    exitcode: -9,
+                },
             }),
             RunError::Executor(PoolError::Closed),
             RunError::Share(std::io::Error::other("no memory")),

@@ -358,11 +358,11 @@ mod tests {
         );
         let task = Failure::Run(RunError::Executor(multiproc::PoolError::Task {
             index: 1,
-            error: multiproc::TaskError::Panicked("boom".into()),
+            error: multiproc::TaskError::Failed("no such function".into()),
         }));
         assert_eq!(
             describe(&task),
-            "the workers failed: task 1 failed: task panicked: boom"
+            "the workers failed: task 1 failed: task could not run: no such function"
         );
         let start = Failure::Start(Box::new(multiproc::PoolError::Executor(Box::new(
             io::Error::other("no ranks"),

@@ -2,7 +2,6 @@
 //! worker processes.
 
 use std::num::NonZeroUsize;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 use std::thread;
 
@@ -11,8 +10,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// Runs tasks on `workers` threads of this process, each taking the next input as soon as it
-/// is free. Nothing is encoded: inputs and results move between threads. A task that panics
-/// fails alone, with [`TaskError::Panicked`].
+/// is free. Nothing is encoded: inputs and results move between threads.
+///
+/// A task that panics is not a task error here: the threads share this process, so, as with
+/// [`std::thread::scope`], `map_each` panics with the task's payload once every thread has
+/// stopped (the other threads finish the inputs left).
 ///
 /// ```
 /// use multiproc::Executor;
@@ -61,35 +63,35 @@ impl Executor for Threads {
                 let Some((i, input)) = next.lock().unwrap_or_else(|p| p.into_inner()).next() else {
                     return done;
                 };
-                let result = catch_unwind(AssertUnwindSafe(|| f(input)))
-                    .map_err(|p| TaskError::Panicked(panic_message(p.as_ref())));
-                done.push((i, result));
+                done.push((i, f(input)));
             }
         };
         let workers = self.workers.get().min(n);
-        let mut results: Vec<Option<Result<R, TaskError>>> = (0..n).map(|_| None).collect();
+        let mut results: Vec<Option<R>> = (0..n).map(|_| None).collect();
+        let mut panic = None;
         thread::scope(|s| {
             let handles: Vec<_> = (0..workers).map(|_| s.spawn(move || work(f))).collect();
             for h in handles {
-                // A panic is caught around each task; one here is a bug of this loop.
-                for (i, r) in h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)) {
-                    results[i] = Some(r);
+                match h.join() {
+                    Ok(done) => {
+                        for (i, r) in done {
+                            results[i] = Some(r);
+                        }
+                    }
+                    Err(p) => {
+                        panic.get_or_insert(p);
+                    }
                 }
             }
         });
+        if let Some(p) = panic {
+            std::panic::resume_unwind(p);
+        }
         Ok(results
             .into_iter()
-            .map(|r| r.unwrap_or(Err(TaskError::Cancelled)))
+            .map(|r| r.ok_or(TaskError::Cancelled))
             .collect())
     }
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 #[cfg(test)]
@@ -102,22 +104,23 @@ mod tests {
     }
 
     #[test]
-    fn results_keep_input_order_and_a_panic_fails_its_task_only() {
+    fn results_keep_input_order_and_a_panic_is_raised_after_all_threads_stop() {
         let threads = Threads::new(NonZeroUsize::new(3).expect("3"));
         let inputs: Vec<u32> = (0..100).map(|i| i * 2).collect();
         let halves = threads.map(checked_half, inputs, None).expect("all even");
         assert_eq!(halves, (0..100).collect::<Vec<_>>());
-        let each = threads
-            .map_each(checked_half, vec![2, 3, 4], None)
-            .expect("the call itself succeeds");
-        assert_eq!(each[0], Ok(1));
-        assert_eq!(each[1], Err(TaskError::Panicked("3 is odd".to_owned())));
-        assert_eq!(each[2], Ok(2));
         assert!(
             threads
                 .map_each(checked_half, Vec::new(), None)
                 .expect("empty")
                 .is_empty()
+        );
+        let panicked =
+            std::panic::catch_unwind(|| threads.map_each(checked_half, vec![2, 3, 4], None))
+                .expect_err("3 is odd");
+        assert_eq!(
+            panicked.downcast_ref::<String>().map(String::as_str),
+            Some("3 is odd")
         );
     }
 }
