@@ -103,9 +103,9 @@ fn run_task(task: Task) -> Outcome {
 /// Counts `sources` on `executor`'s workers and merges their counts.
 ///
 /// Sources that can be read only once are counted by this process, on a thread, meanwhile;
-/// words that the workers set aside are read back here. `progress` is called with the bytes
-/// counted since its last call, about ten times a second with [`Dispatch::Claim`] (from
-/// another thread).
+/// words that the workers set aside are read back here. `progress`, if given, is called with
+/// the bytes counted since its last call, about ten times a second with [`Dispatch::Claim`]
+/// (from another thread, which is not started without it).
 ///
 /// # Errors
 ///
@@ -115,7 +115,7 @@ pub fn count_on<E: Executor>(
     executor: &E,
     sources: Vec<Source>,
     dispatch: Dispatch,
-    progress: &(dyn Fn(u64) + Sync),
+    progress: Option<&(dyn Fn(u64) + Sync)>,
 ) -> Result<Counts, RunError> {
     let (here, there): (Vec<_>, Vec<_>) = sources
         .into_iter()
@@ -132,13 +132,15 @@ pub fn count_on<E: Executor>(
 }
 
 /// Counts the sources read once, in this process.
-fn count_here(sources: &[(usize, Source)], progress: &(dyn Fn(u64) + Sync)) -> Outcome {
+fn count_here(sources: &[(usize, Source)], progress: Option<&(dyn Fn(u64) + Sync)>) -> Outcome {
     let mut tally = Tally::default();
     for (index, source) in sources {
         tally
             .count(*index, source, false)
             .map_err(|e| (*index, e))?;
-        progress(source.len().unwrap_or(0));
+        if let Some(progress) = progress {
+            progress(source.len().unwrap_or(0));
+        }
     }
     Ok(tally)
 }
@@ -148,7 +150,7 @@ fn count_there<E: Executor>(
     executor: &E,
     sources: &[(usize, Source)],
     dispatch: Dispatch,
-    progress: &(dyn Fn(u64) + Sync),
+    progress: Option<&(dyn Fn(u64) + Sync)>,
 ) -> Result<Vec<Outcome>, RunError> {
     if sources.is_empty() {
         return Ok(Vec::new());
@@ -158,6 +160,9 @@ fn count_there<E: Executor>(
             let list = ClaimList::new(sources).map_err(RunError::Share)?;
             let workers = executor.workers().clamp(1, sources.len());
             let tasks = vec![Task::Claim(list.clone()); workers];
+            let Some(progress) = progress else {
+                return Ok(executor.map(run_task, tasks, Some(1))?);
+            };
             let (finished, wait) = mpsc::channel::<()>();
             thread::scope(|scope| {
                 scope.spawn(move || {
@@ -186,7 +191,9 @@ fn count_there<E: Executor>(
                 .map(Task::Group)
                 .collect();
             let outcomes = executor.map(run_task, tasks, Some(1))?;
-            progress(sources.iter().filter_map(|(_, s)| s.len()).sum());
+            if let Some(progress) = progress {
+                progress(sources.iter().filter_map(|(_, s)| s.len()).sum());
+            }
             Ok(outcomes)
         }
     }
@@ -313,7 +320,7 @@ pub fn count_paths<P: AsRef<Path>>(paths: &[P], options: &Options) -> Result<Cou
         &Threads::new(options.workers),
         sources,
         Dispatch::Claim,
-        &|_| {},
+        None,
     )
 }
 
@@ -427,7 +434,7 @@ mod tests {
         for workers in [1, 2, 3] {
             let threads = Threads::new(NonZeroUsize::new(workers).expect("nonzero"));
             for dispatch in [Dispatch::Claim, Dispatch::Groups] {
-                let err = count_on(&threads, sources.clone(), dispatch, &|_| {})
+                let err = count_on(&threads, sources.clone(), dispatch, None)
                     .expect_err("b.txt is not UTF-8");
                 match err {
                     RunError::Input(Error::InvalidUtf8 { path, .. }) => {
@@ -442,7 +449,7 @@ mod tests {
             &Threads::new(NonZeroUsize::MIN),
             good,
             Dispatch::Claim,
-            &|_| {},
+            None,
         )
         .expect("good files");
         assert_eq!(counts.get("good"), 2);

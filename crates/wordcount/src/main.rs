@@ -243,7 +243,10 @@ fn count_and_report<E: multiproc::Executor>(
 ) -> Result<(), Failure> {
     let total: u64 = sources.iter().filter_map(Source::len).sum();
     let bar = progress_bar(cli, total);
-    let counts = count_on(executor, sources, dispatch, &|n| bar.inc(n));
+    let inc = |n| bar.inc(n);
+    // Nobody watches a hidden bar: no thread to feed it.
+    let progress: Option<&(dyn Fn(u64) + Sync)> = (!bar.is_hidden()).then_some(&inc);
+    let counts = count_on(executor, sources, dispatch, progress);
     bar.finish_and_clear();
     let sorted = counts?.into_sorted();
     let mut out = BufWriter::with_capacity(64 << 10, io::stdout().lock());

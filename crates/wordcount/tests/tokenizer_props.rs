@@ -234,7 +234,7 @@ proptest! {
         let threads = Threads::new(NonZeroUsize::new(3).expect("3"));
         for dispatch in [Dispatch::Claim, Dispatch::Groups] {
             let sources = chunks.iter().cloned().map(Source::File).collect();
-            let threaded = count_on(&threads, sources, dispatch, &|_| {}).expect("count");
+            let threaded = count_on(&threads, sources, dispatch, None).expect("count");
             prop_assert_eq!(&threaded, &whole);
         }
     }
