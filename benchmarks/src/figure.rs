@@ -191,6 +191,10 @@ pub(crate) static PROCSPAWN: RustPeer = RustPeer {
             "no fork start method: every process runs the program afresh",
         ),
         (
+            "start_join.async_many",
+            "no async join: its async support was removed, since spawning blocked anyway",
+        ),
+        (
             "queue",
             "no queue or channel of its own: its documentation passes ipc-channel endpoints as \
              spawn arguments (see ipc-channel)",
@@ -237,6 +241,11 @@ pub(crate) static CROSSMIST: RustPeer = RustPeer {
         (
             "start_join.fork",
             "no fork start method: every process runs the program afresh",
+        ),
+        (
+            "start_join.async_many",
+            "its tokio variants are behind a crate feature that the peer program does not \
+             build: every crossmist spawn panics under current Rust anyway (see RESULTS.md)",
         ),
         ("manager", "no manager or shared objects"),
         ("pool", "no pool"),

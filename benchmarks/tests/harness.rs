@@ -106,6 +106,7 @@ fn list_names_the_wired_figures() {
         "start_join.forkserver",
         "start_join.spawn",
         "start_join.fork",
+        "start_join.async_many",
         "pool.map_default",
         "lock.uncontended",
         "event.pingpong",

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 /// (script, figure, extra arguments, unit)
 const CASES: &[(&str, &str, &[&str], &str)] = &[
+    ("bench_start_join.py", "start_join.async_many", &[], "us"),
     ("bench_queue.py", "queue.small", &[], "msg/s"),
     ("bench_queue.py", "queue.1mib", &[], "MB/s"),
     ("bench_pipe.py", "pipe.rtt_small", &[], "us"),

@@ -1,9 +1,12 @@
 //! `start_join.{forkserver,spawn,fork}`: milliseconds per process for a trivial target,
-//! started and joined one after the other.
+//! started and joined one after the other; `start_join.async_many`: many children awaited
+//! at once by tasks on one thread, against one thread per child.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use multiproc::{Process, StartMethod};
+use multiproc::{Event, Handle, Process, StartMethod};
 
 use crate::figure::{BoxError, CROSSMIST, Figure, Mode, PROCSPAWN, Peer, Script};
 
@@ -13,6 +16,7 @@ pub(super) fn figures() -> Vec<Box<dyn Figure>> {
         Box::new(StartJoin(Method::ForkServer)),
         Box::new(StartJoin(Method::Spawn)),
         Box::new(StartJoin(Method::Fork)),
+        Box::new(AsyncMany),
     ]
 }
 
@@ -126,5 +130,123 @@ impl Figure for StartJoin {
             peers.extend([Peer::rust(&PROCSPAWN), Peer::rust(&CROSSMIST)]);
         }
         peers
+    }
+}
+
+/// `start_join.async_many`: N children, started and waiting on an event, are released at once
+/// and awaited by N tasks on a `current_thread` tokio runtime (one thread: `join_async` on
+/// the reactor); the `threads` peer joins them from N threads instead. Microseconds per child
+/// from the release to the last one reaped.
+#[derive(Debug)]
+struct AsyncMany;
+
+/// Children per round.
+fn async_many_count(mode: Mode) -> usize {
+    mode.pick(200, 50)
+}
+
+/// A child's target: wait for the release.
+fn wait_release(go: Event) {
+    go.wait_timeout(LIMIT);
+}
+
+/// Starts `n` children that wait for `go`.
+fn start_waiting(n: usize, go: &Event) -> Result<Vec<Handle<()>>, BoxError> {
+    (0..n)
+        .map(|_| Ok(Process::new(wait_release, go.clone()).start()?))
+        .collect()
+}
+
+/// Releases the children: the timed part starts.
+fn release(go: &Event) -> Instant {
+    let t0 = Instant::now();
+    go.set();
+    t0
+}
+
+fn async_many_tasks(mode: Mode) -> Result<f64, BoxError> {
+    let n = async_many_count(mode);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let go = Event::new();
+    let handles = start_waiting(n, &go)?;
+    let waiting = Arc::new(AtomicUsize::new(0));
+    runtime.block_on(async {
+        let mut set = tokio::task::JoinSet::new();
+        for h in handles {
+            let waiting = waiting.clone();
+            set.spawn(async move {
+                waiting.fetch_add(1, Ordering::SeqCst);
+                // Its first poll registers the child's pidfd before the task yields.
+                tokio::time::timeout(LIMIT, h.join_async()).await
+            });
+        }
+        while waiting.load(Ordering::SeqCst) < n {
+            tokio::task::yield_now().await;
+        }
+        let t0 = release(&go);
+        while let Some(joined) = set.join_next().await {
+            joined?.map_err(|_| "a child ran past the time limit")??;
+        }
+        Ok(t0.elapsed().as_secs_f64() * 1e6 / n as f64)
+    })
+}
+
+fn async_many_threads(mode: Mode) -> Result<f64, BoxError> {
+    let n = async_many_count(mode);
+    let go = Event::new();
+    let handles = start_waiting(n, &go)?;
+    let waiting = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = handles
+        .into_iter()
+        .map(|h| {
+            let waiting = waiting.clone();
+            std::thread::spawn(move || {
+                waiting.fetch_add(1, Ordering::SeqCst);
+                h.join_timeout(LIMIT)
+                    .ok_or("a child ran past the time limit")
+            })
+        })
+        .collect();
+    while waiting.load(Ordering::SeqCst) < n {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Let the last threads get from the count into their wait.
+    std::thread::sleep(Duration::from_millis(20));
+    let t0 = release(&go);
+    for t in threads {
+        t.join().map_err(|_| "a joining thread panicked")??;
+    }
+    Ok(t0.elapsed().as_secs_f64() * 1e6 / n as f64)
+}
+
+impl Figure for AsyncMany {
+    fn name(&self) -> &'static str {
+        "start_join.async_many"
+    }
+
+    fn description(&self) -> &'static str {
+        "N waiting children released at once, awaited by N tasks on one thread (threads: N threads)"
+    }
+
+    fn unit(&self) -> &'static str {
+        "us"
+    }
+
+    fn higher_is_better(&self) -> bool {
+        false
+    }
+
+    fn measure(&self, mode: Mode) -> Result<f64, BoxError> {
+        async_many_tasks(mode)
+    }
+
+    fn python(&self) -> Option<Script> {
+        Some(Script::new("bench_start_join.py"))
+    }
+
+    fn peers(&self) -> Vec<Peer> {
+        vec![Peer::custom("threads", async_many_threads)]
     }
 }

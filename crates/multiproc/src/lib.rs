@@ -215,6 +215,65 @@
 //! }
 //! ```
 //!
+//! # Async (feature `tokio`)
+//!
+//! With the `tokio` feature, a tokio service awaits processes, connections, queues, events,
+//! locks and pool results instead of blocking a thread on each: `Handle::join_async` and
+//! `wait_async`, `Connection::recv_async` and `send_async`, `Queue::get_async` and
+//! `put_async`, `Event::wait_async`, `Lock::acquire_async`, `Semaphore::acquire_async`,
+//! and `.await` on an [`AsyncResult`]. One thread of a `current_thread` runtime awaits any
+//! number of them at once.
+//!
+//! What waits where: a pidfd or a socket waits on the runtime's reactor; a primitive in
+//! shared memory (a futex word) waits through multiproc's futex waker, one thread per 127
+//! distinct words (`futex_waitv`) that turns futex wakes into task wakes; a pool result is
+//! woken by the pool's scheduler. Each future either loses nothing when dropped (receives,
+//! gets, waits, acquires), or its documentation says what dropping loses (`join_async` owns
+//! its handle, so dropping it detaches the child, which is still reaped; `put_async` drops
+//! its value unput). Starting processes and pools stays a blocking call (a few
+//! milliseconds): do it at start-up, or in `spawn_blocking`.
+//!
+//! ```rust,standalone_crate
+//! use multiproc::{Event, Queue};
+//!
+//! fn worker((jobs, results, done): (Queue<u64>, Queue<u64>, Event)) {
+//!     while let Ok(n) = jobs.get() {
+//!         if n == 0 {
+//!             break;
+//!         }
+//!         results.put(n * n).unwrap();
+//!     }
+//!     done.set();
+//! }
+//!
+//! fn cube(x: u64) -> u64 {
+//!     x * x * x
+//! }
+//!
+//! # #[cfg(feature = "tokio")]
+//! #[tokio::main(flavor = "current_thread")]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let (jobs, results, done) = (Queue::bounded(2), Queue::new(), Event::new());
+//!     let child = multiproc::spawn(worker, (jobs.clone(), results.clone(), done.clone()));
+//!     let pool = multiproc::Pool::new(2)?;
+//!     let cubes = pool.map_async(cube, 1..=3)?;
+//!     for n in [1, 2, 3, 0] {
+//!         jobs.put_async(n).await?;
+//!     }
+//!     let mut squares = Vec::new();
+//!     for _ in 0..3 {
+//!         squares.push(results.get_async().await?);
+//!     }
+//!     done.wait_async().await;
+//!     child.join_async().await?;
+//!     assert_eq!(squares, [1, 4, 9]);
+//!     assert_eq!(cubes.await?, [1, 8, 27]);
+//!     Ok(())
+//! }
+//! # #[cfg(not(feature = "tokio"))]
+//! # fn main() {}
+//! ```
+//!
 //! # Caveats
 //!
 //! - **What runs where.** In a child, the C runtime and every process constructor of the
@@ -262,6 +321,8 @@ pub mod mapreduce;
 pub mod pool;
 mod process;
 pub mod queue;
+#[cfg(feature = "tokio")]
+mod reactor;
 pub mod remote;
 pub mod shared;
 pub mod start;

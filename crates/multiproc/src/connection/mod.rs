@@ -37,6 +37,8 @@ pub(crate) mod frame;
 mod listener;
 mod pipe;
 mod stream;
+#[cfg(feature = "tokio")]
+mod tokio;
 mod transfer;
 mod typed;
 mod wait;

@@ -20,6 +20,10 @@
 use std::io::{self, ErrorKind, IoSlice};
 use std::ops::Range;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+#[cfg(feature = "tokio")]
+use std::sync::TryLockError;
+#[cfg(feature = "tokio")]
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -76,6 +80,75 @@ pub(crate) struct FramedStream {
 struct Tx {
     /// Why the outgoing stream is unusable: a send stopped in the middle of a frame.
     broken: Option<String>,
+    /// The rest of a frame that an async send started (see [`FramedStream::send_now`]).
+    tail: Option<Box<Tail>>,
+}
+
+/// A frame partly written by an async send: the peer waits for the rest.
+struct Tail {
+    bytes: Vec<u8>,
+    sent: usize,
+    /// Names the tail, so that the async send that wrote it knows it (unique in the process).
+    #[cfg(feature = "tokio")]
+    ticket: u64,
+}
+
+/// One frame of an async send (see [`FramedStream::send_now`]).
+#[cfg(feature = "tokio")]
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    /// The whole frame (header and body), from byte `start` on.
+    bytes: Vec<u8>,
+    start: usize,
+    /// The descriptors that ride on its first byte.
+    fds: Vec<OwnedFd>,
+    /// Set once part of it is out and the rest waits in the stream's tail.
+    ticket: Option<u64>,
+}
+
+#[cfg(feature = "tokio")]
+impl Outgoing {
+    /// The frame `bytes[start..]`, with `fds` on its first byte.
+    pub(crate) fn new(bytes: Vec<u8>, start: usize, fds: Vec<OwnedFd>) -> Outgoing {
+        Outgoing {
+            bytes,
+            start,
+            fds,
+            ticket: None,
+        }
+    }
+}
+
+/// How far a step of an async send or receive got.
+#[cfg(feature = "tokio")]
+#[derive(Debug)]
+pub(crate) enum Progress {
+    /// The frame is out.
+    Sent,
+    /// The socket has no room (or nothing to read): wait for the reactor.
+    WouldBlock,
+    /// Another thread of this process is sending (or receiving) on this end.
+    Busy,
+}
+
+/// Why a step of an async receive got no message.
+#[cfg(feature = "tokio")]
+#[derive(Debug)]
+pub(crate) enum NowError {
+    /// Another thread of this process is receiving on this end.
+    Busy,
+    /// The receive failed.
+    Failed(Error),
+}
+
+/// A wait that passed its deadline as "not done yet".
+#[cfg(feature = "tokio")]
+fn now(result: Result<(), Error>) -> Result<bool, Error> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(Error::Timeout) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Why a read produced no bytes.
@@ -134,6 +207,9 @@ impl FramedStream {
     /// A wait that ends before any byte went out is [`Error::Timeout`] (or
     /// [`Error::PeerExited`]) and the stream stays usable; one that ends in the middle of the
     /// frame breaks the sending side for good, since the peer could not parse what follows.
+    ///
+    /// The rest of a frame that an async send started and did not finish (its future was
+    /// dropped) goes out first; a wait that ends during it sends nothing of `parts`.
     pub(crate) fn send(
         &self,
         parts: &[&[u8]],
@@ -145,14 +221,45 @@ impl FramedStream {
         if let Some(why) = &tx.broken {
             return Err(Error::Broken(why.clone()));
         }
-        let block = deadline.is_never() && watch.is_none();
+        if let Some(mut tail) = tx.tail.take() {
+            if let Err(e) = self.write_all(&[&tail.bytes], &[], &mut tail.sent, deadline, watch) {
+                if !matches!(e, Error::Disconnected) {
+                    tx.tail = Some(tail);
+                }
+                return Err(e);
+            }
+        }
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let mut sent = 0usize;
-        let mut fds = fds;
+        let Err(failure) = self.write_all(parts, fds, &mut sent, deadline, watch) else {
+            return Ok(());
+        };
+        if sent > 0 && !matches!(failure, Error::Disconnected) {
+            // Part of a frame is out: nothing sent after it could be parsed.
+            let why = format!("a send stopped after {sent} of {total} bytes ({failure})");
+            tx.broken = Some(why);
+            let _ = sysfd::shutdown(self.fd.as_fd());
+        }
+        Err(failure)
+    }
+
+    /// Writes `parts` from byte `*sent` on (descriptors go with the first byte, if `*sent` is
+    /// 0), counting what goes out in `*sent`, waiting for room until `deadline` or `watch`.
+    fn write_all(
+        &self,
+        parts: &[&[u8]],
+        fds: &[BorrowedFd<'_>],
+        sent: &mut usize,
+        deadline: Deadline,
+        watch: Option<BorrowedFd<'_>>,
+    ) -> Result<(), Error> {
+        let block = deadline.is_never() && watch.is_none();
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let mut fds = if *sent == 0 { fds } else { &[] };
         let mut iov = Vec::with_capacity(parts.len());
-        while sent < total {
+        while *sent < total {
             // The iovecs of what is left.
-            let mut skip = sent;
+            let mut skip = *sent;
             iov.clear();
             for p in parts {
                 if skip >= p.len() {
@@ -162,34 +269,85 @@ impl FramedStream {
                 iov.push(IoSlice::new(&p[skip..]));
                 skip = 0;
             }
-            let failure = match sysfd::send_msg(self.fd.as_fd(), &iov, fds, block) {
+            match sysfd::send_msg(self.fd.as_fd(), &iov, fds, block) {
                 Ok(n) => {
-                    sent += n;
+                    *sent += n;
                     if n > 0 {
                         fds = &[];
                     }
-                    continue;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    match self.wait_for(Interest::Write, deadline, watch) {
-                        Ok(Woke::Ready) => continue,
-                        Ok(Woke::Watched) => Error::PeerExited,
-                        Err(e) => e,
+                    match self.wait_for(Interest::Write, deadline, watch)? {
+                        Woke::Ready => {}
+                        Woke::Watched => return Err(Error::PeerExited),
                     }
                 }
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) if is_disconnect(&e) => Error::Disconnected,
-                Err(e) => Error::Io(e),
-            };
-            if sent > 0 && !matches!(failure, Error::Disconnected) {
-                // Part of a frame is out: nothing sent after it could be parsed.
-                let why = format!("a send stopped after {sent} of {total} bytes ({failure})");
-                tx.broken = Some(why);
-                let _ = sysfd::shutdown(self.fd.as_fd());
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if is_disconnect(&e) => return Err(Error::Disconnected),
+                Err(e) => return Err(Error::Io(e)),
             }
-            return Err(failure);
         }
         Ok(())
+    }
+
+    /// Sends as much of `frame` as the socket takes now, without waiting for room or for a
+    /// send of another thread (the async send's step).
+    ///
+    /// A frame is never interleaved with another: once part of it is out, the rest stays with
+    /// the stream (the *tail*), and every send, async or not, finishes a tail before it writes
+    /// anything else. So a frame that is started always goes out whole, even if the future
+    /// that started it is dropped, as soon as any later send on this end runs.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn send_now(&self, frame: &mut Outgoing) -> Result<Progress, Error> {
+        let mut tx = match self.tx.try_lock() {
+            Ok(tx) => tx,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return Ok(Progress::Busy),
+        };
+        if let Some(why) = &tx.broken {
+            return Err(Error::Broken(why.clone()));
+        }
+        let tx = &mut *tx;
+        if let Some(tail) = &mut tx.tail {
+            let mine = frame.ticket == Some(tail.ticket);
+            let done =
+                now(self.write_all(&[&tail.bytes], &[], &mut tail.sent, Deadline::now(), None));
+            match done {
+                Ok(true) => tx.tail = None,
+                Ok(false) => return Ok(Progress::WouldBlock),
+                Err(e) => {
+                    tx.tail = None;
+                    return Err(e);
+                }
+            }
+            if mine {
+                return Ok(Progress::Sent);
+            }
+        } else if frame.ticket.is_some() {
+            // Another send finished it.
+            return Ok(Progress::Sent);
+        }
+        let fds: Vec<BorrowedFd<'_>> = frame.fds.iter().map(|f| f.as_fd()).collect();
+        let mut sent = 0;
+        let bytes = &frame.bytes[frame.start..];
+        match now(self.write_all(&[bytes], &fds, &mut sent, Deadline::now(), None))? {
+            true => Ok(Progress::Sent),
+            false if sent == 0 => Ok(Progress::WouldBlock),
+            false => {
+                static TICKETS: AtomicU64 = AtomicU64::new(0);
+                let ticket = TICKETS.fetch_add(1, Ordering::Relaxed);
+                // The bytes before `start` count as sent.
+                tx.tail = Some(Box::new(Tail {
+                    bytes: std::mem::take(&mut frame.bytes),
+                    sent: frame.start + sent,
+                    ticket,
+                }));
+                frame.ticket = Some(ticket);
+                // They went out with the first byte.
+                frame.fds.clear();
+                Ok(Progress::WouldBlock)
+            }
+        }
     }
 
     // ----- receiving -----
@@ -276,6 +434,45 @@ impl FramedStream {
         match result {
             Ok(()) => Ok(body),
             Err(e) => Err(put_back(&mut rx, body, &dest[..got], e)),
+        }
+    }
+
+    /// Receives one typed message if it has arrived whole, without waiting, not even for
+    /// another thread's receive on this end (the async receive's step): `Ok(None)` if the
+    /// message is not all there (what has arrived is kept for the next receive), `Err(Busy)`
+    /// in the other's case.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn recv_typed_now<T: DeserializeOwned>(
+        &self,
+        max: u64,
+    ) -> Result<Option<T>, NowError> {
+        let mut rx = self.try_lock_rx().ok_or(NowError::Busy)?;
+        match self.front(&mut rx, max, Deadline::now(), None, |_| false) {
+            Ok(Front::Whole(body)) => typed::decode(&mut rx, body)
+                .map(Some)
+                .map_err(NowError::Failed),
+            Ok(Front::Direct { .. }) => unreachable!("typed messages are decoded from the buffer"),
+            Err(Error::Timeout) => Ok(None),
+            Err(e) => Err(NowError::Failed(e)),
+        }
+    }
+
+    /// [`recv_typed_now`](Self::recv_typed_now) for a bytes message. The message gathers in
+    /// this end's buffer as it arrives (a receive that waits reads a long one straight into
+    /// its destination instead; an async receive cannot hold that destination between two
+    /// steps).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn recv_bytes_now(&self, max: u64) -> Result<Option<Vec<u8>>, NowError> {
+        let mut rx = self.try_lock_rx().ok_or(NowError::Busy)?;
+        match self.front(&mut rx, max, Deadline::now(), None, |_| false) {
+            Ok(Front::Whole(body)) => {
+                let msg = rx.bytes(body.clone()).to_vec();
+                rx.consume_to(body.end);
+                Ok(Some(msg))
+            }
+            Ok(Front::Direct { .. }) => unreachable!("no direct receive was accepted"),
+            Err(Error::Timeout) => Ok(None),
+            Err(e) => Err(NowError::Failed(e)),
         }
     }
 
@@ -368,9 +565,16 @@ impl FramedStream {
         }
     }
 
-    /// Whether unread bytes or descriptors sit in this end's buffer.
+    /// Whether this end holds part of a message: unread bytes or descriptors in its buffer,
+    /// or the unsent rest of a frame that an async send started.
     pub(crate) fn has_buffered(&self) -> bool {
         self.lock_rx().has_buffered()
+            || self
+                .tx
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .tail
+                .is_some()
     }
 
     /// On a shared socket, whether the front message has arrived (see [`poll`](Self::poll)),
@@ -413,6 +617,16 @@ impl FramedStream {
 
     fn lock_rx(&self) -> MutexGuard<'_, Decoder> {
         self.rx.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The receive lock if no other thread holds it.
+    #[cfg(feature = "tokio")]
+    fn try_lock_rx(&self) -> Option<MutexGuard<'_, Decoder>> {
+        match self.rx.try_lock() {
+            Ok(rx) => Some(rx),
+            Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
     }
 
     /// [`Decoder::next`], closing the socket when the decoder refuses the stream.

@@ -20,6 +20,8 @@ enum State<T> {
 struct Slot<T> {
     state: Mutex<State<T>>,
     cv: Condvar,
+    /// The tasks awaiting the result (the async API), registered under the `state` lock.
+    wakers: Mutex<Vec<std::task::Waker>>,
 }
 
 /// The result of [`Pool::apply_async`](super::Pool::apply_async),
@@ -52,6 +54,11 @@ impl<T> Completer<T> {
     pub(crate) fn complete(self, r: Result<T, PoolError>) {
         *self.slot.state.lock().unwrap_or_else(|e| e.into_inner()) = State::Done(r);
         self.slot.cv.notify_all();
+        let wakers =
+            std::mem::take(&mut *self.slot.wakers.lock().unwrap_or_else(|e| e.into_inner()));
+        for w in wakers {
+            w.wake();
+        }
     }
 }
 
@@ -60,6 +67,7 @@ impl<T> AsyncResult<T> {
         let slot = Arc::new(Slot {
             state: Mutex::new(State::Pending),
             cv: Condvar::new(),
+            wakers: Mutex::new(Vec::new()),
         });
         (
             AsyncResult {
@@ -171,6 +179,27 @@ impl<T> AsyncResult<T> {
             State::Done(Err(e)) => e.task_error().cloned(),
             _ => None,
         }
+    }
+
+    /// Takes the result if the task has finished; otherwise the task of `cx` is woken when
+    /// it does (the async API's poll).
+    #[cfg(feature = "tokio")]
+    pub(super) fn poll_take(
+        &self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<T, PoolError>> {
+        {
+            let state = self.slot.state.lock().unwrap_or_else(|e| e.into_inner());
+            if matches!(*state, State::Pending) {
+                // Under the state lock: `complete` stores the result first, then wakes.
+                let mut wakers = self.slot.wakers.lock().unwrap_or_else(|e| e.into_inner());
+                if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                    wakers.push(cx.waker().clone());
+                }
+                return std::task::Poll::Pending;
+            }
+        }
+        std::task::Poll::Ready(self.take())
     }
 
     fn take(&self) -> Result<T, PoolError> {

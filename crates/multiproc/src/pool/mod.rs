@@ -62,6 +62,8 @@ mod panic;
 mod progress;
 mod scheduler;
 pub(crate) mod task;
+#[cfg(feature = "tokio")]
+mod tokio;
 mod worker;
 
 pub use async_result::AsyncResult;
@@ -70,6 +72,8 @@ pub use error::{PoolError, TaskError, TaskPanic};
 pub use executor::Executor;
 pub use imap::Imap;
 pub use options::MapOptions;
+#[cfg(feature = "tokio")]
+pub use tokio::AsyncResultFuture;
 
 pub(crate) use job::{decode_outcome, first_error};
 pub(crate) use task::TaskEntry;

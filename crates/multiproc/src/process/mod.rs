@@ -9,6 +9,8 @@ mod identity;
 mod reaper;
 mod registry;
 mod run;
+#[cfg(feature = "tokio")]
+mod tokio;
 
 pub use current::{
     ProcessInfo, authkey, cpu_count, current_process, parent_process, set_current_name,

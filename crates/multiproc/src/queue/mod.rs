@@ -20,7 +20,9 @@
 //! chain of segments that grows as needed and is reused as items are taken. `put` encodes the
 //! item straight into that memory and returns: there is no feeder thread as in Python, so an
 //! item put just before its process exits is never lost, and nothing needs flushing at exit.
-//! `get` decodes the item in place. Waiting sleeps on a futex after a brief spin.
+//! `get` decodes the item in place. Waiting sleeps on a futex after a brief spin; with the
+//! `tokio` feature, `get_async` and `put_async` wait without blocking the thread (see
+//! "Async" on [`Queue`]).
 //!
 //! Unbounded queues (the default) never block `put` for want of a consumer; their memory grows
 //! with the backlog, up to a reservation of 64 GiB of address space
@@ -47,6 +49,8 @@ mod joinable;
 #[allow(unsafe_code)]
 mod ring;
 mod simple;
+#[cfg(feature = "tokio")]
+mod tokio;
 
 pub use error::{
     GetError, GetTimeoutError, NotClosedError, PutError, PutTimeoutError, TaskDoneError,

@@ -135,6 +135,18 @@ pub(crate) enum PopError {
     Corrupt(String),
 }
 
+/// What a waiter of a ring waits for.
+#[cfg(feature = "tokio")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Awaited {
+    /// A record to take.
+    Item,
+    /// Room in a bounded ring.
+    Room,
+    /// No unfinished task (a joinable ring).
+    AllDone,
+}
+
 /// A queue's shared ring, mapped in this process.
 #[derive(Debug)]
 pub(crate) struct Ring {
@@ -261,6 +273,18 @@ impl Ring {
         let gets = self.h64(H_GETS).load(Ordering::Acquire);
         let puts = self.h64(H_PUTS).load(Ordering::Acquire);
         puts.saturating_sub(gets)
+    }
+
+    /// The sequence word that is bumped and woken when `what` may have come, and the count
+    /// of sleepers that makes the ring wake it (for the async API, whose tasks sleep through
+    /// the futex waker instead of in [`wait_until`]).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn wait_words(&self, what: Awaited) -> (&AtomicU32, &AtomicU32) {
+        match what {
+            Awaited::Item => (self.h32(H_PUT_SEQ), self.h32(H_PUT_SLEEPERS)),
+            Awaited::Room => (self.h32(H_GET_SEQ), self.h32(H_GET_SLEEPERS)),
+            Awaited::AllDone => (self.h32(H_DONE_SEQ), self.h32(H_DONE_SLEEPERS)),
+        }
     }
 
     fn full(&self) -> bool {

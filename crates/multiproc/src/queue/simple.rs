@@ -19,7 +19,7 @@ use super::{GetError, GetTimeoutError, Kind, PutError, Queue, TryGetError};
 /// assert_eq!(q.get().unwrap(), "hello");
 /// ```
 pub struct SimpleQueue<T> {
-    queue: Queue<T>,
+    pub(super) queue: Queue<T>,
 }
 
 impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {

@@ -20,9 +20,9 @@ const WORD: usize = 4;
 const SPIN_HINT: usize = 8;
 const LEN: usize = 12;
 
-const SET: u32 = 1;
+pub(super) const SET: u32 = 1;
 /// Some waiter may be asleep on the word.
-const WAITERS: u32 = 2;
+pub(super) const WAITERS: u32 = 2;
 
 /// A flag that processes can set, clear and wait for (Python's `multiprocessing.Event`).
 ///
@@ -60,7 +60,7 @@ impl Event {
         Ok(Event { map: Arc::new(map) })
     }
 
-    fn word(&self) -> &AtomicU32 {
+    pub(super) fn word(&self) -> &AtomicU32 {
         self.map.u32_at(WORD)
     }
 

@@ -66,7 +66,7 @@ impl Lock {
     }
 
     #[inline]
-    fn word(&self) -> &std::sync::atomic::AtomicU32 {
+    pub(super) fn word(&self) -> &std::sync::atomic::AtomicU32 {
         self.map.u32_at(STATE)
     }
 
@@ -176,8 +176,8 @@ impl<'de> Deserialize<'de> for Lock {
 /// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard<'a> {
-    lock: &'a Lock,
-    me: u32,
+    pub(super) lock: &'a Lock,
+    pub(super) me: u32,
 }
 
 impl LockGuard<'_> {

@@ -8,7 +8,10 @@
 //! through a queue or a connection (which Python's primitives cannot).
 //!
 //! Every blocking operation comes in four forms, as in `crossbeam-channel`: `x` blocks, `try_x`
-//! never blocks, `x_timeout` and `x_deadline` give up at a time.
+//! never blocks, `x_timeout` and `x_deadline` give up at a time. With the `tokio` feature,
+//! `Event::wait_async`, `Lock::acquire_async` and `acquire_async` on the semaphores wait
+//! without blocking the thread. ([`RLock`] and [`Condition`] have no async form: an `RLock`
+//! belongs to a thread, and a task moves between threads.)
 //!
 //! # Beyond Python
 //!
@@ -45,6 +48,8 @@ pub(crate) mod owner;
 pub(crate) mod raw_lock;
 mod rlock;
 mod semaphore;
+#[cfg(feature = "tokio")]
+mod tokio;
 
 pub use barrier::{
     Barrier, BarrierAction, BarrierError, BrokenReason, MAX_PARTIES, NoAction, TryBarrierError,

@@ -168,6 +168,33 @@ fn lock_slow(word: &AtomicU32, me: u32, deadline: Option<Instant>) -> Option<Tak
     }
     let mut check_at = Instant::now() + CHECK_INTERVAL;
     loop {
+        let s = match lock_step(word, me, &mut check_at) {
+            Step::Taken(t) => return Some(t),
+            Step::Sleep(s) => s,
+        };
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return None;
+        }
+        let until = deadline.map_or(check_at, |d| d.min(check_at));
+        futex::wait(word, s, Some(until));
+    }
+}
+
+/// What one step of a wait for the lock came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// The lock is taken.
+    Taken(Taken),
+    /// A live holder has it, and the waiters bit is set: sleep while the word holds this.
+    Sleep(u32),
+}
+
+/// One step of a waiter (a blocked thread's, or an async task's between two sleeps): takes
+/// the lock if it is free, or from its holder if `check_at` has come and the holder is dead
+/// (then the next check is set); otherwise sets the waiters bit, so that the release wakes a
+/// sleeper, and says what to sleep on.
+pub(crate) fn lock_step(word: &AtomicU32, me: u32, check_at: &mut Instant) -> Step {
+    loop {
         let s = word.load(Relaxed);
         if s == 0 {
             // We may have been woken by a release that left other sleepers: keep the bit, so
@@ -176,7 +203,7 @@ fn lock_slow(word: &AtomicU32, me: u32, deadline: Option<Instant>) -> Option<Tak
                 .compare_exchange(0, me | WAITERS, Acquire, Relaxed)
                 .is_ok()
             {
-                return Some(Taken::Clean);
+                return Step::Taken(Taken::Clean);
             }
             continue;
         }
@@ -189,23 +216,19 @@ fn lock_slow(word: &AtomicU32, me: u32, deadline: Option<Instant>) -> Option<Tak
             s
         };
         let now = Instant::now();
-        if deadline.is_some_and(|d| now >= d) {
-            return None;
-        }
-        if now >= check_at {
+        if now >= *check_at {
             if !owner::is_alive(s & OWNER_MASK) {
                 if word
                     .compare_exchange(s, me | WAITERS, Acquire, Relaxed)
                     .is_ok()
                 {
-                    return Some(Taken::HolderDied(owner::id_of(s)));
+                    return Step::Taken(Taken::HolderDied(owner::id_of(s)));
                 }
                 continue;
             }
-            check_at = now + CHECK_INTERVAL;
+            *check_at = now + CHECK_INTERVAL;
         }
-        let until = deadline.map_or(check_at, |d| d.min(check_at));
-        futex::wait(word, s, Some(until));
+        return Step::Sleep(s);
     }
 }
 

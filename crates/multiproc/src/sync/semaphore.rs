@@ -27,7 +27,7 @@ const LEN: usize = 20;
 
 /// The shared memory and algorithm of both semaphore kinds.
 #[derive(Clone)]
-struct Sem {
+pub(super) struct Sem {
     map: Arc<Mapping>,
 }
 
@@ -40,11 +40,17 @@ impl Sem {
         Ok(Sem { map: Arc::new(map) })
     }
 
-    fn value(&self) -> &AtomicU32 {
+    pub(super) fn value(&self) -> &AtomicU32 {
         self.map.u32_at(VALUE)
     }
 
-    fn try_take(&self) -> bool {
+    /// How many acquirers may be asleep (they are woken by a release).
+    #[cfg(feature = "tokio")]
+    pub(super) fn sleepers(&self) -> &AtomicU32 {
+        self.map.u32_at(SLEEPERS)
+    }
+
+    pub(super) fn try_take(&self) -> bool {
         let v = self.value();
         let mut cur = v.load(Relaxed);
         while cur > 0 {
@@ -193,7 +199,7 @@ macro_rules! semaphore_api {
 /// ```
 #[derive(Clone)]
 pub struct Semaphore {
-    sem: Sem,
+    pub(super) sem: Sem,
 }
 
 impl Semaphore {
@@ -234,7 +240,7 @@ semaphore_api!(Semaphore, "Semaphore");
 /// ```
 #[derive(Clone)]
 pub struct BoundedSemaphore {
-    sem: Sem,
+    pub(super) sem: Sem,
 }
 
 impl BoundedSemaphore {
@@ -268,7 +274,7 @@ semaphore_api!(BoundedSemaphore, "BoundedSemaphore");
 /// One unit of a semaphore's count; dropping it gives the unit back.
 #[must_use = "the unit is given back as soon as the guard is dropped"]
 pub struct SemaphoreGuard<'a> {
-    sem: &'a Sem,
+    pub(super) sem: &'a Sem,
 }
 
 impl Drop for SemaphoreGuard<'_> {

@@ -10,6 +10,9 @@
 //! Linux is the platform this module targets (pidfd, `clone(CLONE_PARENT)`, memfd, futex); other
 //! Unix systems would provide the same names from their own files.
 
+#[cfg(feature = "tokio")]
+#[allow(unsafe_code)]
+pub(crate) mod async_fd;
 #[allow(unsafe_code)]
 pub(crate) mod entry;
 #[allow(unsafe_code)]
@@ -20,6 +23,9 @@ pub(crate) mod fork_method;
 pub(crate) mod forkserver;
 #[allow(unsafe_code)]
 pub(crate) mod futex;
+#[cfg(feature = "tokio")]
+#[allow(unsafe_code)]
+pub(crate) mod futex_waitv;
 #[allow(unsafe_code)]
 pub(crate) mod mman;
 #[allow(unsafe_code)]

@@ -29,10 +29,14 @@ pub fn example_path(name: &str) -> PathBuf {
         (Some(_), None) => false,
     };
     if stale {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", "multiproc", "--example", name])
-            .status()
-            .expect("run cargo build");
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo.args(["build", "--quiet", "-p", "multiproc", "--example", name]);
+        // The features of this test build (an example may require one), so that the library
+        // is not rebuilt with other features.
+        if cfg!(feature = "tokio") {
+            cargo.args(["--features", "tokio"]);
+        }
+        let status = cargo.status().expect("run cargo build");
         assert!(status.success(), "building example {name} failed");
     }
     path
