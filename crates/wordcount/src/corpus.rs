@@ -2,8 +2,8 @@
 //! source, compiled into the binary (see `corpus/README.md` for its origin
 //! and license).
 
-use crate::count::count_text;
 use crate::counts::{Counts, merge};
+use crate::map::count_text;
 
 /// A file of the embedded corpus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,7 @@
 //! Word counts: the map step's output and the reduce step.
 
+mod short_table;
+
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fmt;
@@ -8,7 +10,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::short_table::ShortTable;
+use self::short_table::ShortTable;
 use crate::short_word::ShortWord;
 use crate::tokenize::WordSink;
 
@@ -67,6 +69,18 @@ impl Counts {
         }
     }
 
+    /// Adds `n` occurrences of `word`, keeping the string itself when the
+    /// word is new (for a long word, no copy is made).
+    pub fn add_owned(&mut self, word: String, n: u64) {
+        if n == 0 {
+            return;
+        }
+        match ShortWord::new(&word) {
+            Some(w) => self.short.add(w, n),
+            None => *self.long.entry(word).or_insert(0) += n,
+        }
+    }
+
     /// Adds `n` occurrences of a short word (nothing when `n` is 0).
     #[inline]
     pub fn add_short(&mut self, word: ShortWord, n: u64) {
@@ -122,6 +136,10 @@ impl WordSink for Counts {
     #[inline]
     fn word(&mut self, word: &str) {
         self.add(word, 1);
+    }
+
+    fn owned_word(&mut self, word: String) {
+        self.add_owned(word, 1);
     }
 
     #[inline]
@@ -278,10 +296,18 @@ mod tests {
         c.word("word");
         c.add("", 1);
         c.add("zero", 0);
-        assert_eq!(c.get("word"), 4);
+        c.add_owned("word".to_owned(), 1);
+        c.add_owned("incomprehensibilities".to_owned(), 2);
+        c.owned_word("incomprehensibilities".to_owned());
+        c.add_owned("never".to_owned(), 0);
+        assert_eq!(c.get("incomprehensibilities"), 3);
+        assert_eq!(c.get("never"), 0);
+        c.add("incomprehensibilities", 1);
+        assert_eq!(c.get("incomprehensibilities"), 4);
+        assert_eq!(c.len(), 3);
+        assert_eq!(c.get("word"), 5);
         assert_eq!(c.get(""), 1);
         assert_eq!(c.get("zero"), 0);
-        assert_eq!(c.len(), 2);
         assert_ne!(c, Counts::new());
     }
 

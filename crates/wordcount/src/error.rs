@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::stamp::Change;
+
 /// Result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -13,7 +15,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 ///
 /// Errors are plain data (serde-serializable, comparable) so that a worker
 /// process can send one back to its parent: an I/O error keeps its kind and
-/// message rather than the [`io::Error`] itself.
+/// message rather than the [`io::Error`] itself. None has a
+/// [`source`](std::error::Error::source): the message says it all, once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -21,6 +24,7 @@ pub enum Error {
     #[error("cannot {action} {}: {message}", path.display())]
     Io {
         /// The path at fault.
+        #[serde(with = "crate::path_bytes")]
         path: PathBuf,
         /// What was being done: `open`, `read`, `list directory`, ...
         action: IoAction,
@@ -33,9 +37,21 @@ pub enum Error {
     #[error("{}: invalid UTF-8 at byte offset {offset}", path.display())]
     InvalidUtf8 {
         /// The file at fault.
+        #[serde(with = "crate::path_bytes")]
         path: PathBuf,
         /// Offset in the file of the first byte of the invalid sequence.
         offset: u64,
+    },
+    /// A file changed while it was being counted: it was truncated, grew, was written or was
+    /// replaced between the plan and the end of its reading (see [`crate::Stamp`]). Its
+    /// counts would be those of no version of the file, so there are none.
+    #[error("{}: changed while being counted: {change}", path.display())]
+    Changed {
+        /// The file at fault.
+        #[serde(with = "crate::path_bytes")]
+        path: PathBuf,
+        /// How it changed.
+        change: Change,
     },
 }
 
@@ -53,7 +69,9 @@ impl Error {
     /// The path the error is about.
     pub fn path(&self) -> &Path {
         match self {
-            Error::Io { path, .. } | Error::InvalidUtf8 { path, .. } => path,
+            Error::Io { path, .. }
+            | Error::InvalidUtf8 { path, .. }
+            | Error::Changed { path, .. } => path,
         }
     }
 }
@@ -70,6 +88,8 @@ pub enum IoAction {
     Open,
     /// Reading (or seeking in) a file.
     Read,
+    /// Looking at an open file (`fstat`), or at its path again after reading it.
+    Check,
 }
 
 impl fmt::Display for IoAction {
@@ -79,6 +99,7 @@ impl fmt::Display for IoAction {
             IoAction::ListDirectory => "list directory",
             IoAction::Open => "open",
             IoAction::Read => "read",
+            IoAction::Check => "check",
         })
     }
 }
@@ -147,5 +168,16 @@ mod tests {
         let json = serde_json::to_string(&err).expect("serialize");
         let back: Error = serde_json::from_str(&json).expect("deserialize");
         assert_eq!(back, err);
+        let err = Error::Changed {
+            path: "grown.txt".into(),
+            change: Change::Resized { from: 10, to: 20 },
+        };
+        let bytes = multiproc::codec::encode(&err).expect("encode").bytes;
+        let back: Error = multiproc::codec::decode(&bytes, Vec::new()).expect("decode");
+        assert_eq!(back, err);
+        assert_eq!(
+            err.to_string(),
+            "grown.txt: changed while being counted: its size went from 10 to 20 bytes"
+        );
     }
 }

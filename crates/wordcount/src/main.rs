@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 use wordcount::report::{Format, write_report};
-use wordcount::{Error, PlanOptions, RunError, Source, count_on_pool, embedded_sources, plan_with};
+use wordcount::{
+    Dispatch, Error, PlanOptions, RunError, Source, count_on, embedded_sources, plan_with,
+};
 
 /// Counts words the way the multiprocessing chapter's MapReduce example does:
 /// lines starting with `..` are skipped, punctuation becomes space, words are
@@ -137,57 +139,105 @@ fn main() -> ExitCode {
     // First: in a worker process this runs the worker and never returns.
     multiproc::init();
     let cli = Cli::parse();
-    // A tokenizer path forced by the environment must exist before any worker counts.
+    // A tokenizer path forced by the environment must exist before any worker counts (under
+    // `mpirun`, every rank checks it before MPI starts).
     if let Err(e) = wordcount::tokenize::Simd::from_env() {
-        eprintln!("wordcount: error: {e}");
-        return ExitCode::FAILURE;
+        return exit(Err(e.into()));
     }
     #[cfg(feature = "mpi")]
     if cli.executor == Executor::Mpi {
         // Before anything else: on worker ranks this serves and never returns.
         let mpi = multiproc_mpi::init();
-        return match run_mpi(&cli, mpi) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(message) => {
-                eprintln!("wordcount: error: {message}");
-                ExitCode::FAILURE
-            }
-        };
+        return exit(run_mpi(&cli, mpi));
     }
-    match run(&cli) {
+    exit(run(&cli))
+}
+
+/// Why the program failed.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    /// `--executor mpi` in a build without MPI.
+    #[error(
+        "the `mpi` executor is not available: wordcount was built without MPI support \
+         (build it with `--features mpi`)"
+    )]
+    #[cfg_attr(feature = "mpi", allow(dead_code))]
+    NoMpi,
+    /// `WORDCOUNT_SIMD` names a path that cannot run.
+    #[error(transparent)]
+    Simd(#[from] wordcount::tokenize::SimdError),
+    /// Planning failed.
+    #[error(transparent)]
+    Plan(#[from] Error),
+    /// The workers could not be started.
+    #[error("cannot start the workers")]
+    Start(#[source] Box<dyn std::error::Error>),
+    /// Counting failed.
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// The report could not be written.
+    #[error("cannot write the output")]
+    Output(#[source] io::Error),
+}
+
+/// The exit status of `result`, after printing the error, if any, on stderr.
+fn exit(result: Result<(), Failure>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("wordcount: error: {message}");
+        Err(failure) => {
+            eprintln!("wordcount: error: {}", describe(&failure));
             ExitCode::FAILURE
         }
     }
 }
 
-fn run(cli: &Cli) -> Result<(), String> {
+/// The message of `failure` followed by those of its causes, each once, and a hint for
+/// invalid UTF-8.
+fn describe(failure: &Failure) -> String {
+    let mut message = failure.to_string();
+    let mut invalid_utf8 = matches!(
+        failure,
+        Failure::Plan(Error::InvalidUtf8 { .. })
+            | Failure::Run(RunError::Input(Error::InvalidUtf8 { .. }))
+    );
+    let mut cause = std::error::Error::source(failure);
+    while let Some(c) = cause {
+        message.push_str(": ");
+        message.push_str(&c.to_string());
+        invalid_utf8 |= matches!(c.downcast_ref::<Error>(), Some(Error::InvalidUtf8 { .. }));
+        cause = c.source();
+    }
+    if invalid_utf8 {
+        message.push_str(" (pass --lossy to replace invalid sequences)");
+    }
+    message
+}
+
+fn run(cli: &Cli) -> Result<(), Failure> {
     if cli.executor == Executor::Mpi {
-        return Err(
-            "the `mpi` executor is not available: wordcount was built without MPI support \
-             (build it with `--features mpi`)"
-                .to_owned(),
-        );
+        return Err(Failure::NoMpi);
     }
     let sources = sources(cli)?;
-    let total: u64 = sources.iter().filter_map(Source::len).sum();
     let workers = cli.workers.unwrap_or_else(wordcount::default_workers).get();
-    let pool =
-        multiproc::Pool::new(workers).map_err(|e| format!("cannot start the workers: {e}"))?;
-    let bar = progress_bar(cli, total);
-    let counts = count_on_pool(&pool, sources, &|n| bar.inc(n));
-    bar.finish_and_clear();
-    let counts = counts.map_err(|e| match e {
-        RunError::Input(e) => describe(e),
-        e => with_causes(&e),
-    })?;
-    report(cli, counts)
+    let pool = multiproc::Pool::new(workers).map_err(|e| Failure::Start(Box::new(e)))?;
+    count_and_report(cli, &pool, Dispatch::Claim, sources)
+}
+
+/// Counts on MPI ranks: those of `mpirun -np N`, or, started alone, `--workers` spawned ones.
+/// The ranks open the files by the paths given: on a cluster, a shared file system.
+#[cfg(feature = "mpi")]
+fn run_mpi(cli: &Cli, mpi: multiproc_mpi::Mpi) -> Result<(), Failure> {
+    let workers = cli.workers.unwrap_or_else(wordcount::default_workers).get();
+    let executor = mpi
+        .timeout(Duration::from_secs_f64(cli.mpi_timeout))
+        .executor_or_spawn(workers)
+        .map_err(|e| Failure::Start(Box::new(e)))?;
+    let sources = sources(cli)?;
+    count_and_report(cli, &executor, Dispatch::Groups, sources)
 }
 
 /// What to count: the files given, cut into chunks, or the built-in corpus.
-fn sources(cli: &Cli) -> Result<Vec<Source>, String> {
+fn sources(cli: &Cli) -> Result<Vec<Source>, Error> {
     if cli.paths.is_empty() {
         return Ok(embedded_sources());
     }
@@ -195,55 +245,30 @@ fn sources(cli: &Cli) -> Result<Vec<Source>, String> {
         chunk_size: cli.chunk_size,
         lossy: cli.lossy,
     };
-    let chunks = plan_with(&cli.paths, &options).map_err(describe)?;
+    let chunks = plan_with(&cli.paths, &options)?;
     Ok(chunks.into_iter().map(Source::File).collect())
 }
 
-/// Counts on MPI ranks: those of `mpirun -np N`, or, started alone, `--workers` spawned ones.
-/// The ranks open the files by the paths given: on a cluster, a shared file system.
-#[cfg(feature = "mpi")]
-fn run_mpi(cli: &Cli, mpi: multiproc_mpi::Mpi) -> Result<(), String> {
-    let workers = cli.workers.unwrap_or_else(wordcount::default_workers).get();
-    let executor = mpi
-        .timeout(Duration::from_secs_f64(cli.mpi_timeout))
-        .executor_or_spawn(workers)
-        .map_err(|e| format!("cannot start the MPI workers: {e}"))?;
-    let sources = sources(cli)?;
-    let counts = wordcount::count_on(&executor, sources).map_err(|e| match e {
-        RunError::Input(e) => describe(e),
-        e => with_causes(&e),
-    })?;
-    report(cli, counts)
-}
-
-/// Writes the report of `counts` on stdout.
-fn report(cli: &Cli, counts: wordcount::Counts) -> Result<(), String> {
-    let sorted = counts.into_sorted();
+/// Counts `sources` on `executor` with a progress bar, and writes the report on stdout.
+fn count_and_report<E: multiproc::Executor>(
+    cli: &Cli,
+    executor: &E,
+    dispatch: Dispatch,
+    sources: Vec<Source>,
+) -> Result<(), Failure> {
+    let total: u64 = sources.iter().filter_map(Source::len).sum();
+    let bar = progress_bar(cli, total);
+    let inc = |n| bar.inc(n);
+    // Nobody watches a hidden bar: no thread to feed it.
+    let progress: Option<&(dyn Fn(u64) + Sync)> = (!bar.is_hidden()).then_some(&inc);
+    let counts = count_on(executor, sources, dispatch, progress);
+    bar.finish_and_clear();
+    let sorted = counts?.into_sorted();
     let mut out = BufWriter::with_capacity(64 << 10, io::stdout().lock());
     match write_report(&mut out, &sorted, cli.format.into(), cli.top).and_then(|()| out.flush()) {
         // A reader that stopped early (`| head`) is no error.
-        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(format!("cannot write output: {e}")),
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(Failure::Output(e)),
         _ => Ok(()),
-    }
-}
-
-/// An error's message followed by those of its causes.
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    msg
-}
-
-/// The message for an input error.
-fn describe(e: Error) -> String {
-    match e {
-        Error::InvalidUtf8 { .. } => format!("{e} (pass --lossy to replace invalid sequences)"),
-        _ => e.to_string(),
     }
 }
 
@@ -347,6 +372,32 @@ mod tests {
         assert!(parse_seconds("-1").is_err());
         assert!(parse_seconds("inf").is_err());
         assert!(parse_seconds("soon").is_err());
+    }
+
+    #[test]
+    fn errors_are_described_with_their_causes_once() {
+        let input = Failure::Run(RunError::Input(Error::InvalidUtf8 {
+            path: "a.txt".into(),
+            offset: 3,
+        }));
+        assert_eq!(
+            describe(&input),
+            "a.txt: invalid UTF-8 at byte offset 3 (pass --lossy to replace invalid sequences)"
+        );
+        let task = Failure::Run(RunError::Executor(multiproc::PoolError::Task {
+            index: 1,
+            error: multiproc::TaskError::Failed("no such function".into()),
+        }));
+        assert_eq!(
+            describe(&task),
+            "the workers failed: task 1 failed: task could not run: no such function"
+        );
+        let start = Failure::Start(Box::new(multiproc::PoolError::Executor(Box::new(
+            io::Error::other("no ranks"),
+        ))));
+        assert_eq!(describe(&start), "cannot start the workers: no ranks");
+        let output = Failure::Output(io::Error::other("disk full"));
+        assert_eq!(describe(&output), "cannot write the output: disk full");
     }
 
     #[test]

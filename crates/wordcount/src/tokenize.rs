@@ -31,6 +31,7 @@ pub(crate) mod classify;
 
 pub use classify::{SIMD_ENV, Simd, SimdError};
 
+use crate::long_word::{Checksum, LongWord};
 use crate::short_word::ShortWord;
 use crate::unicode;
 
@@ -130,6 +131,14 @@ fn is_stop_bytes(w: &[u8]) -> bool {
 pub trait WordSink {
     /// Called once for every occurrence of a kept word.
     fn word(&mut self, word: &str);
+
+    /// Called instead of [`word`](Self::word) for a long word (over 64 KiB)
+    /// that the tokenizer built in a string of its own, which the sink may
+    /// keep rather than copy (by default, passes the word on to `word`).
+    #[inline]
+    fn owned_word(&mut self, word: String) {
+        self.word(&word);
+    }
 
     /// Called instead of [`word`](Self::word) for words of at most 16 bytes
     /// (by default, passes the word on to `word`).
@@ -258,8 +267,10 @@ enum Line {
 /// `\r\n` may straddle two pieces), then call [`finish`](Self::finish) at the
 /// end of the input. Every kept word goes to a [`WordSink`].
 ///
-/// Memory is bounded by the longest word kept: a run of non-separator
-/// characters that cannot be a word is skipped without being stored.
+/// Memory is bounded by the longest word kept, held once: a run of
+/// non-separator characters that cannot be a word is skipped without being
+/// stored, and a long word is lowercased in place and handed over as a string
+/// ([`WordSink::owned_word`]).
 #[derive(Debug, Clone)]
 pub struct Tokenizer {
     /// How bytes are classified.
@@ -269,13 +280,28 @@ pub struct Tokenizer {
     in_token: bool,
     /// That word has a character that disqualifies it.
     poisoned: bool,
-    /// The text of that word so far (empty when poisoned).
+    /// The text of that word so far (empty when poisoned or set aside).
     pending: String,
+    /// Where that word starts in the input.
+    pending_start: u64,
+    /// That word is being set aside: the checksum of its bytes so far.
+    aside: Option<Checksum>,
+    /// Words longer than this are set aside instead of built (`None`: never).
+    set_aside_above: Option<usize>,
+    /// The words set aside so far.
+    set_aside: Vec<LongWord>,
+    /// Where the piece being fed starts in the input.
+    base: u64,
     out: Emitter,
 }
 
 /// Number of short words handed to a sink at once.
 const BATCH: usize = 32;
+
+/// Words longer than this (64 KiB) are handed to the sink as strings of
+/// their own ([`WordSink::owned_word`]): rare enough that allocating each
+/// costs nothing, long enough that a copy would.
+const OWN_ABOVE: usize = 64 << 10;
 
 /// Lowercases, filters and hands words to a sink, short ones in batches.
 ///
@@ -311,6 +337,17 @@ impl Default for Emitter {
 }
 
 impl Emitter {
+    /// [`word`](Self::word) of the tokenizer's pending word: a long one is
+    /// lowercased in place and given away, leaving `pending` empty.
+    fn pending_word<S: WordSink + ?Sized>(&mut self, pending: &mut String, sink: &mut S) {
+        if pending.len() > OWN_ABOVE {
+            self.flush(sink);
+            sink.owned_word(unicode::into_lower(std::mem::take(pending)));
+        } else {
+            self.word(pending, sink);
+        }
+    }
+
     /// A short word from the fast path, kept if `keep` (written either way,
     /// to spare a hard-to-predict branch).
     #[inline(always)]
@@ -361,6 +398,10 @@ impl Emitter {
     /// Lowercases and filters a word of ASCII letters.
     fn ascii<S: WordSink + ?Sized>(&mut self, word: &str, has_upper: bool, sink: &mut S) {
         self.flush(sink);
+        if word.len() > OWN_ABOVE {
+            sink.owned_word(unicode::lower(word));
+            return;
+        }
         let word = if has_upper {
             self.scratch.clear();
             self.scratch.push_str(word);
@@ -377,6 +418,12 @@ impl Emitter {
     /// Lowercases and filters a word whose characters all pass
     /// [`unicode::lower_is_alpha`].
     fn word<S: WordSink + ?Sized>(&mut self, word: &str, sink: &mut S) {
+        if word.len() > OWN_ABOVE {
+            // Far too long to be a stop word.
+            self.flush(sink);
+            sink.owned_word(unicode::lower(word));
+            return;
+        }
         if word.is_ascii() {
             self.ascii(word, true, sink);
             return;
@@ -404,6 +451,11 @@ impl Default for Tokenizer {
             in_token: false,
             poisoned: false,
             pending: String::new(),
+            pending_start: 0,
+            aside: None,
+            set_aside_above: None,
+            set_aside: Vec::new(),
+            base: 0,
             out: Emitter::default(),
         }
     }
@@ -440,6 +492,28 @@ impl Tokenizer {
     pub fn feed<S: WordSink + ?Sized>(&mut self, text: &str, sink: &mut S) {
         self.feed_batched(text, sink);
         self.out.flush(sink);
+        self.base += text.len() as u64;
+    }
+
+    /// Sets words longer than `limit` bytes aside: rather than build them, the
+    /// tokenizer notes where they lie in the input and a checksum of their
+    /// bytes ([`take_set_aside`](Self::take_set_aside)); the map step's
+    /// workers do this, so that no process but the driver holds a huge word.
+    pub(crate) fn set_aside_above(&mut self, limit: usize) {
+        self.set_aside_above = Some(limit);
+    }
+
+    /// [`feed`](Self::feed) of a piece that starts at `offset` of the input
+    /// (the positions of words set aside are offsets of the input, not counts
+    /// of the text fed: lossy decoding feeds `U+FFFD` for invalid bytes).
+    pub(crate) fn feed_at<S: WordSink + ?Sized>(&mut self, text: &str, offset: u64, sink: &mut S) {
+        self.base = offset;
+        self.feed(text, sink);
+    }
+
+    /// The words set aside since the last call.
+    pub(crate) fn take_set_aside(&mut self) -> Vec<LongWord> {
+        std::mem::take(&mut self.set_aside)
     }
 
     /// [`feed`](Self::feed), possibly leaving short words in the batch.
@@ -521,15 +595,49 @@ impl Tokenizer {
     /// The tokenizer is then ready for a new input.
     pub fn finish<S: WordSink + ?Sized>(&mut self, sink: &mut S) {
         if self.in_token && !self.poisoned {
-            self.out.word(&self.pending, sink);
+            self.end_pending(self.base, sink);
         }
         self.out.flush(sink);
         self.in_token = false;
         self.poisoned = false;
+        self.aside = None;
         self.line = Line::Start;
         self.pending.clear();
         if self.pending.capacity() > 1 << 20 {
             self.pending = String::new();
+        }
+    }
+
+    /// Adds `text`, a continuation of the pending word, to it; past the
+    /// set-aside limit, keeps only its checksum.
+    fn grow_pending(&mut self, text: &str) {
+        if let Some(sum) = &mut self.aside {
+            sum.update(text.as_bytes());
+            return;
+        }
+        self.pending.push_str(text);
+        if self
+            .set_aside_above
+            .is_some_and(|limit| self.pending.len() > limit)
+        {
+            let mut sum = Checksum::default();
+            sum.update(self.pending.as_bytes());
+            self.aside = Some(sum);
+            // Give the memory back: the word will not be built.
+            self.pending = String::new();
+        }
+    }
+
+    /// Hands over the pending word, which ends at input offset `end` and
+    /// passed its checks.
+    fn end_pending<S: WordSink + ?Sized>(&mut self, end: u64, sink: &mut S) {
+        match self.aside.take() {
+            Some(sum) => self.set_aside.push(LongWord {
+                start: self.pending_start,
+                end,
+                digest: sum.finish(),
+            }),
+            None => self.out.pending_word(&mut self.pending, sink),
         }
     }
 
@@ -638,8 +746,10 @@ impl Tokenizer {
             self.in_token = true;
             self.poisoned = poisoned;
             self.pending.clear();
+            self.aside = None;
+            self.pending_start = self.base + start as u64;
             if !poisoned {
-                self.pending.push_str(&text[start..]);
+                self.grow_pending(&text[start..]);
             }
         } else if !poisoned {
             self.out.word(&text[start..end], sink);
@@ -652,15 +762,16 @@ impl Tokenizer {
         let (end, poisoned) = scan_token(text, 0, self.poisoned);
         if poisoned {
             self.pending.clear();
+            self.aside = None;
         } else {
-            self.pending.push_str(&text[..end]);
+            self.grow_pending(&text[..end]);
         }
         self.poisoned = poisoned;
         if end == text.len() {
             return end;
         }
         if !poisoned {
-            self.out.word(&self.pending, sink);
+            self.end_pending(self.base + end as u64, sink);
         }
         self.in_token = false;
         self.poisoned = false;

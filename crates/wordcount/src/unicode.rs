@@ -9,7 +9,7 @@
 //! knows nothing of the final-sigma rule of `str.lower()`. The functions here
 //! follow Python 3.11 (Unicode 14.0.0) exactly.
 
-use crate::tables;
+mod tables;
 
 /// Unicode version the tables were generated from (that of Python 3.11's
 /// `unicodedata`).
@@ -78,13 +78,27 @@ const CAPITAL_SIGMA: char = '\u{3a3}';
 const SMALL_SIGMA: char = '\u{3c3}';
 const FINAL_SIGMA: char = '\u{3c2}';
 
-/// Appends the lowercase of `c` taken on its own (as `c.lower()` in Python;
-/// `Σ` gives `σ`).
+/// The lowercase of a character taken on its own: one character, or (for a
+/// few, such as `İ`) several.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LowerOf {
+    Char(char),
+    Str(&'static str),
+}
+
+impl LowerOf {
+    fn len_utf8(self) -> usize {
+        match self {
+            LowerOf::Char(c) => c.len_utf8(),
+            LowerOf::Str(s) => s.len(),
+        }
+    }
+}
+
 #[inline]
-pub fn push_lower_char(c: char, out: &mut String) {
+fn lower_of(c: char) -> LowerOf {
     if c.is_ascii() {
-        out.push(c.to_ascii_lowercase());
-        return;
+        return LowerOf::Char(c.to_ascii_lowercase());
     }
     let cp = u32::from(c);
     let delta = match tables::LOWER_INDEX.get((cp >> 6) as usize) {
@@ -93,11 +107,21 @@ pub fn push_lower_char(c: char, out: &mut String) {
     };
     if delta != 0 {
         // The generator only writes deltas to valid scalar values.
-        out.push(char::from_u32(cp.wrapping_add_signed(delta)).unwrap_or(c));
+        LowerOf::Char(char::from_u32(cp.wrapping_add_signed(delta)).unwrap_or(c))
     } else if let Ok(i) = tables::LOWER_MULTI.binary_search_by_key(&cp, |&(from, _)| from) {
-        out.push_str(tables::LOWER_MULTI[i].1);
+        LowerOf::Str(tables::LOWER_MULTI[i].1)
     } else {
-        out.push(c);
+        LowerOf::Char(c)
+    }
+}
+
+/// Appends the lowercase of `c` taken on its own (as `c.lower()` in Python;
+/// `Σ` gives `σ`).
+#[inline]
+pub fn push_lower_char(c: char, out: &mut String) {
+    match lower_of(c) {
+        LowerOf::Char(l) => out.push(l),
+        LowerOf::Str(l) => out.push_str(l),
     }
 }
 
@@ -129,6 +153,95 @@ pub fn lower(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     push_lower(s, &mut out);
     out
+}
+
+/// Python 3's `str.lower()` of a string given away: the lowercase is written
+/// over it, so that a long word is never held twice.
+///
+/// Lowercase is written left to right behind the reading of the original.
+/// A few characters (`Ⱥ`, `Ⱦ`, `İ`) lowercase to more bytes than they take;
+/// where some do, the text is first moved right by the most that the
+/// lowercase of any of its beginnings outgrows it, so the writing never
+/// catches up with the reading. The final-sigma rule looks back at the
+/// characters already read (kept as one flag) and ahead at the ones not yet
+/// overwritten.
+pub fn into_lower(s: String) -> String {
+    if s.is_ascii() {
+        let mut s = s;
+        s.make_ascii_lowercase();
+        return s;
+    }
+    let mut shift = 0usize;
+    let mut net = 0isize;
+    for c in s.chars() {
+        net += lower_of(c).len_utf8() as isize - c.len_utf8() as isize;
+        shift = shift.max(net.max(0) as usize);
+    }
+    let mut bytes = s.into_bytes();
+    let len = bytes.len();
+    if shift > 0 {
+        bytes.resize(len + shift, 0);
+        bytes.copy_within(0..len, shift);
+    }
+    let end = len + shift;
+    let (mut read, mut write) = (shift, 0);
+    // The context of capital sigmas, followed only where there are some.
+    let sigmas = std::str::from_utf8(&bytes[shift..end]).is_ok_and(|t| t.contains(CAPITAL_SIGMA));
+    // Whether the last character read that is not case-ignorable is cased.
+    let mut after_cased = false;
+    while read < end {
+        let (c, n) = char_at_bytes(&bytes[..end], read);
+        let lowered = if c == CAPITAL_SIGMA {
+            let is_final = after_cased && !next_significant_is_cased(&bytes[read + n..end]);
+            LowerOf::Char(if is_final { FINAL_SIGMA } else { SMALL_SIGMA })
+        } else {
+            lower_of(c)
+        };
+        if sigmas && !in_ranges(&tables::SIGMA_IGNORABLE, c) {
+            after_cased = in_ranges(&tables::SIGMA_CASED, c);
+        }
+        read += n;
+        let m = lowered.len_utf8();
+        match lowered {
+            LowerOf::Char(l) => {
+                l.encode_utf8(&mut bytes[write..write + m]);
+            }
+            LowerOf::Str(l) => bytes[write..write + m].copy_from_slice(l.as_bytes()),
+        }
+        write += m;
+    }
+    bytes.truncate(write);
+    // Valid by construction: whole characters written one after another.
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// The character that starts at byte `i` of valid UTF-8 `bytes`, and its length.
+fn char_at_bytes(bytes: &[u8], i: usize) -> (char, usize) {
+    let n = match bytes[i] {
+        0x00..=0x7f => 1,
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        _ => 4,
+    };
+    let end = (i + n).min(bytes.len());
+    let c = std::str::from_utf8(&bytes[i..end])
+        .ok()
+        .and_then(|s| s.chars().next())
+        .unwrap_or(char::REPLACEMENT_CHARACTER);
+    (c, n)
+}
+
+/// Whether the first character of valid UTF-8 `rest` that is not case-ignorable is cased.
+fn next_significant_is_cased(rest: &[u8]) -> bool {
+    let mut i = 0;
+    while i < rest.len() {
+        let (c, n) = char_at_bytes(rest, i);
+        if !in_ranges(&tables::SIGMA_IGNORABLE, c) {
+            return in_ranges(&tables::SIGMA_CASED, c);
+        }
+        i += n;
+    }
+    false
 }
 
 /// CPython's `handle_capital_sigma`: the `Σ` at byte `i` of `s` is final when
@@ -190,5 +303,43 @@ mod tests {
         assert_eq!(lower("İ"), "i\u{307}");
         assert_eq!(lower("\u{212a}ELVIN"), "kelvin");
         assert_eq!(lower("Straße"), "straße");
+    }
+
+    #[test]
+    fn lower_in_place_equals_lower() {
+        let cases = [
+            "",
+            "ascii ONLY",
+            "ΟΔΟΣ",
+            "ΣΑΣ",
+            "Σ",
+            "AΣ",
+            "ΑΣʰ",
+            "ʰΣ",
+            "ΑΣΑ",
+            "ΑΣʰʰʰΑ",
+            "İ",
+            "İİİabc",
+            "ȺȾȺ",
+            "ẞȺΩ\u{212a}Ⱦ",
+            "\u{212a}\u{212a}\u{212a}ȺȺȺȺ",
+            "ȺΣ",
+            "ΣȺ",
+            "ΑΣȺ",
+            "ĲǅǈǋǲΣ",
+            "\u{10400}\u{10428}ΣΣ",
+        ];
+        for case in cases {
+            assert_eq!(into_lower(case.to_owned()), lower(case), "{case:?}");
+        }
+        // Every character that has a lowercase, around sigmas and growing letters.
+        let all: String = (0..0x11000u32)
+            .filter_map(char::from_u32)
+            .filter(|&c| lower(&c.to_string()) != c.to_string())
+            .collect();
+        for around in ["", "Σ", "Ⱥ", "ʰΣ"] {
+            let text = format!("{around}{all}{around}");
+            assert_eq!(into_lower(text.clone()), lower(&text));
+        }
     }
 }

@@ -139,3 +139,50 @@ fn a_missing_file_is_the_same_error_as_in_the_local_run() {
         String::from_utf8_lossy(&local.stderr)
     );
 }
+
+#[test]
+fn inputs_read_once_are_read_by_the_driver_rank() {
+    // Under mpirun, only rank 0 gets the standard input, and `/proc/self` of a worker rank is
+    // that rank: both are read by the driver, as in the local run. A file of many chunks
+    // beside them is counted by the worker ranks.
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus(dir.path());
+    let args = [
+        "--format",
+        "tsv",
+        "--chunk-size",
+        "8K",
+        "/dev/stdin",
+        "/proc/self/status",
+    ];
+    let run = |mut cmd: Command| {
+        let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let out = cmd
+            .args(args)
+            .arg(&files[1])
+            .stdin(std::fs::File::open(&files[0]).unwrap())
+            .output()
+            .expect("run wordcount");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let mut mpi = bounded("mpirun");
+    mpi.args(["-np", "3", WORDCOUNT, "--executor", "mpi"]);
+    let mut plain = bounded(WORDCOUNT);
+    plain.args(["--workers", "2"]);
+    let (mpi, plain) = (run(mpi), run(plain));
+    let count = |tsv: &str, word: &str| {
+        tsv.lines()
+            .find_map(|l| l.strip_prefix(word)?.strip_prefix('\t'))
+            .map(|n| n.parse::<u64>().unwrap())
+    };
+    for word in ["process", "pool", "queue", "naïve"] {
+        assert_eq!(count(&mpi, word), count(&plain, word), "{word}");
+        assert!(count(&mpi, word).is_some_and(|n| n > 100), "{word}: {mpi}");
+    }
+    assert_eq!(count(&mpi, "wordcount"), Some(1), "{mpi}");
+}

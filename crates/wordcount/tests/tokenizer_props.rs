@@ -12,7 +12,8 @@ use proptest::prelude::*;
 use wordcount::tokenize::{SIMD_ENV, STOP_WORDS, Simd, Tokenizer};
 use wordcount::unicode::{is_alpha, is_punctuation, is_space, lower};
 use wordcount::{
-    Chunk, Counts, PlanOptions, count_bytes, count_chunk, count_chunks, merge, plan_with,
+    Chunk, Counts, Dispatch, PlanOptions, Source, Threads, count_bytes, count_chunk, count_on,
+    merge, plan_with,
 };
 
 /// The chapter's `file_to_words`, transcribed literally.
@@ -230,9 +231,12 @@ proptest! {
             .map(|c| count_chunk(c).expect("count"))
             .fold(Counts::new(), merge);
         prop_assert_eq!(&merged, &whole);
-        let threaded = count_chunks(&chunks, NonZeroUsize::new(3).expect("3"), &|_| {})
-            .expect("count");
-        prop_assert_eq!(&threaded, &whole);
+        let threads = Threads::new(NonZeroUsize::new(3).expect("3"));
+        for dispatch in [Dispatch::Claim, Dispatch::Groups] {
+            let sources = chunks.iter().cloned().map(Source::File).collect();
+            let threaded = count_on(&threads, sources, dispatch, None).expect("count");
+            prop_assert_eq!(&threaded, &whole);
+        }
     }
 
     #[test]

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Generate ``src/tables.rs``: the Unicode tables wordcount needs, taken from
+"""Generate ``src/unicode/tables.rs``: the Unicode tables wordcount needs, taken from
 the running Python's own ``str`` methods so that the Rust side reproduces
 Python 3 semantics exactly.
 
 Usage (from the crate directory)::
 
-    python3 tools/gen_tables.py            # writes src/tables.rs, runs rustfmt
-    python3 tools/gen_tables.py --check    # exit 1 if src/tables.rs is stale
+    python3 tools/gen_tables.py            # writes src/unicode/tables.rs, runs rustfmt
+    python3 tools/gen_tables.py --check    # exit 1 if src/unicode/tables.rs is stale
 
 The committed table was generated with Python 3.11 (Unicode 14.0.0); the
 script refuses any other Unicode version unless ``--any-version`` is given.
@@ -41,7 +41,7 @@ FINAL = "\u03c2"
 BLOCK = 64
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(HERE, os.pardir, "src", "tables.rs")
+OUT = os.path.join(HERE, os.pardir, "src", "unicode", "tables.rs")
 
 
 def code_points():
@@ -241,7 +241,7 @@ def main():
     ap.add_argument(
         "--any-version", action="store_true", help="accept a Unicode version other than 14.0.0"
     )
-    ap.add_argument("--out", default=OUT, help="output file (default: src/tables.rs)")
+    ap.add_argument("--out", default=OUT, help="output file (default: src/unicode/tables.rs)")
     args = ap.parse_args()
 
     if unicodedata.unidata_version != EXPECTED_UNICODE and not args.any_version:
