@@ -9,28 +9,12 @@
 use std::fmt;
 use std::time::Duration;
 
-/// The error type of a measurement.
-pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
 /// A measured value and its unit, which must be the figure's unit in the harness.
 pub(crate) type Measured = Result<(f64, &'static str), BoxError>;
 
-/// How long a run may take, as the harness's `--quick` says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Mode {
-    Quick,
-    Full,
-}
-
-impl Mode {
-    /// `quick` in quick mode, `full` otherwise.
-    pub(crate) fn pick<T>(self, full: T, quick: T) -> T {
-        match self {
-            Mode::Quick => quick,
-            Mode::Full => full,
-        }
-    }
-}
+#[path = "../src/mode.rs"]
+mod mode;
+pub(crate) use mode::{BoxError, Mode};
 
 /// One figure that a peer offers, and how to measure one round of it.
 #[derive(Debug)]

@@ -1,29 +1,7 @@
 //! What a figure is: the trait every benchmark figure implements, and the other
 //! implementations (Python's, C programs, commands, the Rust peers) it is compared with.
 
-use std::error::Error;
-
-/// The error type of a measurement.
-pub(crate) type BoxError = Box<dyn Error + Send + Sync>;
-
-/// How long a run may take.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Mode {
-    /// Counts sized so that the whole `--quick` run stays under a minute.
-    Quick,
-    /// Counts sized for stable figures.
-    Full,
-}
-
-impl Mode {
-    /// `quick` in quick mode, `full` otherwise.
-    pub(crate) fn pick<T>(self, full: T, quick: T) -> T {
-        match self {
-            Mode::Quick => quick,
-            Mode::Full => full,
-        }
-    }
-}
+pub(crate) use crate::mode::{BoxError, Mode};
 
 /// One benchmark figure, measured for multiproc and for Python's `multiprocessing`.
 ///

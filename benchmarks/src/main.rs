@@ -17,6 +17,7 @@
 mod external;
 mod figure;
 mod figures;
+mod mode;
 mod report;
 
 use std::io::Write;

@@ -339,119 +339,102 @@ compile_error!(
      pidfds, futexes and memfd; its system calls live in src/sys/, where a port would start"
 );
 
-#[cfg(target_os = "linux")]
-mod child;
-#[cfg(target_os = "linux")]
-pub mod codec;
-#[cfg(target_os = "linux")]
-pub mod connection;
-#[cfg(target_os = "linux")]
-mod deadline;
-#[cfg(target_os = "linux")]
-mod logging;
-#[cfg(target_os = "linux")]
-pub mod manager;
-#[cfg(target_os = "linux")]
-pub mod mapreduce;
-#[cfg(target_os = "linux")]
-pub mod pool;
-#[cfg(target_os = "linux")]
-mod process;
-#[cfg(target_os = "linux")]
-pub mod queue;
-#[cfg(all(target_os = "linux", feature = "tokio"))]
-mod reactor;
-#[cfg(target_os = "linux")]
-pub mod remote;
-#[cfg(target_os = "linux")]
-pub mod shared;
-#[cfg(target_os = "linux")]
-pub mod start;
-#[cfg(target_os = "linux")]
-pub mod sync;
-#[cfg(target_os = "linux")]
-mod sys;
+/// Keeps each item it is given on Linux only (see the `compile_error!` above).
+macro_rules! linux_only {
+    ($($item:item)*) => {
+        $(
+            #[cfg(target_os = "linux")]
+            $item
+        )*
+    };
+}
 
-// The crate root's items, by the order of the tour above; each is documented here, with its
-// summary, as well as in its module.
+linux_only! {
+    mod child;
+    pub mod codec;
+    pub mod connection;
+    mod deadline;
+    mod logging;
+    pub mod manager;
+    pub mod mapreduce;
+    pub mod pool;
+    mod process;
+    pub mod queue;
+    #[cfg(feature = "tokio")]
+    mod reactor;
+    pub mod remote;
+    pub mod shared;
+    pub mod start;
+    pub mod sync;
+    mod sys;
 
-// Processes.
-#[cfg(target_os = "linux")]
-#[doc(inline)]
-pub use child::exit::{DAEMON_GRACE, atexit, exit};
-#[cfg(target_os = "linux")]
-#[doc(inline)]
-pub use process::{
-    Handle, Process, ProcessError, ProcessInfo, Run, active_children, authkey, cpu_count,
-    current_process, parent_process, set_current_name, spawn,
-};
-// Pipes, connections and queues.
-#[cfg(target_os = "linux")]
-#[doc(inline)]
-pub use codec::{Bytes, Fd};
-#[cfg(target_os = "linux")]
-#[doc(inline)]
-pub use connection::{Client, Connection, Listener, pipe};
-#[cfg(target_os = "linux")]
-#[doc(inline)]
-pub use queue::{JoinableQueue, Queue, SimpleQueue};
-// Locks and events.
-#[cfg(target_os = "linux")]
-#[doc(inline)]
-pub use sync::{Barrier, BoundedSemaphore, Condition, Event, HolderDied, Lock, RLock, Semaphore};
-// Shared memory.
-#[cfg(target_os = "linux")]
-#[doc(inline)]
-pub use shared::{
-    Array, RawArray, RawValue, ShareableList, SharedMemory, SharedMemoryManager, ShmError, Value,
-};
-// Managers.
-#[cfg(target_os = "linux")]
-#[doc(inline)]
-pub use manager::Manager;
-// Pools and MapReduce.
-#[cfg(target_os = "linux")]
-#[doc(inline)]
-pub use mapreduce::SimpleMapReduce;
-#[cfg(target_os = "linux")]
-#[doc(inline)]
-pub use pool::{
-    AsyncResult, Executor, MapOptions, Pool, PoolBuilder, PoolError, TaskError, TaskPanic,
-};
-// Start methods and the entry.
-#[doc(inline)]
-pub use multiproc_macros::{main, test};
-#[cfg(target_os = "linux")]
-#[doc(inline)]
-pub use start::{
-    Context, StartMethod, Target, get_all_start_methods, get_context, get_start_method, init,
-    set_start_method,
-};
-// Logging.
-/// The log levels of [`log_to_stderr`] and [`Logger::set_level`] (the `log` crate's).
-#[doc(inline)]
-pub use log::LevelFilter;
-#[cfg(target_os = "linux")]
-#[doc(inline)]
-pub use logging::{Logger, get_logger, log_to_stderr};
+    // The crate root's items, by the order of the tour above; each is documented here, with its
+    // summary, as well as in its module.
 
-#[cfg(target_os = "linux")]
-#[doc(hidden)]
-pub mod __private {
-    //! Support for the attribute macros. Not public API.
+    // Processes.
+    #[doc(inline)]
+    pub use child::exit::{DAEMON_GRACE, atexit, exit};
+    #[doc(inline)]
+    pub use process::{
+        Handle, Process, ProcessError, ProcessInfo, Run, active_children, authkey, cpu_count,
+        current_process, parent_process, set_current_name, spawn,
+    };
+    // Pipes, connections and queues.
+    #[doc(inline)]
+    pub use codec::{Bytes, Fd};
+    #[doc(inline)]
+    pub use connection::{Client, Connection, Listener, pipe};
+    #[doc(inline)]
+    pub use queue::{JoinableQueue, Queue, SimpleQueue};
+    // Locks and events.
+    #[doc(inline)]
+    pub use sync::{Barrier, BoundedSemaphore, Condition, Event, HolderDied, Lock, RLock, Semaphore};
+    // Shared memory.
+    #[doc(inline)]
+    pub use shared::{
+        Array, RawArray, RawValue, ShareableList, SharedMemory, SharedMemoryManager, ShmError, Value,
+    };
+    // Managers.
+    #[doc(inline)]
+    pub use manager::Manager;
+    // Pools and MapReduce.
+    #[doc(inline)]
+    pub use mapreduce::SimpleMapReduce;
+    #[doc(inline)]
+    pub use pool::{
+        AsyncResult, Executor, MapOptions, Pool, PoolBuilder, PoolError, TaskError, TaskPanic,
+    };
+    // Start methods and the entry.
+    #[doc(inline)]
+    pub use multiproc_macros::{main, test};
+    #[doc(inline)]
+    pub use start::{
+        Context, StartMethod, Target, get_all_start_methods, get_context, get_start_method, init,
+        set_start_method,
+    };
+    // Logging.
+    /// The log levels of [`log_to_stderr`] and [`Logger::set_level`] (the `log` crate's).
+    #[doc(inline)]
+    pub use log::LevelFilter;
+    #[doc(inline)]
+    pub use logging::{Logger, get_logger, log_to_stderr};
 
-    /// The first statement of a `#[multiproc::test]`.
-    pub fn enter_test(module_path: &str, name: &str) {
-        crate::start::enter_test(module_path, name);
-    }
+    /// Support for the attribute macros. Not public API.
+    #[doc(hidden)]
+    pub mod __private {
+        /// The first statement of a `#[multiproc::test]`.
+        pub fn enter_test(module_path: &str, name: &str) {
+            crate::start::enter_test(module_path, name);
+        }
 
-    /// Fuzz entry: arbitrary bytes through the connection frame decoder.
-    pub fn fuzz_frames(data: &[u8]) {
-        crate::connection::frame::exercise(data);
-    }
+        /// Fuzz entry: arbitrary bytes through the connection frame decoder.
+        pub fn fuzz_frames(data: &[u8]) {
+            crate::connection::frame::exercise(data);
+        }
 
-    /// Fuzz entry: arbitrary peer messages through the authkey handshake's parsers.
-    pub fn fuzz_handshake(data: &[u8]) {
-        crate::connection::auth::exercise(data);
+        /// Fuzz entry: arbitrary peer messages through the authkey handshake's parsers.
+        pub fn fuzz_handshake(data: &[u8]) {
+            crate::connection::auth::exercise(data);
+        }
     }
 }
