@@ -121,6 +121,14 @@ impl Connection {
         Connection::with_readers(fd, Readers::Single, true, true)
     }
 
+    /// Makes this end a private channel, as [`private`](Connection::private) makes one: for
+    /// connections that the library alone holds once they are set up (a manager client's link
+    /// and the server's end of it), so that their receives may read ahead.
+    pub(crate) fn into_private(mut self) -> Connection {
+        self.stream.set_single_reader();
+        self
+    }
+
     fn with_readers(fd: OwnedFd, readers: Readers, readable: bool, writable: bool) -> Connection {
         Connection {
             stream: FramedStream::new(fd, readers),

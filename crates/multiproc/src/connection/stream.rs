@@ -194,6 +194,12 @@ impl FramedStream {
         self.readers
     }
 
+    /// From now on only this end, in this process, reads the socket: receives may read ahead.
+    /// (What is buffered, at most part of one frame, stays.)
+    pub(crate) fn set_single_reader(&mut self) {
+        self.readers = Readers::Single;
+    }
+
     /// The socket.
     pub(crate) fn into_fd(self) -> OwnedFd {
         self.fd

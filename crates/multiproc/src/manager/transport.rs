@@ -32,6 +32,8 @@ pub(crate) fn connect(
     Client::new(address)
         .authkey(authkey)
         .connect_deadline(deadline)
+        // Only this process's link ever reads it: a child started by fork makes its own.
+        .map(Connection::into_private)
         .map_err(|source| match source {
             ConnError::Authentication(_) => ManagerError::Authentication {
                 address: address.to_string(),

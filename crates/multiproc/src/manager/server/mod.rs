@@ -327,7 +327,8 @@ impl Server {
             .spawn(move || {
                 let deadline = deadline_after(HELLO_TIMEOUT);
                 match key.authenticate(&mut conn, deadline) {
-                    Ok(()) => server.serve(&conn),
+                    // Only this thread reads it from now on.
+                    Ok(()) => server.serve(&conn.into_private()),
                     Err(e) => log::info!(target: "multiproc", "manager: a client failed to authenticate: {e}"),
                 }
                 server.conns.lock().unwrap_or_else(|e| e.into_inner()).remove(&n);
