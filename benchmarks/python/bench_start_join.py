@@ -9,7 +9,6 @@ asyncio loop (a reader on each process's sentinel). Timed: from Event.set() unti
 sentinel has fired and every child is joined. Value: elapsed / N in microseconds.
 """
 
-import asyncio
 import multiprocessing as mp
 
 from benchlib import emit, now, parse_args
@@ -32,6 +31,8 @@ def wait_release(go):
 
 
 async def await_sentinels(procs, go):
+    import asyncio
+
     loop = asyncio.get_running_loop()
     futures = []
     for p in procs:
@@ -54,6 +55,10 @@ async def await_sentinels(procs, go):
 
 
 def async_many(n):
+    # asyncio is imported here, not at the top: every forkserver and spawn child imports this
+    # script again, and asyncio's import would be timed in the other figures' children.
+    import asyncio
+
     ctx = mp.get_context("forkserver")
     go = ctx.Event()
     procs = [ctx.Process(target=wait_release, args=(go,)) for _ in range(n)]
