@@ -206,6 +206,12 @@ impl Kind for ConditionKind {
         }
     }
 
+    fn confirmed(&mut self, (owner, _): (Owner, u32), cx: &mut Cx<'_>) {
+        if self.lock.confirm(owner) {
+            cx.notify();
+        }
+    }
+
     fn process_ended(&mut self, link: u64, end: End) -> bool {
         self.lock.holder_ended(link, end)
     }

@@ -58,6 +58,11 @@ pub(crate) trait Kind: Send + 'static {
         let _ = (handed, reply, cx);
     }
 
+    /// A reply that handed `handed` over was confirmed by its caller.
+    fn confirmed(&mut self, handed: Self::Handed, cx: &mut Cx<'_>) {
+        let _ = (handed, cx);
+    }
+
     /// Takes every stored value out (the object is being dropped), returning their references.
     fn drain_refs(&mut self) -> Vec<u64> {
         Vec::new()
@@ -275,9 +280,14 @@ pub(crate) mod testing {
         (done.result, done.handed)
     }
 
-    /// Applies `op` for process `link` and returns its plain result.
+    /// Applies `op` for process `link` and returns its plain result; what it hands over is
+    /// confirmed, as the server does once its caller has the reply.
     pub(crate) fn call<K: Kind>(kind: &mut K, link: u64, op: K::Op) -> Result<Reply, Failure> {
-        now(kind, link, op).0
+        let (result, handed) = now(kind, link, op);
+        if let Some(handed) = handed {
+            Cx::test(link, |cx| kind.confirmed(handed, cx));
+        }
+        result
     }
 
     /// Starts `op`, expecting it to wait; returns its waiter.

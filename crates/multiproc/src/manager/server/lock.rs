@@ -14,6 +14,10 @@
 //! - A reentrant lock (and a condition's lock) can only be released by the thread that holds
 //!   it, so once that thread's process has ended, in order or not, nobody can: the next
 //!   acquirer takes it over and learns of it.
+//!
+//! A holder counts from the moment its caller confirms the reply that handed the lock over.
+//! An end learnt before that waits for the outcome: a reply that is not confirmed gives the
+//! lock back (nobody hears of a death that held nothing), a confirmed one makes the end count.
 
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +47,11 @@ pub(crate) struct Holder {
     count: u32,
     /// The process id of a holder whose process ended leaving the lock to the next acquirer.
     left_by: Option<u32>,
+    /// The reply that handed it over is not confirmed yet: whether the holder got the lock at
+    /// all is still open (see [`confirm`](LockKind::confirm)).
+    unconfirmed: bool,
+    /// How the holder's process ended, if that was learnt while `unconfirmed`.
+    ended: Option<End>,
 }
 
 /// A lock's state: [`Lock`](LockKind::lock) or reentrant.
@@ -100,6 +109,8 @@ impl LockKind {
             owner,
             count: depth,
             left_by: None,
+            unconfirmed: true,
+            ended: None,
         });
         Some(left_by)
     }
@@ -155,12 +166,42 @@ impl LockKind {
 
     /// The process of `link` ended: leaves the lock to the next acquirer if it held it and
     /// nobody else may release it (see the [module docs](self)).
+    ///
+    /// A holder whose hand-over is not confirmed yet may never have got the lock: its end is
+    /// kept until the reply is confirmed ([`confirm`](Self::confirm)) or taken back
+    /// ([`undo`](Self::undo)), so that the next acquirer does not take over a lock that the
+    /// server is about to get back (and hear of a death that held nothing).
     pub(crate) fn holder_ended(&mut self, link: u64, end: End) -> bool {
-        let reentrant = self.reentrant;
         match &mut self.holder {
-            Some(h) if h.owner.link == link && h.left_by.is_none() && (reentrant || end.died()) => {
-                h.left_by = Some(end.pid());
-                true
+            Some(h) if h.owner.link == link && h.unconfirmed => {
+                h.ended = Some(end);
+                false
+            }
+            Some(h) if h.owner.link == link => Self::left(h, self.reentrant, end),
+            _ => false,
+        }
+    }
+
+    /// `h`'s process ended as `end` says: whether that leaves the lock to the next acquirer.
+    fn left(h: &mut Holder, reentrant: bool, end: End) -> bool {
+        if h.left_by.is_none() && (reentrant || end.died()) {
+            h.left_by = Some(end.pid());
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The reply that handed the lock to `owner` was confirmed: `owner` holds it. An end of
+    /// its process learnt meanwhile counts now; true if that leaves the lock to the next
+    /// acquirer.
+    pub(crate) fn confirm(&mut self, owner: Owner) -> bool {
+        match &mut self.holder {
+            Some(h) if h.owner == owner && h.unconfirmed => {
+                h.unconfirmed = false;
+                h.ended
+                    .take()
+                    .is_some_and(|end| Self::left(h, self.reentrant, end))
             }
             _ => false,
         }
@@ -231,6 +272,12 @@ impl Kind for LockKind {
 
     fn give_back(&mut self, owner: Owner, _: Reply, cx: &mut Cx<'_>) {
         if self.undo(owner, 1) {
+            cx.notify();
+        }
+    }
+
+    fn confirmed(&mut self, owner: Owner, cx: &mut Cx<'_>) {
+        if self.confirm(owner) {
             cx.notify();
         }
     }
@@ -450,13 +497,50 @@ mod tests {
     fn regression_an_undelivered_acquire_is_undone_even_after_its_process_was_counted_dead() {
         let mut l = LockKind::lock();
         let (_, handed) = now(&mut l, 1, acquire(A));
-        // The control connection's end is seen before the answer's failure.
-        assert!(l.holder_ended(1, End::Died { pid: 3 }));
+        // The control connection's end is seen before the answer's failure: it is kept until
+        // the answer is settled.
+        assert!(!l.holder_ended(1, End::Died { pid: 3 }));
         crate::manager::server::kind::Cx::test(1, |cx| {
             l.give_back(handed.unwrap(), Reply::Unit, cx)
         });
         assert!(!l.is_held(), "free, not left to the next acquirer");
         assert_eq!(acquired(call(&mut l, 2, acquire(B))), None);
+    }
+
+    #[test]
+    fn regression_a_lock_handed_to_a_dead_waiter_is_not_taken_over_before_it_comes_back() {
+        // A waiter's process is killed; the lock is handed to its acquire before the server
+        // notices, and its end is seen before the failed answer is taken back. Another
+        // acquirer in that window took the lock over and heard of a death that held nothing.
+        let mut l = LockKind::lock();
+        let (_, handed) = now(&mut l, 1, acquire(A));
+        assert!(!l.holder_ended(1, End::Died { pid: 3 }));
+        let mut w = start(
+            &mut l,
+            2,
+            LockOp::Acquire {
+                owner: B,
+                wait: Wait::Forever,
+            },
+        );
+        assert!(poll(&mut l, 2, &mut w, false).is_none(), "waits for the answer");
+        crate::manager::server::kind::Cx::test(1, |cx| {
+            l.give_back(handed.unwrap(), Reply::Unit, cx)
+        });
+        let done = poll(&mut l, 2, &mut w, false).unwrap();
+        assert_eq!(acquired(done.result), None, "no death to hear of");
+    }
+
+    #[test]
+    fn an_end_seen_before_the_confirmation_counts_once_it_comes() {
+        let mut l = LockKind::lock();
+        let (_, handed) = now(&mut l, 1, acquire(A));
+        assert!(!l.holder_ended(1, End::Died { pid: 3 }));
+        let (_, _, notified) = crate::manager::server::kind::Cx::test(1, |cx| {
+            l.confirmed(handed.unwrap(), cx)
+        });
+        assert!(notified, "waiters may take it over now");
+        assert_eq!(acquired(call(&mut l, 2, acquire(B))), Some(3));
     }
 
     #[test]

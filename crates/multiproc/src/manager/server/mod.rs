@@ -442,15 +442,17 @@ impl Server {
         // it still has it, so there is no limit on this wait: only the caller's end.
         let confirmed = conn.send_deadline(&response, deadline).is_ok()
             && matches!(conn.recv::<Request<Call>>(), Ok(Request::Ack));
-        if !confirmed {
+        let mut env = CallEnv::new(self, link, None, patience);
+        let release = if confirmed {
+            back.obj.confirmed(back.id, back.handed, &mut env)
+        } else {
             let Response::Handed(reply) = response else {
                 unreachable!("made above")
             };
             log::debug!(target: "multiproc", "manager: an answer was not delivered; taking it back");
-            let mut env = CallEnv::new(self, link, None, patience);
-            let release = back.obj.give_back(back.id, back.handed, reply, &mut env);
-            self.release(release);
-        }
+            back.obj.give_back(back.id, back.handed, reply, &mut env)
+        };
+        self.release(release);
         confirmed
     }
 
@@ -628,8 +630,15 @@ mod tests {
         }
     }
 
+    /// Runs `op` as a call whose answer was delivered: what it hands over is confirmed.
     fn op(s: &Server, link: u64, id: u64, op: Op) -> Reply {
-        call(s, link, Call::Op { id, op }).reply
+        let answer = call(s, link, Call::Op { id, op });
+        if let Some(back) = answer.handed {
+            let mut env = CallEnv::new(s, link, None, Duration::from_secs(1));
+            let release = back.obj.confirmed(back.id, back.handed, &mut env);
+            s.release(release);
+        }
+        answer.reply
     }
 
     #[test]

@@ -61,6 +61,10 @@ pub(crate) trait Managed: Send + Sync {
         env: &mut dyn Env,
     ) -> Vec<u64>;
 
+    /// Tells the object that a reply which handed something over was confirmed; returns
+    /// references to release.
+    fn confirmed(&self, id: u64, handed: Box<dyn Any + Send>, env: &mut dyn Env) -> Vec<u64>;
+
     /// Marks the object dropped, wakes its waiters, and returns the references it stored.
     fn kill(&self) -> Vec<u64>;
 
@@ -82,6 +86,31 @@ pub(crate) struct Object<K> {
 }
 
 impl<K: Kind> Object<K> {
+    /// Settles what a reply handed over (`handed`, if it is this kind's) with `f`, then
+    /// wakes the waiters that may go on and commits the effects.
+    fn settle(
+        &self,
+        id: u64,
+        handed: Box<dyn Any + Send>,
+        env: &mut dyn Env,
+        f: impl FnOnce(&mut K, K::Handed, &mut Cx<'_>),
+    ) -> Vec<u64> {
+        let Ok(handed) = handed.downcast::<K::Handed>() else {
+            return Vec::new();
+        };
+        let mut fx = Effects::default();
+        let mut g = self.lock();
+        if g.dead {
+            return Vec::new();
+        }
+        let mut cx = Cx::new(&mut fx);
+        f(&mut g.kind, *handed, &mut cx);
+        self.wake_if(&mut cx);
+        env.commit(id, &mut fx);
+        drop(g);
+        fx.release
+    }
+
     pub(crate) fn new(kind: K) -> Object<K> {
         Object {
             name: kind.name(),
@@ -186,20 +215,13 @@ impl<K: Kind> Managed for Object<K> {
         reply: Reply,
         env: &mut dyn Env,
     ) -> Vec<u64> {
-        let Ok(handed) = handed.downcast::<K::Handed>() else {
-            return Vec::new();
-        };
-        let mut fx = Effects::default();
-        let mut g = self.lock();
-        if g.dead {
-            return Vec::new();
-        }
-        let mut cx = Cx::new(&mut fx);
-        g.kind.give_back(*handed, reply, &mut cx);
-        self.wake_if(&mut cx);
-        env.commit(id, &mut fx);
-        drop(g);
-        fx.release
+        self.settle(id, handed, env, |kind, handed, cx| {
+            kind.give_back(handed, reply, cx);
+        })
+    }
+
+    fn confirmed(&self, id: u64, handed: Box<dyn Any + Send>, env: &mut dyn Env) -> Vec<u64> {
+        self.settle(id, handed, env, |kind, handed, cx| kind.confirmed(handed, cx))
     }
 
     fn kill(&self) -> Vec<u64> {
