@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::kind::{Cx, Kind, Never, Step};
-use crate::manager::protocol::{Failure, Op, Payload, Reply};
+use super::kind::{Cx, immediate_kind};
+use crate::manager::protocol::{Failure, Payload, Reply};
 
 /// The operations of an array.
 #[derive(Debug, Serialize, Deserialize)]
@@ -80,33 +80,9 @@ impl ArrayKind {
     }
 }
 
-impl Kind for ArrayKind {
-    type Op = ArrayOp;
-    type Waiter = Never;
-    type Handed = Never;
-
-    fn name(&self) -> &'static str {
-        "Array"
-    }
-
-    fn op(op: Op) -> Result<ArrayOp, Op> {
-        match op {
-            Op::Array(op) => Ok(op),
-            op => Err(op),
-        }
-    }
-
-    fn apply(&mut self, op: ArrayOp, cx: &mut Cx<'_>) -> Step<Self> {
-        self.apply_op(op, cx).into()
-    }
-
-    fn drain_refs(&mut self) -> Vec<u64> {
-        self.0
-            .iter_mut()
-            .flat_map(|p| std::mem::take(&mut p.refs))
-            .collect()
-    }
-}
+immediate_kind!(ArrayKind, ArrayOp, Array, "Array", |this| {
+    this.0.iter_mut().flat_map(|p| std::mem::take(&mut p.refs)).collect()
+});
 
 #[cfg(test)]
 mod tests {

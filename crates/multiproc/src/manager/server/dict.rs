@@ -2,10 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::kind::{Cx, Kind, Never, Step};
+use super::kind::{Cx, immediate_kind};
 use super::ordered::OrderedMap;
 use crate::codec::Bytes;
-use crate::manager::protocol::{Failure, Op, Payload, Reply};
+use crate::manager::protocol::{Failure, Payload, Reply};
 
 /// The operations of a dict. Keys are encoded keys; they are compared by their bytes.
 #[derive(Debug, Serialize, Deserialize)]
@@ -95,39 +95,14 @@ impl DictKind {
     }
 }
 
-impl Kind for DictKind {
-    type Op = DictOp;
-    type Waiter = Never;
-    type Handed = Never;
-
-    fn name(&self) -> &'static str {
-        "dict"
-    }
-
-    fn op(op: Op) -> Result<DictOp, Op> {
-        match op {
-            Op::Dict(op) => Ok(op),
-            op => Err(op),
-        }
-    }
-
-    fn apply(&mut self, op: DictOp, cx: &mut Cx<'_>) -> Step<Self> {
-        self.apply_op(op, cx).into()
-    }
-
-    fn drain_refs(&mut self) -> Vec<u64> {
-        self.0
-            .clear()
-            .into_iter()
-            .flat_map(|(_, p)| p.refs)
-            .collect()
-    }
-}
+immediate_kind!(DictKind, DictOp, Dict, "dict", |this| {
+    this.0.clear().into_iter().flat_map(|(_, p)| p.refs).collect()
+});
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manager::server::kind::Cx;
+    use crate::manager::server::kind::{Cx, Kind};
     use crate::manager::server::kind::testing::call;
 
     fn key(k: &str) -> Bytes {

@@ -255,6 +255,45 @@ impl Cx<'_> {
 /// The waiter and hand-over types of a kind whose operations never wait.
 pub(crate) type Never = Infallible;
 
+/// Implements [`Kind`] for a kind whose operations all answer at once (nothing waits, nothing
+/// is handed over): its wire operations are `Op::$variant`, its inherent
+/// `apply_op(&mut self, op, cx) -> Result<Reply, Failure>` does the work, and `$drain` (with
+/// `$this` for the object) takes its stored values out for [`Kind::drain_refs`].
+macro_rules! immediate_kind {
+    ($kind:ty, $op:ty, $variant:ident, $name:literal, |$this:ident| $drain:expr) => {
+        impl $crate::manager::server::kind::Kind for $kind {
+            type Op = $op;
+            type Waiter = $crate::manager::server::kind::Never;
+            type Handed = $crate::manager::server::kind::Never;
+
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn op(op: $crate::manager::protocol::Op) -> Result<$op, $crate::manager::protocol::Op> {
+                match op {
+                    $crate::manager::protocol::Op::$variant(op) => Ok(op),
+                    op => Err(op),
+                }
+            }
+
+            fn apply(
+                &mut self,
+                op: $op,
+                cx: &mut $crate::manager::server::kind::Cx<'_>,
+            ) -> $crate::manager::server::kind::Step<Self> {
+                self.apply_op(op, cx).into()
+            }
+
+            fn drain_refs(&mut self) -> Vec<u64> {
+                let $this = self;
+                $drain
+            }
+        }
+    };
+}
+pub(crate) use immediate_kind;
+
 /// Test helpers: run a kind's operations the way the server does, without a server.
 #[cfg(test)]
 pub(crate) mod testing {

@@ -2,10 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::kind::{Cx, Kind, Never, Step};
+use super::kind::{Cx, immediate_kind};
 use super::ordered::OrderedMap;
 use crate::codec::Bytes;
-use crate::manager::protocol::{Failure, Op, Payload, Reply};
+use crate::manager::protocol::{Failure, Payload, Reply};
 
 /// The operations of a namespace.
 #[derive(Debug, Serialize, Deserialize)]
@@ -59,34 +59,9 @@ impl NamespaceKind {
     }
 }
 
-impl Kind for NamespaceKind {
-    type Op = NamespaceOp;
-    type Waiter = Never;
-    type Handed = Never;
-
-    fn name(&self) -> &'static str {
-        "Namespace"
-    }
-
-    fn op(op: Op) -> Result<NamespaceOp, Op> {
-        match op {
-            Op::Namespace(op) => Ok(op),
-            op => Err(op),
-        }
-    }
-
-    fn apply(&mut self, op: NamespaceOp, cx: &mut Cx<'_>) -> Step<Self> {
-        self.apply_op(op, cx).into()
-    }
-
-    fn drain_refs(&mut self) -> Vec<u64> {
-        self.0
-            .clear()
-            .into_iter()
-            .flat_map(|(_, p)| p.refs)
-            .collect()
-    }
-}
+immediate_kind!(NamespaceKind, NamespaceOp, Namespace, "Namespace", |this| {
+    this.0.clear().into_iter().flat_map(|(_, p)| p.refs).collect()
+});
 
 #[cfg(test)]
 mod tests {

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::kind::{Cx, Kind, Never, Step};
-use crate::manager::protocol::{Failure, Op, Payload, Reply};
+use super::kind::{Cx, immediate_kind};
+use crate::manager::protocol::{Failure, Payload, Reply};
 
 /// The operations of a value.
 #[derive(Debug, Serialize, Deserialize)]
@@ -40,30 +40,9 @@ impl ValueKind {
     }
 }
 
-impl Kind for ValueKind {
-    type Op = ValueOp;
-    type Waiter = Never;
-    type Handed = Never;
-
-    fn name(&self) -> &'static str {
-        "Value"
-    }
-
-    fn op(op: Op) -> Result<ValueOp, Op> {
-        match op {
-            Op::Value(op) => Ok(op),
-            op => Err(op),
-        }
-    }
-
-    fn apply(&mut self, op: ValueOp, cx: &mut Cx<'_>) -> Step<Self> {
-        self.apply_op(op, cx).into()
-    }
-
-    fn drain_refs(&mut self) -> Vec<u64> {
-        std::mem::take(&mut self.0.refs)
-    }
-}
+immediate_kind!(ValueKind, ValueOp, Value, "Value", |this| {
+    std::mem::take(&mut this.0.refs)
+});
 
 #[cfg(test)]
 mod tests {
