@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::JoinWithin;
 use multiproc::connection::{Address, Client, Error, Listener, Waitable, pipe, wait};
-use multiproc::{Connection, HolderDied, Lock, Manager, Process, StartMethod};
+use multiproc::{Connection, Event, HolderDied, Lock, Manager, Process, StartMethod};
 use serde::{Deserialize, Serialize};
 
 const LONG: Duration = Duration::from_secs(30);
@@ -275,6 +275,10 @@ struct Reader {
     how: Receive,
     /// Leave after this many messages (after a look with `poll`), while more are coming.
     leave_after: Option<usize>,
+    /// Set by the reader that leaves once it has left; the others start reading then, so that
+    /// the one that leaves always finds more coming (an unfair lock could otherwise let the
+    /// others drain the stream before its last turn).
+    left: Event,
 }
 
 /// The id of the message that tells a reader to stop. (Not the end of the stream: children
@@ -286,10 +290,17 @@ const STOP: u64 = u64::MAX;
 fn read_in_turns(r: Reader) -> Vec<u64> {
     let mut got = Vec::new();
     let mut buf = vec![0u8; 512 * 1024];
+    if r.leave_after.is_none() {
+        assert!(
+            r.left.wait_timeout(LONG),
+            "the reader that leaves never left"
+        );
+    }
     loop {
         let _turn = r.turn.acquire().unwrap_or_else(HolderDied::into_inner);
         if r.leave_after == Some(got.len()) {
             assert!(r.conn.poll(LONG).unwrap());
+            r.left.set();
             return got;
         }
         let message = match r.how {
@@ -316,12 +327,14 @@ fn split_id(mut m: Vec<u8>) -> (u64, Vec<u8>) {
     (u64::from_le_bytes(m.try_into().unwrap()), body)
 }
 
-/// Three processes read one end in turns while the writer writes; one leaves part way. Every
-/// message is received once, whole.
+/// Three processes read one end while the writer writes: one reads a few messages, looks at the
+/// next with `poll` and leaves, then the other two read the rest in turns. Every message is
+/// received once, whole.
 fn three_readers_lose_and_duplicate_nothing(method: StartMethod, how: Receive) {
     const N: u64 = 120;
     let (reader, writer) = pipe(false);
     let turn = Lock::new();
+    let left = Event::new();
     let readers: Vec<_> = [Some(5), None, None]
         .into_iter()
         .map(|leave_after| {
@@ -330,6 +343,7 @@ fn three_readers_lose_and_duplicate_nothing(method: StartMethod, how: Receive) {
                 turn: turn.clone(),
                 how,
                 leave_after,
+                left: left.clone(),
             };
             Process::new(read_in_turns, r)
                 .start_method(method)
