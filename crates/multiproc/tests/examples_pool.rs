@@ -64,9 +64,37 @@ fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
 }
 
+/// Whether this process ignores SIGINT: a shell without job control starts a background
+/// command (`cargo test &`) that way, and the example would inherit it.
+fn sigint_ignored() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .map(|m| u64::from_str_radix(m.trim(), 16).unwrap())
+        .unwrap();
+    mask & (1 << (2 - 1)) != 0
+}
+
+/// The example, started with SIGINT's default action even where this process ignores it
+/// (through `python3`, which restores it and then executes the example in its place).
+fn example_with_default_sigint(name: &str) -> std::process::Command {
+    if !sigint_ignored() {
+        return common::example(name);
+    }
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args([
+        "-c",
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); \
+         os.execv(sys.argv[1], sys.argv[1:])",
+    ])
+    .arg(common::example_path(name));
+    cmd
+}
+
 #[test]
 fn sigint_ends_the_pool_without_orphans() {
-    let mut child = common::example("pool_interrupt")
+    let mut child = example_with_default_sigint("pool_interrupt")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
