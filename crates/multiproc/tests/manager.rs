@@ -951,6 +951,43 @@ fn a_get_whose_item_cannot_be_decoded_leaves_it_in_the_queue() {
     assert_eq!(q.get_timeout(LONG).unwrap(), "a string");
 }
 
+/// For each word from the parent, reads the queue as the wrong type, and answers once the get
+/// has failed.
+fn get_as_the_wrong_type(args: (QueueProxy<[u64; 32]>, multiproc::Connection)) {
+    let (wrong, parent) = args;
+    while let Ok(round) = parent.recv::<u32>() {
+        let err = wrong.get_timeout(LONG).unwrap_err();
+        assert!(matches!(err, ManagerError::Decode(_)), "{err}");
+        parent.send(&round).unwrap();
+    }
+}
+
+/// Regression: a get that could not decode its item failed before the server had the item
+/// back, so a call right after it from another process sometimes found the queue empty.
+#[multiproc::test]
+fn regression_an_undecodable_item_is_back_before_the_get_fails() {
+    let _watchdog = common::watchdog();
+    let m = Manager::start().unwrap();
+    let q = m.queue::<String>().unwrap();
+    m.root().unwrap().set("q", &q).unwrap();
+    let wrong: QueueProxy<[u64; 32]> = m.root().unwrap().get("q").unwrap();
+    let (here, there) = multiproc::connection::pipe(true);
+    let child = multiproc::spawn(get_as_the_wrong_type, (wrong, there));
+    for round in 0..200u32 {
+        q.put(format!("item {round}")).unwrap();
+        here.send(&round).unwrap();
+        assert_eq!(here.recv_timeout::<u32>(LONG).unwrap(), round);
+        assert_eq!(
+            q.len().unwrap(),
+            1,
+            "round {round}: the item is not back yet"
+        );
+        assert_eq!(q.get_timeout(LONG).unwrap(), format!("item {round}"));
+    }
+    drop(here);
+    join(child);
+}
+
 // ----- locks whose holder ended -----
 
 fn acquire_and_return(lock: LockProxy) {

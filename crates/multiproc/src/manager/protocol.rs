@@ -16,7 +16,10 @@
 //! A reply that hands something over (a queue item taken, a lock acquired) comes as
 //! [`Response::Handed`], and the caller confirms it with [`Request::Ack`] once it has it. Until
 //! then the server keeps it: if the caller is gone before it confirms, the item goes back to
-//! the front of its queue, the lock is released.
+//! the front of its queue, the lock is released. A caller that cannot take it (an item that
+//! does not decode as the caller's type) says [`Request::Decline`]; the server gives it back
+//! the same way and then answers [`Reply::Unit`], so that the item is back before the caller's
+//! call fails.
 //!
 //! # Values
 //!
@@ -199,6 +202,9 @@ pub(crate) enum Request<C> {
     Call { call: C, patience_ms: u64 },
     /// The caller has what the last [`Response::Handed`] gave it.
     Ack,
+    /// The caller cannot take what the last [`Response::Handed`] gave it: give it back, then
+    /// answer [`Reply::Unit`].
+    Decline,
 }
 
 /// A request on a call connection.

@@ -12,7 +12,9 @@
 //!
 //! An answer that hands something over (a queue item, a lock) is confirmed once this process
 //! has it (decoded); until then the server keeps it, and gives it back if this process never
-//! confirms.
+//! confirms. One that this process cannot take (an item that does not decode) is declined, and
+//! the call fails only once the server says it has it back, so that the next call, from any
+//! process, finds it where it was.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -246,9 +248,13 @@ impl Link {
                     return accept(reply);
                 }
                 Ok(Response::Handed(reply)) => {
-                    // Not confirmed if it cannot be taken: the connection goes, and the server
-                    // takes it back.
-                    let value = accept(reply)?;
+                    let value = match accept(reply) {
+                        Ok(value) => value,
+                        Err(e) => {
+                            self.decline(conn, timeout);
+                            return Err(e);
+                        }
+                    };
                     let ack = Request::<&Call>::Ack;
                     return match conn.send_deadline(&ack, deadline_after(timeout)) {
                         Ok(()) => {
@@ -261,6 +267,23 @@ impl Link {
                 Err(ConnError::Timeout) => return Err(ManagerError::NoAnswer),
                 Err(e) => return Err(ManagerError::Disconnected(e)),
             }
+        }
+    }
+
+    /// Gives back what the server handed over on `conn` and this process cannot take, and
+    /// waits until the server has it back. (If it does not say so within `timeout`, the
+    /// connection goes, and the server takes it back when it sees the connection end.)
+    fn decline(&self, conn: Connection, timeout: Duration) {
+        let decline = Request::<&Call>::Decline;
+        let back = conn
+            .send_deadline(&decline, deadline_after(timeout))
+            .is_ok()
+            && matches!(
+                conn.recv_deadline::<Response>(deadline_after(timeout)),
+                Ok(Response::Reply(Reply::Unit))
+            );
+        if back {
+            self.checkin(conn);
         }
     }
 

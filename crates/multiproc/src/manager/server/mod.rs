@@ -397,7 +397,7 @@ impl Server {
                 Ok(Request::Call { call, patience_ms }) => {
                     (call, Duration::from_millis(patience_ms))
                 }
-                Ok(Request::Ack) => {
+                Ok(Request::Ack | Request::Decline) => {
                     log::info!(target: "multiproc", "manager: a confirmation came for nothing");
                     return;
                 }
@@ -428,8 +428,8 @@ impl Server {
     }
 
     /// Sends `answer`; one that hands something over waits for the caller's confirmation, and
-    /// takes it back if the answer is not delivered or not confirmed. Whether the connection
-    /// can go on.
+    /// takes it back if the answer is not delivered, not confirmed or declined (answering a
+    /// decline once it is back). Whether the connection can go on.
     fn deliver(&self, conn: &Connection, link: u64, answer: Answer, patience: Duration) -> bool {
         let deadline = deadline_after(patience);
         let Some(back) = answer.handed else {
@@ -440,20 +440,28 @@ impl Server {
         let response = Response::Handed(answer.reply);
         // The caller confirms as soon as it has the answer; a caller that stopped after reading
         // it still has it, so there is no limit on this wait: only the caller's end.
-        let confirmed = conn.send_deadline(&response, deadline).is_ok()
-            && matches!(conn.recv::<Request<Call>>(), Ok(Request::Ack));
+        let word = match conn.send_deadline(&response, deadline) {
+            Ok(()) => conn.recv::<Request<Call>>().ok(),
+            Err(_) => None,
+        };
         let mut env = CallEnv::new(self, link, None, patience);
-        let release = if confirmed {
+        let release = if let Some(Request::Ack) = word {
             back.obj.confirmed(back.id, back.handed, &mut env)
         } else {
             let Response::Handed(reply) = response else {
                 unreachable!("made above")
             };
-            log::debug!(target: "multiproc", "manager: an answer was not delivered; taking it back");
+            log::debug!(target: "multiproc", "manager: an answer was not taken; taking it back");
             back.obj.give_back(back.id, back.handed, reply, &mut env)
         };
         self.release(release);
-        confirmed
+        match word {
+            Some(Request::Ack) => true,
+            Some(Request::Decline) => conn
+                .send_deadline(&Response::Reply(Reply::Unit), deadline_after(patience))
+                .is_ok(),
+            _ => false,
+        }
     }
 
     fn call(&self, env: &mut CallEnv<'_>, call: Call) -> Answer {
