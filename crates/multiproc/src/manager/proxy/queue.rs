@@ -22,7 +22,8 @@ use crate::manager::server::queue::QueueOp;
 ///
 /// An item is taken from the queue only once the getting process has it: if that process dies
 /// during its `get`, or its call fails on the way back, the item goes back to the front of the
-/// queue, for the next `get`.
+/// queue, for the next `get`. A `get` that cannot decode the item as `T` (a proxy of the wrong
+/// type) fails with [`ManagerError::Decode`] only once the item is back there.
 ///
 /// Between processes of one machine, [`multiproc::Queue`](crate::Queue) in shared memory is far
 /// faster; this one lives in the manager, so it survives its users and crosses machines.
