@@ -406,12 +406,8 @@ fn three_readers_lose_and_duplicate_nothing_bytes_into_fork() {
 
 /// The peak resident memory of process `pid` ("self" for this one), in KiB.
 fn peak_rss_kib(pid: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no VmHWM in /proc/{pid}/status"))
+    let v = common::proc_status_field(pid, "VmHWM");
+    v.trim_end_matches("kB").trim().parse().unwrap()
 }
 
 /// Growth of peak memory that a receive may cost for the few megabytes these tests send (the

@@ -67,12 +67,7 @@ fn alive(pid: u32) -> bool {
 /// Whether this process ignores SIGINT: a shell without job control starts a background
 /// command (`cargo test &`) that way, and the example would inherit it.
 fn sigint_ignored() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let mask = status
-        .lines()
-        .find_map(|l| l.strip_prefix("SigIgn:"))
-        .map(|m| u64::from_str_radix(m.trim(), 16).unwrap())
-        .unwrap();
+    let mask = u64::from_str_radix(&common::proc_status_field("self", "SigIgn"), 16).unwrap();
     mask & (1 << (2 - 1)) != 0
 }
 

@@ -11,6 +11,18 @@ use std::time::{Duration, Instant};
 use multiproc::{Handle, ProcessError};
 use serde::de::DeserializeOwned;
 
+/// The value of field `key` in `/proc/<pid>/status` ("self" for this process), trimmed.
+pub fn proc_status_field(pid: &str, key: &str) -> String {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {key} in {path}"))
+        .trim()
+        .to_owned()
+}
+
 /// The path of a built example, built (again) if it is missing or older than the library it
 /// links: a filtered `cargo test --test X` does not rebuild the examples, and an old example
 /// binary would test old code.
